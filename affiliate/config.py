@@ -1,0 +1,143 @@
+"""Settings: config.toml, overridden by AFFILIATE_* environment variables.
+
+pydantic-settings reads both and validates every value, so a wrong or missing setting stops
+start-up with a message naming its key instead of failing later in a request.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from affiliate.regions import normalize_locale, normalize_region
+
+DEFAULT_PROVIDERS: dict[str, dict[str, Any]] = {
+    "demo": {"type": "feed", "url": "builtin:demo", "interval_minutes": 360},
+}
+
+
+class ConfigError(Exception):
+    """A setting is wrong or missing; the message names its key and what would be right."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServiceSettings(_Section):
+    database_url: str = "sqlite:///affiliate.db"
+    default_region: str = "US"
+    default_locale: str = "en_US"
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=1, le=65535)
+    demo_catalog: bool = True
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        return normalize_region(value)
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return normalize_locale(value)
+
+
+class WidgetSettings(_Section):
+    disclosure: str = (
+        "We may earn a commission when you buy or rent through these links, "
+        "at no extra cost to you."
+    )
+
+
+class CatalogSettings(_Section):
+    hide_after_misses: int = Field(3, ge=1)
+
+
+class LinkTag(_Section):
+    """Query parameters added to every link whose host ends with `host` (affiliate tags)."""
+
+    host: str = Field(min_length=3)
+    params: dict[str, str]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AFFILIATE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    service: ServiceSettings = ServiceSettings()
+    widgets: WidgetSettings = WidgetSettings()
+    catalog: CatalogSettings = CatalogSettings()
+    link_tags: list[LinkTag] = []
+    providers: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
+
+    _toml_path: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        if cls._toml_path is not None:
+            sources += (TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path),)
+        return sources
+
+
+def find_config_file(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The file to read: the one named, else $AFFILIATE_CONFIG, else ./config.toml if any."""
+    named = explicit or os.environ.get("AFFILIATE_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; copy config.example.toml there")
+        return path
+    default = Path("config.toml")
+    return default if default.is_file() else None
+
+
+def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings, or raise ConfigError naming the offending key."""
+    toml_path = find_config_file(path)
+
+    class _FileSettings(Settings):
+        _toml_path: ClassVar[Path | None] = toml_path
+
+    try:
+        settings = _FileSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, toml_path)) from None
+    except ValueError as exc:  # a TOML syntax error
+        raise ConfigError(f"{toml_path}: {exc}") from None
+    from providers.registry import validate_provider_settings
+
+    for name, raw in settings.providers.items():
+        try:
+            validate_provider_settings(name, raw)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return settings
+
+
+def _describe(exc: ValidationError, toml_path: Path | None) -> str:
+    where = f" in {toml_path}" if toml_path else ""
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        env = "AFFILIATE_" + "__".join(str(p).upper() for p in error["loc"])
+        lines.append(f"config key {key}{where} (or ${env}): {message}")
+    return "\n".join(lines)

@@ -1,0 +1,151 @@
+"""The database tables. Alembic migrations in affiliate/migrations create and change them.
+
+Enumerated columns (kind, quality, format, ...) are plain strings holding the values of the
+enums in `providers.base`, so adding a value never needs a database-specific enum change.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from affiliate.types import Money, UTCDateTime, utcnow
+
+
+def _utc(nullable: bool = False, **kwargs):
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable), **kwargs)
+
+
+class Film(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=300)
+    year: int | None = None
+    imdb_id: str | None = Field(default=None, max_length=12, unique=True)
+    tmdb_id: int | None = Field(default=None, unique=True)
+    runtime_minutes: int | None = None
+    created_at: dt.datetime = _utc(default_factory=utcnow)
+
+
+class FilmExternalId(SQLModel, table=True):
+    """A film's id at one source (an Apple trackId, a Watchmode id...)."""
+
+    __tablename__ = "film_external_id"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        UniqueConstraint("film_id", "source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    film_id: int = Field(foreign_key="film.id", index=True)
+    source: str = Field(max_length=64)
+    external_id: str = Field(max_length=128)
+
+
+class Platform(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=120)
+    logo_url: str | None = Field(default=None, max_length=1000)
+    homepage: str | None = Field(default=None, max_length=1000)
+
+
+class Offer(SQLModel, table=True):
+    """One source's word that a film can be watched somewhere, with when it last said so."""
+
+    __table_args__ = (
+        UniqueConstraint("film_id", "platform_id", "region", "kind", "quality", "source"),
+        Index("ix_offer_film_region", "film_id", "region"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    film_id: int = Field(foreign_key="film.id")
+    platform_id: int = Field(foreign_key="platform.id")
+    region: str = Field(max_length=2)
+    kind: str = Field(max_length=16)
+    quality: str = Field(max_length=4)
+    price: Decimal | None = Field(default=None, sa_column=Column(Money(), nullable=True))
+    currency: str | None = Field(default=None, max_length=3)
+    link: str = Field(max_length=2000)
+    expires_on: dt.date | None = None
+    source: str = Field(max_length=64)
+    first_seen: dt.datetime = _utc(default_factory=utcnow)
+    last_seen: dt.datetime = _utc(default_factory=utcnow)
+    last_checked: dt.datetime = _utc(default_factory=utcnow)
+    missing_count: int = 0
+    hidden: bool = False
+
+
+class Product(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("merchant", "merchant_id", "region"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    merchant: str = Field(max_length=120)
+    merchant_id: str = Field(max_length=128)
+    title: str = Field(max_length=500)
+    format: str = Field(max_length=20)
+    image_url: str | None = Field(default=None, max_length=2000)
+    price: Decimal | None = Field(default=None, sa_column=Column(Money(), nullable=True))
+    currency: str | None = Field(default=None, max_length=3)
+    availability: str = Field(default="in stock", max_length=16)
+    gtin: str | None = Field(default=None, max_length=14)
+    link: str = Field(max_length=2000)
+    region: str = Field(max_length=2)
+    source: str = Field(max_length=64)
+    first_seen: dt.datetime = _utc(default_factory=utcnow)
+    last_seen: dt.datetime = _utc(default_factory=utcnow)
+    last_checked: dt.datetime = _utc(default_factory=utcnow)
+    missing_count: int = 0
+    hidden: bool = False
+
+
+class FilmProduct(SQLModel, table=True):
+    """A product shown with a film. Operators' choices (pinned, hidden) outrank sources'."""
+
+    __tablename__ = "film_product"
+    __table_args__ = (UniqueConstraint("film_id", "product_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    film_id: int = Field(foreign_key="film.id", index=True)
+    product_id: int = Field(foreign_key="product.id")
+    relation: str = Field(max_length=20)
+    position: int | None = None
+    pinned: bool = False
+    hidden: bool = False
+    origin: str = Field(default="discovered", max_length=12)
+    source: str = Field(max_length=64)
+    created_at: dt.datetime = _utc(default_factory=utcnow)
+
+
+class ProviderState(SQLModel, table=True):
+    __tablename__ = "provider_state"
+
+    name: str = Field(primary_key=True, max_length=64)
+    type: str = Field(max_length=32)
+    last_run_at: dt.datetime | None = _utc(nullable=True, default=None)
+    last_success_at: dt.datetime | None = _utc(nullable=True, default=None)
+    last_error_at: dt.datetime | None = _utc(nullable=True, default=None)
+    last_error_kind: str | None = Field(default=None, max_length=32)
+    last_error: str | None = Field(default=None, max_length=2000)
+    consecutive_failures: int = 0
+
+
+class RefreshRun(SQLModel, table=True):
+    __tablename__ = "refresh_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=64, index=True)
+    started_at: dt.datetime = _utc(default_factory=utcnow)
+    finished_at: dt.datetime | None = _utc(nullable=True, default=None)
+    status: str = Field(default="running", max_length=16)
+    films_requested: int | None = None
+    offers_seen: int = 0
+    offers_added: int = 0
+    offers_changed: int = 0
+    offers_missing: int = 0
+    products_seen: int = 0
+    products_added: int = 0
+    products_changed: int = 0
+    problems: int = 0
+    message: str | None = Field(default=None, max_length=4000)

@@ -1,0 +1,30 @@
+"""Validation of the region and locale codes that arrive in URLs, feeds and config."""
+from __future__ import annotations
+
+from babel import Locale, UnknownLocaleError
+
+# Babel's territory list also holds groupings (EU, UN, ZZ...) that no storefront sells in.
+_NOT_COUNTRIES = {"EU", "EZ", "QO", "UN", "ZZ"}
+_COUNTRIES = frozenset(
+    code for code in Locale("en").territories if len(code) == 2 and code.isalpha()
+) - _NOT_COUNTRIES
+
+
+def normalize_region(code: str) -> str:
+    """Return the ISO 3166-1 alpha-2 code in upper case, or raise ValueError."""
+    region = (code or "").strip().upper()
+    if region not in _COUNTRIES:
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code such as US or GB")
+    return region
+
+
+def normalize_locale(code: str) -> str:
+    """Return a locale identifier Babel knows (en_US, de_DE, fr), or raise ValueError."""
+    try:
+        return str(Locale.parse((code or "").strip().replace("-", "_")))
+    except (ValueError, TypeError, UnknownLocaleError):
+        raise ValueError(f"{code!r} is not a locale such as en_US or de_DE") from None
+
+
+def region_name(code: str, locale: str) -> str:
+    return Locale.parse(locale).territories.get(code, code)

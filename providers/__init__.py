@@ -1,0 +1,1 @@
+"""Source adapters: one module per external source, all behind `providers.base.Provider`."""

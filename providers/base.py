@@ -1,0 +1,286 @@
+"""The contract every source adapter fulfils.
+
+An adapter fetches and parses one external source and hands back plain records. It never
+touches the database or Flask: `affiliate.refresh` calls it and `affiliate.catalog` stores
+what it returns. Keeping adapters pure lets each one be tested against recorded responses
+alone.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import ClassVar, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OfferKind(str, enum.Enum):
+    SUBSCRIPTION = "subscription"
+    FREE = "free"
+    ADS = "ads"
+    RENT = "rent"
+    BUY = "buy"
+
+
+class Quality(str, enum.Enum):
+    SD = "SD"
+    HD = "HD"
+    UHD = "4K"
+
+
+class ProductFormat(str, enum.Enum):
+    BLU_RAY = "blu-ray"
+    DVD = "dvd"
+    UHD_BLU_RAY = "4k-uhd"
+    SOUNDTRACK_CD = "soundtrack-cd"
+    VINYL = "vinyl"
+    DIGITAL_ALBUM = "digital-album"
+    COLLECTION = "collection"
+    BOOK = "book"
+    MERCHANDISE = "merchandise"
+
+
+class Availability(str, enum.Enum):
+    IN_STOCK = "in stock"
+    OUT_OF_STOCK = "out of stock"
+    PREORDER = "preorder"
+
+
+class Relation(str, enum.Enum):
+    """How a product relates to a film; also the default display order of the groups."""
+
+    EDITION = "edition"
+    SOUNDTRACK = "soundtrack"
+    COLLECTION = "collection"
+    SOURCE_NOVEL = "source-novel"
+    MERCHANDISE = "merchandise"
+
+
+_IMDB_RE = re.compile(r"^tt\d{7,10}$")
+_REF_RE = re.compile(r"^(?:(?P<scheme>tmdb|imdb):(?P<value>.+)|(?P<internal>\d+))$")
+
+
+@dataclass(frozen=True)
+class FilmKey:
+    """How a source names a film: by IMDb id, TMDB id or the service's internal id.
+
+    The string forms `imdb:tt0113627`, `tmdb:451` and `17` are used in URLs, the CLI,
+    the API and feeds alike.
+    """
+
+    imdb_id: str | None = None
+    tmdb_id: int | None = None
+    internal_id: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "FilmKey":
+        """Parse a film reference; ValueError names what a valid one looks like."""
+        match = _REF_RE.match((text or "").strip())
+        if not match:
+            raise ValueError(
+                f"{text!r} is not a film reference; use an internal id (17), "
+                "tmdb:<id> (tmdb:451) or imdb:<id> (imdb:tt0113627)"
+            )
+        if match["internal"]:
+            return cls(internal_id=int(match["internal"]))
+        scheme, value = match["scheme"], match["value"]
+        if scheme == "tmdb":
+            if not value.isdigit():
+                raise ValueError(f"{text!r}: a TMDB id is a number, as in tmdb:451")
+            return cls(tmdb_id=int(value))
+        if not _IMDB_RE.match(value):
+            raise ValueError(f"{text!r}: an IMDb id looks like imdb:tt0113627")
+        return cls(imdb_id=value)
+
+    def __str__(self) -> str:
+        if self.imdb_id:
+            return f"imdb:{self.imdb_id}"
+        if self.tmdb_id is not None:
+            return f"tmdb:{self.tmdb_id}"
+        return str(self.internal_id)
+
+
+@dataclass(frozen=True)
+class FilmRecord:
+    """What a source says about a film itself."""
+
+    key: FilmKey
+    title: str
+    year: int | None = None
+    imdb_id: str | None = None
+    tmdb_id: int | None = None
+    runtime_minutes: int | None = None
+    external_ids: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlatformRecord:
+    """A streaming or retail platform as a source names it."""
+
+    slug: str
+    name: str
+    logo_url: str | None = None
+    homepage: str | None = None
+
+
+@dataclass(frozen=True)
+class OfferRecord:
+    """One way to watch a film: a platform, a region, a kind and a quality."""
+
+    film: FilmKey
+    platform: PlatformRecord
+    region: str
+    kind: OfferKind
+    quality: Quality
+    link: str
+    price: Decimal | None = None
+    currency: str | None = None
+    expires_on: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class ProductLink:
+    film: FilmKey
+    relation: Relation
+    position: int | None = None
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    """Something to buy that relates to one or more films."""
+
+    merchant: str
+    merchant_id: str
+    title: str
+    format: ProductFormat
+    link: str
+    region: str
+    films: tuple[ProductLink, ...] = ()
+    image_url: str | None = None
+    price: Decimal | None = None
+    currency: str | None = None
+    availability: Availability = Availability.IN_STOCK
+    gtin: str | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A part of an answer that could not be used, with where it was found."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class ProviderResult:
+    """What one fetch produced.
+
+    `complete` is the adapter's promise that, for every film in `covered`, the answer lists
+    everything the source knows. Only such an answer may later mark stored offers or
+    products missing; anything skipped (see `problems`) makes a result partial.
+    """
+
+    films: list[FilmRecord] = field(default_factory=list)
+    offers: list[OfferRecord] = field(default_factory=list)
+    products: list[ProductRecord] = field(default_factory=list)
+    covered: set[FilmKey] = field(default_factory=set)
+    complete: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FilmQuery:
+    """A film the service asks a provider about, with every id it already knows."""
+
+    key: FilmKey
+    title: str
+    year: int | None = None
+    imdb_id: str | None = None
+    tmdb_id: int | None = None
+    external_ids: dict[str, str] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """A fetch failed as a whole; subclasses say how, so refresh knows what to do next."""
+
+    kind: ClassVar[str] = "error"
+
+
+class AuthFailed(ProviderError):
+    kind = "auth_failed"
+
+
+class RateLimited(ProviderError):
+    kind = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Transient(ProviderError):
+    kind = "transient"
+
+
+class NotFound(ProviderError):
+    kind = "not_found"
+
+
+class BadResponse(ProviderError):
+    """The source answered, but not in the shape its documentation promises."""
+
+    kind = "bad_response"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A secret or setting an adapter needs, and where an operator gets it."""
+
+    name: str
+    how_to_obtain: str
+    secret: bool = True
+
+
+class ProviderSettings(BaseModel):
+    """Keys every provider table in config.toml has; adapters subclass it for their own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    enabled: bool = True
+    interval_minutes: int = Field(60, ge=1)
+
+
+class Provider:
+    """Base class: one subclass per source, registered in `providers.registry`.
+
+    Subclasses set the class attributes and implement `fetch`. `settings` is the
+    provider's own table from config.toml, validated by the subclass's `Settings` model.
+    """
+
+    Settings: ClassVar[type[ProviderSettings]] = ProviderSettings
+
+    type_name: ClassVar[str]
+    description: ClassVar[str]
+    credentials: ClassVar[tuple[Credential, ...]] = ()
+    requests_per_second: ClassVar[float | None] = None
+    daily_quota: ClassVar[int | None] = None
+    batch_size: ClassVar[int] = 1
+    attribution: ClassVar[str | None] = None
+
+    def __init__(self, name: str, settings: ProviderSettings):
+        self.name = name
+        self.settings = settings
+
+    def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
+        """Fetch offers and products for `films`, or everything the source has if None.
+
+        Raises a ProviderError subclass when the fetch fails as a whole.
+        """
+        raise NotImplementedError

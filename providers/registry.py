@@ -1,0 +1,47 @@
+"""Which adapter serves each provider `type` named in config.toml.
+
+Adding a source means adding its module and one line here.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from providers.base import Provider
+from providers.feed import FeedProvider
+
+PROVIDER_TYPES: dict[str, type[Provider]] = {
+    FeedProvider.type_name: FeedProvider,
+}
+
+
+def provider_class(type_name: str) -> type[Provider]:
+    try:
+        return PROVIDER_TYPES[type_name]
+    except KeyError:
+        known = ", ".join(sorted(PROVIDER_TYPES))
+        raise ValueError(f"unknown provider type {type_name!r}; known types: {known}") from None
+
+
+def validate_provider_settings(name: str, raw: dict[str, Any]):
+    """Validate one [providers.<name>] table; ValueError names the key that is wrong."""
+    type_name = raw.get("type")
+    if not type_name:
+        raise ValueError(f"config key providers.{name}.type is missing; e.g. type = \"feed\"")
+    try:
+        cls = provider_class(type_name)
+    except ValueError as exc:
+        raise ValueError(f"config key providers.{name}.type: {exc}") from None
+    try:
+        return cls.Settings(**raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise ValueError(f"config key providers.{name}.{key}: {message}") from None
+
+
+def build_provider(name: str, raw: dict[str, Any]) -> Provider:
+    settings = validate_provider_settings(name, raw)
+    return provider_class(settings.type)(name, settings)
