@@ -63,6 +63,16 @@ _IMDB_RE = re.compile(r"^tt\d{7,10}$")
 _REF_RE = re.compile(r"^(?:(?P<scheme>tmdb|imdb):(?P<value>.+)|(?P<internal>\d+))$")
 
 
+_MAX_ID = 2**31 - 1  # ids are stored in 32-bit integer columns
+
+
+def _id_in_range(digits: str, text: str) -> int:
+    number = int(digits)
+    if not 0 < number <= _MAX_ID:
+        raise ValueError(f"{text!r}: ids run from 1 to {_MAX_ID}")
+    return number
+
+
 @dataclass(frozen=True)
 class FilmKey:
     """How a source names a film: by IMDb id, TMDB id or the service's internal id.
@@ -85,12 +95,12 @@ class FilmKey:
                 "tmdb:<id> (tmdb:451) or imdb:<id> (imdb:tt0113627)"
             )
         if match["internal"]:
-            return cls(internal_id=int(match["internal"]))
+            return cls(internal_id=_id_in_range(match["internal"], text))
         scheme, value = match["scheme"], match["value"]
         if scheme == "tmdb":
             if not value.isdigit():
                 raise ValueError(f"{text!r}: a TMDB id is a number, as in tmdb:451")
-            return cls(tmdb_id=int(value))
+            return cls(tmdb_id=_id_in_range(value, text))
         if not _IMDB_RE.match(value):
             raise ValueError(f"{text!r}: an IMDb id looks like imdb:tt0113627")
         return cls(imdb_id=value)
@@ -143,9 +153,12 @@ class OfferRecord:
 
 @dataclass(frozen=True)
 class ProductLink:
+    """A product's tie to one film; `curated` marks an operator's own choice, not a guess."""
+
     film: FilmKey
     relation: Relation
     position: int | None = None
+    curated: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""Validation of the region and locale codes that arrive in URLs, feeds and config."""
+"""Validation of the region and locale codes that arrive from sources, URLs and config.
+
+It lives beside the adapters because they validate with it first; `affiliate` imports it
+from here, keeping the dependency one-way.
+"""
 from __future__ import annotations
 
 from babel import Locale, UnknownLocaleError
