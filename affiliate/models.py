@@ -147,5 +147,6 @@ class RefreshRun(SQLModel, table=True):
     products_seen: int = 0
     products_added: int = 0
     products_changed: int = 0
+    products_missing: int = 0
     problems: int = 0
     message: str | None = Field(default=None, max_length=4000)

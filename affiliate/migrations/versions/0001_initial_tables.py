@@ -85,6 +85,7 @@ def upgrade() -> None:
     sa.Column('products_seen', sa.Integer(), nullable=False),
     sa.Column('products_added', sa.Integer(), nullable=False),
     sa.Column('products_changed', sa.Integer(), nullable=False),
+    sa.Column('products_missing', sa.Integer(), nullable=False),
     sa.Column('problems', sa.Integer(), nullable=False),
     sa.Column('message', sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=True),
     sa.PrimaryKeyConstraint('id')

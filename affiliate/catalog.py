@@ -1,0 +1,292 @@
+"""Reconciles provider results into the database: the only writer of offers and products.
+
+Rules (see shared/DESIGN.md): records are upserted and stamped with their source; only a
+complete answer may count an offer or product as missing, and even then it is hidden after
+`hide_after_misses` consecutive misses, never deleted. Each film's offers change in one
+transaction, so an interrupted refresh leaves every film either as before or as after.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from affiliate.db import Database
+from affiliate.models import Film, FilmExternalId, FilmProduct, Offer, Platform, Product
+from affiliate.types import utcnow
+from providers.base import (
+    FilmKey,
+    FilmRecord,
+    OfferRecord,
+    PlatformRecord,
+    Problem,
+    ProductRecord,
+    ProviderResult,
+)
+
+
+_OFFER_FIELDS = ("price", "currency", "link", "expires_on")
+_PRODUCT_FIELDS = ("title", "format", "image_url", "price", "currency", "availability", "gtin", "link")
+
+
+@dataclass
+class ReconcileStats:
+    offers_seen: int = 0
+    offers_added: int = 0
+    offers_changed: int = 0
+    offers_missing: int = 0
+    products_seen: int = 0
+    products_added: int = 0
+    products_changed: int = 0
+    products_missing: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def film_key(film: Film) -> FilmKey:
+    """The reference shown for a stored film: its IMDb id, else its TMDB id, else its own."""
+    if film.imdb_id:
+        return FilmKey(imdb_id=film.imdb_id)
+    if film.tmdb_id is not None:
+        return FilmKey(tmdb_id=film.tmdb_id)
+    return FilmKey(internal_id=film.id)
+
+
+def find_film(session: Session, key: FilmKey) -> Film | None:
+    if key.internal_id is not None:
+        return session.get(Film, key.internal_id)
+    if key.imdb_id:
+        return session.exec(select(Film).where(Film.imdb_id == key.imdb_id)).first()
+    return session.exec(select(Film).where(Film.tmdb_id == key.tmdb_id)).first()
+
+
+def reconcile(db: Database, source: str, result: ProviderResult, hide_after_misses: int,
+              now: dt.datetime | None = None) -> ReconcileStats:
+    """Store `result` as `source`'s current word; return what changed."""
+    now = now or utcnow()
+    stats = ReconcileStats(problems=list(result.problems))
+    with db.session() as session:
+        platform_ids = _upsert_platforms(session, {o.platform for o in result.offers})
+        film_ids = _upsert_films(session, result.films, source)
+    film_ids.update(_resolve_keys(db, _referenced_keys(result) - film_ids.keys()))
+
+    offers_by_film: dict[int, list[OfferRecord]] = defaultdict(list)
+    for index, offer in enumerate(result.offers):
+        film_id = film_ids.get(offer.film)
+        if film_id is None:
+            stats.problems.append(Problem(f"offer {index}", f"unknown film {offer.film}"))
+            continue
+        offers_by_film[film_id].append(offer)
+    covered = {film_ids[key] for key in result.covered if key in film_ids}
+    complete = result.complete and not stats.problems
+
+    for film_id in sorted(set(offers_by_film) | (covered if complete else set())):
+        with db.session() as session:
+            _reconcile_film_offers(session, film_id, source, offers_by_film.get(film_id, []),
+                                   platform_ids, film_id in covered and complete,
+                                   hide_after_misses, now, stats)
+
+    _reconcile_products(db, source, result.products, film_ids, covered if complete else set(),
+                        hide_after_misses, now, stats)
+    return stats
+
+
+def _referenced_keys(result: ProviderResult) -> set[FilmKey]:
+    keys = {offer.film for offer in result.offers} | set(result.covered)
+    keys |= {link.film for product in result.products for link in product.films}
+    return keys
+
+
+def _resolve_keys(db: Database, keys: Iterable[FilmKey]) -> dict[FilmKey, int]:
+    resolved = {}
+    with db.session() as session:
+        for key in keys:
+            film = find_film(session, key)
+            if film is not None:
+                resolved[key] = film.id
+    return resolved
+
+
+def _upsert_platforms(session: Session, records: set[PlatformRecord]) -> dict[str, int]:
+    by_slug = {record.slug: record for record in records}
+    existing = {p.slug: p for p in session.exec(select(Platform).where(Platform.slug.in_(by_slug)))}
+    for slug, record in by_slug.items():
+        platform = existing.get(slug)
+        if platform is None:
+            platform = existing[slug] = Platform(slug=slug, name=record.name)
+        platform.name = record.name
+        # A source that knows no logo or homepage does not erase another source's.
+        platform.logo_url = record.logo_url or platform.logo_url
+        platform.homepage = record.homepage or platform.homepage
+        session.add(platform)
+    session.flush()
+    return {slug: platform.id for slug, platform in existing.items()}
+
+
+def _upsert_films(session: Session, records: list[FilmRecord], source: str) -> dict[FilmKey, int]:
+    ids: dict[FilmKey, int] = {}
+    for record in records:
+        film = _find_film_for_record(session, record)
+        if film is None:
+            film = Film(title=record.title)
+        film.title = record.title
+        for attr in ("year", "imdb_id", "tmdb_id", "runtime_minutes"):
+            value = getattr(record, attr)
+            if value is not None:
+                setattr(film, attr, value)
+        session.add(film)
+        session.flush()
+        for id_source, external_id in record.external_ids.items():
+            _upsert_external_id(session, film.id, id_source, external_id)
+        ids[record.key] = film.id
+    return ids
+
+
+def _find_film_for_record(session: Session, record: FilmRecord) -> Film | None:
+    conditions = []
+    if record.imdb_id:
+        conditions.append(Film.imdb_id == record.imdb_id)
+    if record.tmdb_id is not None:
+        conditions.append(Film.tmdb_id == record.tmdb_id)
+    if not conditions:
+        return find_film(session, record.key)
+    return session.exec(select(Film).where(or_(*conditions))).first()
+
+
+def _upsert_external_id(session: Session, film_id: int, source: str, external_id: str) -> None:
+    row = session.exec(
+        select(FilmExternalId).where(FilmExternalId.film_id == film_id,
+                                     FilmExternalId.source == source)
+    ).first()
+    if row is None:
+        row = FilmExternalId(film_id=film_id, source=source, external_id=external_id)
+    row.external_id = external_id
+    session.add(row)
+
+
+def _reconcile_film_offers(session: Session, film_id: int, source: str,
+                           records: list[OfferRecord], platform_ids: dict[str, int],
+                           may_mark_missing: bool, hide_after_misses: int,
+                           now: dt.datetime, stats: ReconcileStats) -> None:
+    stored = {
+        (o.platform_id, o.region, o.kind, o.quality): o
+        for o in session.exec(select(Offer).where(Offer.film_id == film_id, Offer.source == source))
+    }
+    seen = set()
+    for record in records:
+        key = (platform_ids[record.platform.slug], record.region, record.kind.value,
+               record.quality.value)
+        if key in seen:
+            continue
+        seen.add(key)
+        stats.offers_seen += 1
+        offer = stored.get(key)
+        values = {attr: getattr(record, attr) for attr in _OFFER_FIELDS}
+        if offer is None:
+            stats.offers_added += 1
+            offer = Offer(film_id=film_id, platform_id=key[0], region=key[1], kind=key[2],
+                          quality=key[3], source=source, first_seen=now, **values)
+        elif _apply(offer, values) or offer.hidden:
+            stats.offers_changed += 1
+        _mark_seen(session, offer, now)
+    if not may_mark_missing:
+        return
+    for key, offer in stored.items():
+        if key not in seen and not offer.hidden:
+            _mark_missing(session, offer, now, hide_after_misses)
+            stats.offers_missing += 1
+
+
+def _mark_seen(session: Session, row: Offer | Product, now: dt.datetime) -> None:
+    row.last_seen = row.last_checked = now
+    row.missing_count = 0
+    row.hidden = False
+    session.add(row)
+
+
+def _mark_missing(session: Session, row: Offer | Product, now: dt.datetime,
+                  hide_after_misses: int) -> None:
+    """One more complete answer without this row; hidden (kept as history) at the limit."""
+    row.missing_count += 1
+    row.last_checked = now
+    row.hidden = row.missing_count >= hide_after_misses
+    session.add(row)
+
+
+def _apply(row, values: dict) -> bool:
+    changed = False
+    for attr, value in values.items():
+        if getattr(row, attr) != value:
+            setattr(row, attr, value)
+            changed = True
+    return changed
+
+
+def _reconcile_products(db: Database, source: str, records: list[ProductRecord],
+                        film_ids: dict[FilmKey, int], covered: set[int], hide_after_misses: int,
+                        now: dt.datetime, stats: ReconcileStats) -> None:
+    seen_ids: set[int] = set()
+    for index, record in enumerate(records):
+        links = [(film_ids.get(link.film), link) for link in record.films]
+        unknown = [str(link.film) for film_id, link in links if film_id is None]
+        if unknown:
+            stats.problems.append(
+                Problem(f"product {record.merchant_id}", f"unknown film {', '.join(unknown)}"))
+        with db.session() as session:
+            product = _upsert_product(session, source, record, now, stats)
+            seen_ids.add(product.id)
+            for film_id, link in links:
+                if film_id is not None:
+                    _upsert_film_product(session, film_id, product.id, link, source)
+    if covered:
+        _mark_missing_products(db, source, covered, seen_ids, hide_after_misses, now, stats)
+
+
+def _upsert_product(session: Session, source: str, record: ProductRecord, now: dt.datetime,
+                    stats: ReconcileStats) -> Product:
+    stats.products_seen += 1
+    product = session.exec(select(Product).where(
+        Product.merchant == record.merchant, Product.merchant_id == record.merchant_id,
+        Product.region == record.region)).first()
+    values = {attr: getattr(record, attr) for attr in _PRODUCT_FIELDS}
+    values["format"] = record.format.value
+    values["availability"] = record.availability.value
+    if product is None:
+        stats.products_added += 1
+        product = Product(merchant=record.merchant, merchant_id=record.merchant_id,
+                          region=record.region, source=source, first_seen=now, **values)
+    elif _apply(product, values) or product.hidden or product.source != source:
+        stats.products_changed += 1
+    product.source = source
+    _mark_seen(session, product, now)
+    session.flush()
+    return product
+
+
+def _upsert_film_product(session: Session, film_id: int, product_id: int, link, source: str) -> None:
+    row = session.exec(select(FilmProduct).where(
+        FilmProduct.film_id == film_id, FilmProduct.product_id == product_id)).first()
+    if row is None:
+        row = FilmProduct(film_id=film_id, product_id=product_id, relation=link.relation.value,
+                          origin="curated" if link.curated else "discovered", source=source)
+    if not row.pinned:
+        # An operator's pin fixes the position; otherwise the source's order is kept.
+        row.position = link.position
+        row.relation = link.relation.value
+    session.add(row)
+
+
+def _mark_missing_products(db: Database, source: str, covered: set[int], seen_ids: set[int],
+                           hide_after_misses: int, now: dt.datetime, stats: ReconcileStats) -> None:
+    with db.session() as session:
+        query = (select(Product).join(FilmProduct, FilmProduct.product_id == Product.id)
+                 .where(Product.source == source, FilmProduct.film_id.in_(covered),
+                        Product.hidden == False)  # noqa: E712  (SQL comparison)
+                 .distinct())
+        for product in session.exec(query):
+            if product.id not in seen_ids:
+                _mark_missing(session, product, now, hide_after_misses)
+                stats.products_missing += 1

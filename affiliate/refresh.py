@@ -1,0 +1,145 @@
+"""Runs providers and hands their results to the catalog; the scheduler, CLI and console
+all come through here.
+
+A provider failure is recorded on its ProviderState and RefreshRun and logged once per
+outage (like Home Assistant's DataUpdateCoordinator); it never escapes to the caller and
+never touches stored data.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+from sqlmodel import select
+
+from affiliate.catalog import ReconcileStats, film_key, find_film, reconcile
+from affiliate.config import Settings
+from affiliate.db import Database
+from affiliate.models import Film, FilmExternalId, ProviderState, RefreshRun
+from affiliate.types import utcnow
+from providers.base import FilmKey, FilmQuery, Provider, ProviderError
+from providers.registry import build_provider
+
+log = logging.getLogger(__name__)
+
+
+class UnknownFilm(LookupError):
+    pass
+
+
+class UnknownProvider(LookupError):
+    pass
+
+
+@dataclass
+class RunReport:
+    provider: str
+    status: str  # complete | partial | failed
+    stats: ReconcileStats | None = None
+    error: str | None = None
+
+
+def configured_providers(settings: Settings) -> dict[str, Provider]:
+    return {name: build_provider(name, raw) for name, raw in settings.providers.items()}
+
+
+def film_queries(db: Database, ref: str | None) -> list[FilmQuery] | None:
+    """What to ask providers about: one film (known or not yet stored) or None for all."""
+    if ref is None:
+        return None
+    key = FilmKey.parse(ref)
+    with db.session() as session:
+        film = find_film(session, key)
+        if film is None:
+            if key.internal_id is not None:
+                raise UnknownFilm(f"no film with internal id {key.internal_id}")
+            return [FilmQuery(key=key, title="", imdb_id=key.imdb_id, tmdb_id=key.tmdb_id)]
+        external = session.exec(select(FilmExternalId).where(FilmExternalId.film_id == film.id))
+        return [_query_for(film, {row.source: row.external_id for row in external})]
+
+
+def _query_for(film: Film, external_ids: dict[str, str]) -> FilmQuery:
+    return FilmQuery(key=film_key(film), title=film.title, year=film.year, imdb_id=film.imdb_id,
+                     tmdb_id=film.tmdb_id, external_ids=external_ids)
+
+
+def run_refresh(db: Database, settings: Settings, provider_name: str | None = None,
+                film_ref: str | None = None) -> list[RunReport]:
+    """Refresh one provider or every enabled one, for one film or all."""
+    providers = configured_providers(settings)
+    if provider_name is not None:
+        if provider_name not in providers:
+            known = ", ".join(sorted(providers)) or "none configured"
+            raise UnknownProvider(f"no provider named {provider_name!r} (configured: {known})")
+        selected = [providers[provider_name]]
+    else:
+        selected = [p for p in providers.values() if p.settings.enabled]
+    films = film_queries(db, film_ref)
+    return [refresh_provider(db, provider, films, settings.catalog.hide_after_misses)
+            for provider in selected]
+
+
+def refresh_provider(db: Database, provider: Provider, films: Iterable[FilmQuery] | None,
+                     hide_after_misses: int) -> RunReport:
+    films = list(films) if films is not None else None
+    run = RefreshRun(provider=provider.name,
+                     films_requested=len(films) if films is not None else None)
+    with db.session() as session:
+        session.add(run)
+    try:
+        result = provider.fetch(films)
+        stats = reconcile(db, provider.name, result, hide_after_misses)
+    except ProviderError as exc:
+        return _failed(db, provider, run, exc.kind, str(exc))
+    except Exception as exc:  # an adapter bug must not stop the scheduler or lose data
+        log.exception("provider %s crashed", provider.name)
+        return _failed(db, provider, run, "error", f"{type(exc).__name__}: {exc}")
+    status = "complete" if result.complete and not stats.problems else "partial"
+    _finished(db, provider, run, status, stats)
+    return RunReport(provider.name, status, stats)
+
+
+def _state(session, provider: Provider) -> ProviderState:
+    state = session.get(ProviderState, provider.name)
+    if state is None:
+        state = ProviderState(name=provider.name, type=provider.type_name)
+    return state
+
+
+def _finished(db: Database, provider: Provider, run: RefreshRun, status: str,
+              stats: ReconcileStats) -> None:
+    now = utcnow()
+    with db.session() as session:
+        state = _state(session, provider)
+        if state.consecutive_failures:
+            log.info("provider %s recovered after %d failed runs", provider.name,
+                     state.consecutive_failures)
+        state.last_run_at = state.last_success_at = now
+        state.consecutive_failures = 0
+        session.add(state)
+        run = session.merge(run)
+        run.finished_at, run.status = now, status
+        for name, value in asdict(stats).items():
+            setattr(run, name, len(value) if name == "problems" else value)
+        run.message = "\n".join(str(p) for p in stats.problems[:20]) or None
+        session.add(run)
+    for problem in stats.problems:
+        log.warning("provider %s: skipped %s", provider.name, problem)
+
+
+def _failed(db: Database, provider: Provider, run: RefreshRun, kind: str, message: str) -> RunReport:
+    now = utcnow()
+    with db.session() as session:
+        state = _state(session, provider)
+        if state.consecutive_failures == 0:
+            log.warning("provider %s failed (%s): %s; keeping stored data", provider.name, kind,
+                        message)
+        state.last_run_at = state.last_error_at = now
+        state.last_error_kind, state.last_error = kind, message[:2000]
+        state.consecutive_failures += 1
+        session.add(state)
+        run = session.merge(run)
+        run.finished_at, run.status, run.message = now, "failed", f"{kind}: {message}"[:4000]
+        session.add(run)
+    return RunReport(provider.name, "failed", error=f"{kind}: {message}")

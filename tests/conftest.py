@@ -1,0 +1,79 @@
+"""Fixtures: a migrated database per test. Every database test runs on SQLite, and again on
+PostgreSQL when AFFILIATE_TEST_DATABASE_URL names one (each test starts from an empty schema)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from affiliate import create_app
+from affiliate.config import load_settings
+from affiliate.refresh import run_refresh
+
+POSTGRES_URL = os.environ.get("AFFILIATE_TEST_DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch, tmp_path):
+    """No developer's config.toml or AFFILIATE_* variables leak into a test."""
+    for name in list(os.environ):
+        if name.startswith("AFFILIATE_") and name != "AFFILIATE_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    engine = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def make_settings(database_url):
+    """Settings as config.toml would give them, with the test database and any overrides."""
+
+    def make(**sections):
+        service = {"database_url": database_url, **sections.pop("service", {})}
+        return load_settings(service=service, **sections)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings):
+    return make_settings()
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    state = app.extensions["affiliate"]
+    state.db.upgrade()
+    yield app
+    state.db.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return app.extensions["affiliate"].db
+
+
+@pytest.fixture
+def demo(db, settings):
+    """The database with the bundled demo catalog loaded, as `affiliate serve` does."""
+    reports = run_refresh(db, settings, "demo")
+    assert [r.status for r in reports] == ["complete"], reports
+    return db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
