@@ -1,0 +1,472 @@
+"""The widgets: view models built from the catalog, and their HTML as fragments, on the demo
+page and inside a host app."""
+from __future__ import annotations
+
+from decimal import Decimal
+from html.parser import HTMLParser
+
+import pytest
+from flask import Flask, render_template_string
+from markupsafe import Markup
+from sqlalchemy import event
+from sqlmodel import select
+
+from affiliate import Affiliate, create_app
+from affiliate.blueprint import BadParameter, render_how_to_watch, render_related_products
+from affiliate.catalog import reconcile
+from affiliate.models import Film, FilmProduct, Offer, Product
+from affiliate.refresh import run_refresh
+from affiliate.widgets import FilmNotFound, how_to_watch, list_films, related_products
+from providers.base import (
+    Availability,
+    FilmKey,
+    FilmRecord,
+    OfferKind,
+    OfferRecord,
+    PlatformRecord,
+    ProductFormat,
+    ProductLink,
+    ProductRecord,
+    ProviderResult,
+    Quality,
+    Relation,
+)
+
+LLV = "imdb:tt0113627"
+LLV_URL = f"/widgets/how-to-watch/{LLV}"
+TEST_FILM = FilmRecord(key=FilmKey(imdb_id="tt0000001"), title="Test Film", year=2001,
+                       imdb_id="tt0000001")
+PLATFORMS = {
+    "alpha": PlatformRecord("alpha", "Alpha Movies", logo_url="https://img.example/alpha.png"),
+    "beta": PlatformRecord("beta", "Beta TV"),
+    "gamma": PlatformRecord("gamma", "Gamma"),
+}
+
+
+def offer(platform: str, kind: OfferKind, quality: Quality, price: str | None,
+          region: str = "US", link: str | None = None) -> OfferRecord:
+    return OfferRecord(
+        film=TEST_FILM.key, platform=PLATFORMS[platform], region=region, kind=kind,
+        quality=quality, link=link or f"https://{platform}.example/watch/1",
+        price=Decimal(price) if price else None, currency="USD" if price else None)
+
+
+def product(merchant_id: str, relation: Relation, position: int | None = None,
+            fmt: ProductFormat = ProductFormat.DVD, region: str = "US", **extra) -> ProductRecord:
+    return ProductRecord(
+        merchant="Shop", merchant_id=merchant_id, title=f"Item {merchant_id}", format=fmt,
+        link=f"https://shop.example/{merchant_id}", region=region,
+        films=(ProductLink(TEST_FILM.key, relation, position),), **extra)
+
+
+def store(db, source: str = "test", offers=(), products=()) -> None:
+    result = ProviderResult(films=[TEST_FILM], offers=list(offers), products=list(products))
+    reconcile(db, source, result, hide_after_misses=3)
+
+
+def watch(db, settings, region: str = "US", locale: str = "en_US", ref: str = "imdb:tt0000001"):
+    return how_to_watch(db, ref, region, locale, settings)
+
+
+def products_of(db, settings, region: str = "US", ref: str = "imdb:tt0000001"):
+    return related_products(db, ref, region, "en_US", settings)
+
+
+def set_hidden(db, model, **where) -> None:
+    with db.session() as session:
+        row = session.exec(select(model).filter_by(**where)).one()
+        row.hidden = True
+        session.add(row)
+
+
+class Page(HTMLParser):
+    """The parts of a rendered widget the tests look at: links, images and text."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.links: list[dict] = []
+        self.images: list[dict] = []
+        self.chunks: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.links.append(dict(attrs))
+        elif tag == "img":
+            self.images.append(dict(attrs))
+
+    def handle_data(self, data):
+        self.chunks.append(data)
+
+    @property
+    def text(self) -> str:
+        return " ".join(" ".join(self.chunks).split())
+
+    def external_links(self) -> list[dict]:
+        return [link for link in self.links if link["href"].startswith("http")]
+
+
+# --- How to Watch: view model -------------------------------------------------------------
+
+def test_groups_follow_stream_free_ads_rent_buy_and_empty_ones_are_left_out(db, settings):
+    store(db, offers=[
+        offer("alpha", OfferKind.BUY, Quality.HD, "9.99"),
+        offer("beta", OfferKind.ADS, Quality.SD, None),
+        offer("alpha", OfferKind.SUBSCRIPTION, Quality.HD, None),
+        offer("gamma", OfferKind.RENT, Quality.HD, "3.99"),
+    ])
+    view = watch(db, settings)
+    assert [(g.kind, g.heading) for g in view.groups] == [
+        ("subscription", "Stream"), ("ads", "With ads"), ("rent", "Rent"), ("buy", "Buy")]
+    assert view.film.title == "Test Film" and view.film.year == 2001
+    assert view.region_name == "United States"
+    assert view.groups[0].rows[0].action_label == "Stream Test Film on Alpha Movies"
+
+
+def test_rows_go_cheapest_first_with_prices_per_quality_in_sd_hd_4k_order(db, settings):
+    store(db, offers=[
+        offer("alpha", OfferKind.RENT, Quality.UHD, "5.99"),
+        offer("alpha", OfferKind.RENT, Quality.HD, "4.99"),
+        offer("gamma", OfferKind.RENT, Quality.HD, "2.99"),
+        offer("beta", OfferKind.RENT, Quality.SD, "2.99"),
+        offer("beta", OfferKind.RENT, Quality.HD, None),
+    ])
+    rows = watch(db, settings).groups[0].rows
+    assert [row.name for row in rows] == ["Beta TV", "Gamma", "Alpha Movies"]
+    assert [p.label for p in rows[0].prices] == ["SD $2.99", "HD"]
+    assert [p.label for p in rows[2].prices] == ["HD $4.99", "4K $5.99"]
+    assert rows[2].lowest_price.text == "$4.99"
+
+
+def test_subscription_rows_are_sorted_by_name(db, settings):
+    store(db, offers=[offer(slug, OfferKind.SUBSCRIPTION, Quality.HD, None)
+                      for slug in ("gamma", "alpha", "beta")])
+    rows = watch(db, settings).groups[0].rows
+    assert [row.name for row in rows] == ["Alpha Movies", "Beta TV", "Gamma"]
+    assert [p.label for p in rows[0].prices] == ["HD"]
+
+
+def test_the_lowest_price_wins_when_two_sources_report_the_same_offer(db, settings):
+    store(db, "source-a", [offer("alpha", OfferKind.RENT, Quality.HD, "4.99",
+                                 link="https://alpha.example/a")])
+    store(db, "source-b", [offer("alpha", OfferKind.RENT, Quality.HD, "3.99",
+                                 link="https://alpha.example/b")])
+    view = watch(db, settings)
+    (row,) = view.groups[0].rows
+    assert [p.label for p in row.prices] == ["HD $3.99"]
+    assert row.link == "https://alpha.example/b"
+    assert view.sources == ("source-b",)
+
+
+def test_only_visible_offers_of_the_requested_region_are_shown(db, settings):
+    store(db, offers=[
+        offer("alpha", OfferKind.RENT, Quality.HD, "3.99"),
+        offer("beta", OfferKind.RENT, Quality.HD, "2.99"),
+        offer("gamma", OfferKind.RENT, Quality.HD, "1.99", region="GB"),
+    ])
+    set_hidden(db, Offer, link="https://beta.example/watch/1")
+    (group,) = watch(db, settings).groups
+    assert [row.name for row in group.rows] == ["Alpha Movies"]
+
+
+def test_platform_without_a_logo_gets_a_monogram_tile(app, db, settings):
+    store(db, offers=[offer("alpha", OfferKind.BUY, Quality.HD, "9.99"),
+                      offer("beta", OfferKind.BUY, Quality.HD, "8.99")])
+    beta, alpha = watch(db, settings).groups[0].rows
+    assert (beta.logo_url, beta.monogram) == (None, "BT")
+    assert alpha.logo_url == "https://img.example/alpha.png"
+    html = Page(render(app))
+    assert html.images == [{"class": "aff-logo", "src": "https://img.example/alpha.png", "alt": "",
+                            "width": "40", "height": "40", "loading": "lazy"}]
+    assert "BT" in html.text
+
+
+def test_a_film_with_no_offers_in_the_region_says_so_in_plain_words(db, settings):
+    store(db, offers=[offer("alpha", OfferKind.RENT, Quality.HD, "3.99")])
+    view = watch(db, settings, region="GB")
+    assert view.groups == ()
+    assert view.empty_message == (
+        "Test Film isn't available to stream, rent or buy in the United Kingdom yet.")
+    assert watch(db, settings, region="FR").empty_message.endswith(" in France yet.")
+
+
+def test_unknown_and_malformed_films(db, settings):
+    with pytest.raises(FilmNotFound, match="no film matches imdb:tt9999999"):
+        watch(db, settings, ref="imdb:tt9999999")
+    with pytest.raises(ValueError, match="not a film reference"):
+        products_of(db, settings, ref="Leaving Las Vegas")
+
+
+@pytest.mark.parametrize("build", [how_to_watch, related_products])
+def test_each_widget_needs_at_most_three_queries(demo, settings, build):
+    statements = []
+    event.listen(demo.engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    build(demo, LLV, "US", "en_US", settings)
+    assert 1 <= len(statements) <= 3
+
+
+# --- Related Products: view model ---------------------------------------------------------
+
+def test_cards_go_pinned_first_then_by_relation_position_and_title(db, settings):
+    store(db, products=[
+        product("merch", Relation.MERCHANDISE, 1, ProductFormat.MERCHANDISE),
+        product("novel", Relation.SOURCE_NOVEL, 1, ProductFormat.BOOK),
+        product("dvd", Relation.EDITION, 2),
+        product("bluray-b", Relation.EDITION, None, ProductFormat.BLU_RAY),
+        product("bluray-a", Relation.EDITION, None, ProductFormat.BLU_RAY),
+        product("box", Relation.EDITION, 1, ProductFormat.COLLECTION),
+        product("ost", Relation.SOUNDTRACK, 1, ProductFormat.SOUNDTRACK_CD),
+    ])
+    with db.session() as session:
+        link = session.exec(select(FilmProduct).join(Product).where(
+            Product.merchant_id == "novel")).one()
+        link.pinned, link.position = True, 0
+        session.add(link)
+    cards = products_of(db, settings).cards
+    assert [card.title for card in cards] == [
+        "Item novel", "Item box", "Item dvd", "Item bluray-a", "Item bluray-b", "Item ost",
+        "Item merch"]
+    assert [card.format_label for card in cards] == [
+        "Book", "Collection", "DVD", "Blu-ray", "Blu-ray", "Soundtrack CD", "Merchandise"]
+
+
+def test_hidden_products_and_links_and_other_regions_are_not_shown(db, settings):
+    store(db, products=[product("shown", Relation.EDITION, 1),
+                        product("gone", Relation.EDITION, 2),
+                        product("unlinked", Relation.EDITION, 3),
+                        product("british", Relation.EDITION, 4, region="GB")])
+    set_hidden(db, Product, merchant_id="gone")
+    with db.session() as session:
+        link = session.exec(select(FilmProduct).join(Product).where(
+            Product.merchant_id == "unlinked")).one()
+        link.hidden = True
+        session.add(link)
+    assert [card.title for card in products_of(db, settings).cards] == ["Item shown"]
+    assert [card.title for card in products_of(db, settings, "GB").cards] == ["Item british"]
+
+
+def test_cards_say_when_out_of_stock_or_on_pre_order(app, db, settings):
+    store(db, products=[
+        product("a", Relation.EDITION, 1, price=Decimal("19.99"), currency="USD"),
+        product("b", Relation.EDITION, 2, availability=Availability.OUT_OF_STOCK),
+        product("c", Relation.EDITION, 3, ProductFormat.UHD_BLU_RAY,
+                availability=Availability.PREORDER, image_url="https://img.example/c.jpg"),
+    ])
+    a, b, c = products_of(db, settings).cards
+    assert (a.price.text, a.availability_label, a.action) == ("$19.99", None, "Buy")
+    assert (b.price, b.availability_label, b.action) == (None, "Out of stock", "View")
+    assert (c.format_label, c.availability_label, c.action) == ("4K Ultra HD", "Pre-order", "Pre-order")
+    html = Page(render(app, "related-products"))
+    assert "Out of stock" in html.text and "Pre-order" in html.text
+    assert html.images == [{"class": "aff-card-image", "src": "https://img.example/c.jpg",
+                            "alt": "Item c", "loading": "lazy"}]
+    assert html.text.count("DVD") >= 2  # placeholder tiles carry the format label
+
+
+def test_no_related_products_says_so(app, db, settings):
+    store(db)
+    view = products_of(db, settings)
+    assert view.cards == ()
+    html = Page(render(app, "related-products"))
+    assert "There are no related products for Test Film in the United States yet." in html.text
+
+
+def render(app, widget: str = "how-to-watch", ref: str = "imdb:tt0000001") -> str:
+    """A widget rendered through its macro, as a host page would."""
+    with app.app_context():
+        helper = render_how_to_watch if widget == "how-to-watch" else render_related_products
+        return str(helper(ref))
+
+
+# --- Fragments over HTTP, with the demo catalog --------------------------------------------
+
+def test_leaving_las_vegas_in_the_us_has_four_platforms_to_rent_and_to_buy(client, demo):
+    response = client.get(f"{LLV_URL}?region=US")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    html = response.text
+    assert html.index('<h3 class="aff-group-heading"') < html.index(">Rent</h3>") < html.index(">Buy</h3>")
+    labels = [link["aria-label"] for link in Page(html).external_links()]
+    rents = [label for label in labels if label.startswith("Rent ")]
+    buys = [label for label in labels if label.startswith("Buy ")]
+    platforms = {"Amazon Prime Video", "Apple TV", "Google Play Movies", "Vudu"}
+    assert {label.removeprefix("Rent Leaving Las Vegas on ") for label in rents} == platforms
+    assert {label.removeprefix("Buy Leaving Las Vegas on ") for label in buys} == platforms
+    assert "HD $3.99" in Page(html).text
+    assert "Rent Leaving Las Vegas on Apple TV" in labels
+
+
+def test_every_affiliate_link_is_sponsored_and_opens_in_a_new_tab(client, demo):
+    for url in (LLV_URL, f"/widgets/related-products/{LLV}", "/"):
+        links = Page(client.get(url).text).external_links()
+        assert links, url
+        for link in links:
+            assert link["rel"] == "sponsored nofollow noopener", (url, link)
+            assert link["target"] == "_blank", (url, link)
+            assert link["aria-label"], (url, link)
+
+
+def test_prices_follow_the_locale(client, demo):
+    html = client.get(f"{LLV_URL}?region=US&locale=de_DE").text
+    assert "<li class=\"aff-price\">HD 3,99\xa0$</li>" in html
+    assert "Vereinigte Staaten" in html
+
+
+def test_tmdb_and_internal_ids_name_the_same_film(client, demo):
+    film_id = next(f.id for f in list_films(demo) if f.ref == LLV)
+    pages = [client.get(f"/widgets/how-to-watch/{ref}").text
+             for ref in (LLV, "tmdb:451", str(film_id))]
+    assert pages[0] == pages[1] == pages[2]
+    assert "Leaving Las Vegas" in pages[0]
+
+
+def test_fragments_bring_their_stylesheet_and_the_disclosure(client, demo, settings):
+    for widget in ("how-to-watch", "related-products"):
+        html = client.get(f"/widgets/{widget}/{LLV}").text
+        assert html.startswith(
+            '<link rel="stylesheet" href="http://localhost/affiliate/static/widgets.css">')
+        assert f'<p class="aff-disclosure">{settings.widgets.disclosure}</p>' in html
+    css = client.get("/affiliate/static/widgets.css")
+    assert css.status_code == 200 and b"--aff-accent" in css.data
+
+
+def test_no_offers_in_the_region_points_to_the_related_products(client, demo):
+    html = client.get(f"{LLV_URL}?region=FR").text
+    text = Page(html).text
+    assert "Leaving Las Vegas isn't available to stream, rent or buy in France yet." in text
+    related = next(link for link in Page(html).links if link["href"].startswith("#"))
+    assert f'id="{related["href"][1:]}"' in client.get(f"/widgets/related-products/{LLV}").text
+
+
+def test_related_products_has_six_cards_in_relation_order(client, demo):
+    html = client.get(f"/widgets/related-products/{LLV}?region=US").text
+    titles = [link["aria-label"] for link in Page(html).external_links()]
+    assert len(titles) == 6
+    assert [t.split(" at ")[0] for t in titles] == [
+        "Buy Leaving Las Vegas [Blu-ray]",
+        "Buy Leaving Las Vegas [DVD]",
+        "Buy Leaving Las Vegas: Original Motion Picture Soundtrack (music by Mike Figgis) [Audio CD]",
+        "Buy Nicolas Cage: 5-Film Collection (Leaving Las Vegas / Raising Arizona / Moonstruck "
+        "/ Adaptation / The Weather Man) [DVD]",
+        "Buy Leaving Las Vegas, a novel by John O'Brien (paperback)",
+        "Buy Globe Whiskey Decanter Set with 2 Glasses",
+    ]
+    assert "$12.99" in Page(html).text
+
+
+def test_link_tags_from_the_settings_are_added_to_matching_links(make_settings):
+    settings = make_settings(
+        link_tags=[{"host": "amazon.com", "params": {"tag": "filmsite-20"}}],
+        widgets={"disclosure": "Links may earn us a commission."})
+    app = create_app(settings)
+    db = app.extensions["affiliate"].db
+    db.upgrade()
+    run_refresh(db, settings, "demo")
+    client = app.test_client()
+    try:
+        for widget in ("how-to-watch", "related-products"):
+            html = client.get(f"/widgets/{widget}/{LLV}").text
+            hrefs = [link["href"] for link in Page(html).external_links()]
+            amazon = [href for href in hrefs if "amazon.com" in href]
+            assert amazon and all(href.endswith("&tag=filmsite-20") for href in amazon)
+            assert all("filmsite-20" not in href for href in hrefs if href not in amazon)
+            assert "Links may earn us a commission." in html
+    finally:
+        db.dispose()
+
+
+def test_html_errors_are_one_line_with_the_status(client, demo):
+    cases = {
+        "/widgets/how-to-watch/imdb:tt9999999": (404, "no film matches imdb:tt9999999"),
+        "/widgets/related-products/tt0113627": (400, "film: &#39;tt0113627&#39; is not a film reference"),
+        f"{LLV_URL}?region=XX": (400, "region: &#39;XX&#39; is not an ISO 3166-1 alpha-2"),
+        f"{LLV_URL}?locale=xx_YY": (400, "locale: &#39;xx_YY&#39; is not a locale"),
+        "/?region=Narnia": (400, "region: &#39;Narnia&#39;"),
+    }
+    for url, (status, reason) in cases.items():
+        response = client.get(url)
+        assert response.status_code == status, url
+        assert response.text.startswith(f'<p class="affiliate-error">{reason}'), response.text
+        assert response.text.count("\n") == 0
+
+
+# --- Demo page -----------------------------------------------------------------------------
+
+def test_demo_page_shows_every_film_with_both_widgets_and_a_region_switcher(client, demo):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.text
+    assert html.startswith("<!doctype html>") and '<html lang="en">' in html
+    assert '<meta name="viewport"' in html and "<title>" in html
+    page = Page(html)
+    assert "illustrative" in page.text
+    for film in list_films(demo):
+        assert f'id="affiliate-how-to-watch-{film.id}"' in html
+        assert f'id="affiliate-related-products-{film.id}"' in html
+        assert f"{film.title} ({film.year})" in page.text
+    hrefs = [link["href"] for link in page.links]
+    assert "/?region=US" in hrefs and "/?region=GB" in hrefs
+    assert '<a href="/?region=US" aria-current="page">' in html
+
+
+def test_demo_page_switches_region(client, demo):
+    html = client.get("/?region=GB").text
+    assert "£3.49" in Page(html).text and "$3.99" not in html
+    assert '<a href="/?region=GB" aria-current="page">' in html
+
+
+# --- Inside a host app ---------------------------------------------------------------------
+
+@pytest.fixture
+def host(demo, settings):
+    host = Flask("film_site")
+    Affiliate(host, settings, url_prefix="/affiliate")
+
+    @host.get("/films/<ref>")
+    def film_page(ref):
+        return render_template_string(
+            "<main><h1>Film</h1>{{ render_how_to_watch(ref) }}"
+            "{{ render_related_products(ref, region='US', locale='en_GB') }}</main>", ref=ref)
+
+    yield host
+    host.extensions["affiliate"].db.dispose()
+
+
+def test_a_host_app_renders_both_widgets_in_its_own_templates(host):
+    response = host.test_client().get(f"/films/{LLV}")
+    assert response.status_code == 200
+    page = Page(response.text)
+    assert "How to watch Leaving Las Vegas (1995)" in page.text
+    assert "Related products for Leaving Las Vegas (1995)" in page.text
+    assert "US$12.99" in page.text  # en_GB formatting of a dollar price
+    assert all(link["rel"] == "sponsored nofollow noopener" for link in page.external_links())
+    assert "<link" not in response.text  # the host links the stylesheet once, in its <head>
+
+
+def test_host_helpers_return_markup_and_skip_films_the_catalog_lacks(host):
+    with host.app_context():
+        widget = render_how_to_watch("tmdb:451", region="gb")
+        assert isinstance(widget, Markup)
+        assert "Rent Leaving Las Vegas on Apple TV" in widget and "£2.49" in widget
+        assert render_related_products("imdb:tt9999999") == Markup("")
+        with pytest.raises(BadParameter, match="^film: "):
+            render_how_to_watch("Leaving Las Vegas")
+
+
+def test_a_host_app_also_serves_the_fragments_and_stylesheet_under_its_prefix(host):
+    client = host.test_client()
+    html = client.get(f"/affiliate/widgets/how-to-watch/{LLV}").text
+    assert "http://localhost/affiliate/affiliate/static/widgets.css" in html
+    assert client.get("/affiliate/affiliate/static/widgets.css").status_code == 200
+
+
+def test_the_extension_leaves_the_host_front_page_alone(host):
+    assert host.test_client().get("/").status_code == 404
+
+
+def test_internal_ids_come_from_the_catalog(db, settings):
+    store(db)
+    with db.session() as session:
+        film_id = session.exec(select(Film.id)).one()
+    assert watch(db, settings, ref=str(film_id)).film.ref == "imdb:tt0000001"
