@@ -17,7 +17,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from affiliate.regions import normalize_locale, normalize_region
+from providers.regions import normalize_locale, normalize_region
 
 DEFAULT_PROVIDERS: dict[str, dict[str, Any]] = {
     "demo": {"type": "feed", "url": "builtin:demo", "interval_minutes": 360},

@@ -1,0 +1,30 @@
+"""Renders both widgets from the installed wheel alone (run outside the checkout)."""
+import pathlib
+import tempfile
+
+import affiliate
+from affiliate.config import load_settings
+from affiliate.scheduler import load_demo_if_empty
+
+assert "site-packages" in affiliate.__file__, f"not the installed package: {affiliate.__file__}"
+
+with tempfile.TemporaryDirectory() as tmp:
+    url = f"sqlite:///{pathlib.Path(tmp) / 'smoke.db'}"
+    settings = load_settings(service={"database_url": url})
+    app = affiliate.create_app(settings)
+    state = app.extensions["affiliate"]
+    state.db.upgrade()
+    assert load_demo_if_empty(state.db, settings), "the bundled demo catalog did not load"
+    client = app.test_client()
+    for path, expected in [
+        ("/widgets/how-to-watch/imdb:tt0113627?region=US", "Vudu"),
+        ("/widgets/related-products/imdb:tt0113627?region=US", "5-Film Collection"),
+        ("/", "Leaving Las Vegas"),
+        ("/affiliate/static/widgets.css", ".affiliate-widget"),
+    ]:
+        response = client.get(path)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 200, (path, response.status_code, body[:300])
+        assert expected in body, (path, body[:300])
+    state.db.dispose()
+print("wheel smoke test: both widgets render from the installed package")

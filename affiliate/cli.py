@@ -1,0 +1,196 @@
+"""The `affiliate` command, also registered on the app as `flask affiliate ...`."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+from sqlalchemy import func
+from sqlmodel import select
+
+from affiliate.app import create_app, state
+from affiliate.config import ConfigError, load_settings
+from affiliate.models import Film, Offer, ProviderState
+from affiliate.refresh import UnknownFilm, UnknownProvider, configured_providers, run_refresh
+
+
+def _require_migrated() -> None:
+    if state().db.pending_migrations():
+        raise click.ClickException(
+            "the database schema is not up to date; run `affiliate db upgrade` first")
+
+
+@click.command()
+@click.option("--host", help="Address to listen on [default: service.host]")
+@click.option("--port", type=int, help="Port to listen on [default: service.port]")
+@click.option("--no-scheduler", is_flag=True, help="Serve only; run `affiliate scheduler` elsewhere.")
+@with_appcontext
+def serve(host: str | None, port: int | None, no_scheduler: bool) -> None:
+    """Serve the widgets (and run the scheduler) in this one process."""
+    import waitress
+    from flask import current_app
+
+    from affiliate.scheduler import build_scheduler, load_demo_if_empty
+
+    settings, db = state().settings, state().db
+    db.upgrade()
+    if load_demo_if_empty(db, settings):
+        click.echo("Loaded the demo catalog into the empty database.")
+    scheduler = None if no_scheduler else build_scheduler(current_app._get_current_object())
+    if scheduler is not None:
+        scheduler.start()
+    host, port = host or settings.service.host, port or settings.service.port
+    click.echo(f"Serving on http://{host}:{port}/")
+    try:
+        waitress.serve(current_app._get_current_object(), host=host, port=port, threads=8)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+
+@click.command()
+@with_appcontext
+def scheduler() -> None:
+    """Run only the scheduler, for deployments whose web workers run elsewhere."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from flask import current_app
+
+    from affiliate.scheduler import build_scheduler
+
+    _require_migrated()
+    sched = build_scheduler(current_app._get_current_object(), BlockingScheduler)
+    click.echo(f"Scheduler running {len(sched.get_jobs())} provider jobs; Ctrl-C stops it.")
+    try:
+        sched.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+@click.command()
+@click.option("--provider", "provider_name", metavar="NAME", help="Only this provider.")
+@click.option("--film", "film_ref", metavar="REF", help="Only this film: 17, tmdb:451 or imdb:tt0113627.")
+@with_appcontext
+def refresh(provider_name: str | None, film_ref: str | None) -> None:
+    """Fetch from providers now and store what they say."""
+    _require_migrated()
+    try:
+        reports = run_refresh(state().db, state().settings, provider_name, film_ref)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--film") from None
+    except (UnknownFilm, UnknownProvider) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not reports:
+        click.echo("No enabled providers; add one under [providers.<name>] in config.toml.")
+    for report in reports:
+        click.echo(_describe_report(report))
+    if any(report.status == "failed" for report in reports):
+        sys.exit(1)
+
+
+def _describe_report(report) -> str:
+    if report.status == "failed":
+        return f"{report.provider}: failed, stored data kept. {report.error}"
+    s = report.stats
+    lines = [
+        f"{report.provider}: {report.status}. "
+        f"Offers: {s.offers_seen} seen, {s.offers_added} added, {s.offers_changed} changed, "
+        f"{s.offers_missing} missing. Products: {s.products_seen} seen, {s.products_added} "
+        f"added, {s.products_changed} changed, {s.products_missing} missing."
+    ]
+    lines += [f"  skipped {problem}" for problem in s.problems]
+    return "\n".join(lines)
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+@with_appcontext
+def upgrade() -> None:
+    """Create the database or migrate it to the current schema."""
+    state().db.upgrade()
+    click.echo("Database is up to date.")
+
+
+@click.group()
+def films() -> None:
+    """Films in the catalog."""
+
+
+@films.command("list")
+@with_appcontext
+def films_list() -> None:
+    """List films with their ids and how many offers are shown."""
+    _require_migrated()
+    with state().db.session() as session:
+        visible = func.count(Offer.id).filter(Offer.hidden == False)  # noqa: E712
+        rows = session.exec(
+            select(Film, visible).outerjoin(Offer, Offer.film_id == Film.id)
+            .group_by(Film.id).order_by(Film.title)
+        ).all()
+    if not rows:
+        click.echo("No films yet; run `affiliate refresh` or `affiliate serve`.")
+    for film, offers in rows:
+        ids = " ".join(i for i in (f"imdb:{film.imdb_id}" if film.imdb_id else "",
+                                   f"tmdb:{film.tmdb_id}" if film.tmdb_id else "") if i)
+        click.echo(f"{film.id:>5}  {film.title} ({film.year or '?'})  {ids}  {offers} offers")
+
+
+@click.group()
+def providers() -> None:
+    """Configured providers."""
+
+
+@providers.command("list")
+@with_appcontext
+def providers_list() -> None:
+    """List configured providers, their limits and their last run."""
+    _require_migrated()
+    with state().db.session() as session:
+        states = {s.name: s for s in session.exec(select(ProviderState))}
+    for name, provider in configured_providers(state().settings).items():
+        s = states.get(name)
+        enabled = "enabled" if provider.settings.enabled else "disabled"
+        click.echo(f"{name} ({provider.type_name}, {enabled}, every "
+                   f"{provider.settings.interval_minutes} min): {provider.description}")
+        click.echo(f"  last success: {_when(s and s.last_success_at)}; "
+                   f"last error: {_when(s and s.last_error_at)}"
+                   + (f" ({s.last_error_kind}: {s.last_error})" if s and s.last_error_at else ""))
+
+
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+COMMANDS = (serve, scheduler, refresh, db, films, providers)
+
+
+def register_commands(app: Flask) -> None:
+    """`flask affiliate <command>` in any app that uses the extension."""
+    group = click.Group("affiliate", help="Affiliate widgets service.")
+    for command in COMMANDS:
+        group.add_command(command)
+    app.cli.add_command(group)
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="AFFILIATE_CONFIG",
+              help="Config file [default: ./config.toml if present].")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """Self-hosted How to Watch and Related Products widgets for film sites."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(f"{exc}\nFix the value, or see config.example.toml.") from None
+    ctx.with_resource(create_app(settings).app_context())
+
+
+for _command in COMMANDS:
+    main.add_command(_command)

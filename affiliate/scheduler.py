@@ -1,0 +1,68 @@
+"""APScheduler jobs: one interval job per enabled provider, each calling `run_refresh`.
+
+Only `affiliate serve` and `affiliate scheduler` build a scheduler; `create_app` never
+does, so web workers under gunicorn do not each start one.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+
+from affiliate.config import Settings
+from affiliate.db import Database
+from affiliate.models import ProviderState
+from affiliate.refresh import configured_providers, refresh_provider, run_refresh
+from affiliate.types import utcnow
+from providers.feed import FeedProvider
+
+log = logging.getLogger(__name__)
+
+
+def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundScheduler) -> BaseScheduler:
+    state = app.extensions["affiliate"]
+    scheduler = scheduler_cls(timezone=dt.timezone.utc)
+    for name, provider in configured_providers(state.settings).items():
+        if not provider.settings.enabled:
+            continue
+        interval = dt.timedelta(minutes=provider.settings.interval_minutes)
+        scheduler.add_job(
+            refresh_job, IntervalTrigger(seconds=interval.total_seconds(), timezone=dt.timezone.utc),
+            args=(app, name), id=f"refresh:{name}", name=f"refresh {name}",
+            max_instances=1, coalesce=True,
+            next_run_time=first_run(state.db, name, interval),
+        )
+    return scheduler
+
+
+def first_run(db: Database, provider_name: str, interval: dt.timedelta) -> dt.datetime:
+    """Due now if the provider never succeeded or its data is older than its interval."""
+    with db.session() as session:
+        provider_state = session.get(ProviderState, provider_name)
+    now = utcnow()
+    if provider_state is None or provider_state.last_success_at is None:
+        return now
+    return max(now, provider_state.last_success_at + interval)
+
+
+def refresh_job(app: Flask, provider_name: str) -> None:
+    """One scheduled run; whatever happens, the scheduler thread lives on."""
+    with app.app_context():
+        state = app.extensions["affiliate"]
+        try:
+            run_refresh(state.db, state.settings, provider_name)
+        except Exception:
+            log.exception("scheduled refresh of %s failed", provider_name)
+
+
+def load_demo_if_empty(db: Database, settings: Settings) -> bool:
+    """Fill an empty database with the bundled demo catalog, so a new install shows something."""
+    if not settings.service.demo_catalog or not db.is_empty():
+        return False
+    demo = FeedProvider("demo", FeedProvider.Settings(type="feed", url="builtin:demo"))
+    report = refresh_provider(db, demo, None, settings.catalog.hide_after_misses)
+    return report.status != "failed"

@@ -1,0 +1,103 @@
+"""The `affiliate` command as an operator uses it."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from affiliate.cli import main
+
+
+@pytest.fixture
+def run(database_url):
+    runner = CliRunner()
+
+    def invoke(*args, env=None):
+        return runner.invoke(main, list(args),
+                             env={"AFFILIATE_SERVICE__DATABASE_URL": database_url, **(env or {})})
+
+    return invoke
+
+
+def test_refresh_asks_for_a_migrated_database(run):
+    result = run("refresh")
+
+    assert result.exit_code == 1
+    assert "run `affiliate db upgrade` first" in result.output
+
+
+def test_refresh_twice_changes_nothing_the_second_time(run):
+    assert run("db", "upgrade").exit_code == 0
+
+    first = run("refresh")
+    second = run("refresh")
+
+    assert first.exit_code == 0, first.output
+    assert "demo: complete." in first.output and " 0 added" not in first.output.split("Products")[0]
+    assert second.exit_code == 0, second.output
+    assert "0 added, 0 changed, 0 missing" in second.output
+    assert second.output.count("0 added, 0 changed, 0 missing") == 2
+
+
+def test_a_feed_that_fails_to_load_leaves_every_offer_in_place(run, tmp_path):
+    (tmp_path / "config.toml").write_text('[providers.demo]\ntype = "feed"\nurl = "builtin:demo"\n')
+    run("db", "upgrade")
+    run("refresh")
+    listed = run("films", "list").output
+
+    failed = run("refresh", env={"AFFILIATE_PROVIDERS__DEMO__URL": str(tmp_path / "gone.json")})
+
+    assert failed.exit_code == 1
+    assert "demo: failed, stored data kept." in failed.output and "gone.json" in failed.output
+    assert run("films", "list").output == listed
+
+
+def test_films_list_shows_ids_and_visible_offers(run):
+    run("db", "upgrade")
+    run("refresh")
+
+    output = run("films", "list").output
+
+    line = next(line for line in output.splitlines() if "Leaving Las Vegas" in line)
+    assert "(1995)" in line and "imdb:tt0113627" in line and "tmdb:451" in line
+    assert not line.endswith(" 0 offers")
+
+
+def test_providers_list_shows_the_last_run(run):
+    run("db", "upgrade")
+    assert "last success: never" in run("providers", "list").output
+
+    run("refresh")
+    output = run("providers", "list").output
+
+    assert output.startswith("demo (feed, enabled, every 360 min)")
+    assert "last success: never" not in output and "last error: never" in output
+
+
+def test_a_malformed_film_reference_is_explained(run):
+    run("db", "upgrade")
+
+    result = run("refresh", "--film", "leaving-las-vegas")
+
+    assert result.exit_code == 2
+    assert "Invalid value for --film" in result.output and "imdb:tt0113627" in result.output
+
+
+def test_an_unknown_provider_is_named(run):
+    run("db", "upgrade")
+
+    result = run("refresh", "--provider", "amazon")
+
+    assert result.exit_code == 1 and "no provider named 'amazon'" in result.output
+
+
+def test_a_bad_setting_stops_the_command_naming_the_key(run):
+    result = run("films", "list", env={"AFFILIATE_SERVICE__DEFAULT_REGION": "XX"})
+
+    assert result.exit_code == 1
+    assert "service.default_region" in result.output and "AFFILIATE_SERVICE__DEFAULT_REGION" in result.output
+
+
+def test_the_commands_are_flask_commands_too(app):
+    group = app.cli.commands["affiliate"]
+
+    assert {"serve", "scheduler", "refresh", "db", "films", "providers"} <= set(group.commands)
