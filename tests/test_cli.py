@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 from click.testing import CliRunner
 
 from affiliate.cli import main
@@ -101,3 +102,51 @@ def test_the_commands_are_flask_commands_too(app):
     group = app.cli.commands["affiliate"]
 
     assert {"serve", "scheduler", "refresh", "db", "films", "providers"} <= set(group.commands)
+
+
+def test_a_partial_feed_loads_its_good_rows_and_names_the_bad_ones(run, tmp_path):
+    feed = "\n".join([
+        "id,title,link,price,format,film,region,merchant",
+        "S1,Leaving Las Vegas [4K],https://shop.example.com/s1,24.99 USD,4k-uhd,imdb:tt0113627,US,Shop",
+        "S2,Broken,https://shop.example.com/s2,lots,dvd,imdb:tt0113627,US,Shop",
+    ])
+    (tmp_path / "shop.csv").write_text(feed + "\n")
+    (tmp_path / "config.toml").write_text(
+        '[providers.demo]\ntype = "feed"\nurl = "builtin:demo"\n'
+        f'[providers.shop]\ntype = "feed"\nurl = "{tmp_path / "shop.csv"}"\n')
+    run("db", "upgrade")
+
+    result = run("refresh")
+
+    assert result.exit_code == 0, result.output
+    assert "shop: partial. Offers: 0 seen" in result.output
+    assert "Products: 1 seen, 1 added" in result.output
+    assert "  skipped line 3: " in result.output
+
+
+def test_serve_migrates_loads_the_demo_and_stops_its_scheduler(run, monkeypatch):
+    served = {}
+
+    def fake_serve(app, host, port, threads):
+        served.update(host=host, port=port)
+        with app.test_client() as client:
+            served["status"] = client.get("/widgets/how-to-watch/imdb:tt0113627").status_code
+        started = app.extensions["affiliate"]
+        served["films"] = not started.db.is_empty()
+
+    monkeypatch.setattr("waitress.serve", fake_serve)
+    stopped = []
+    shutdown = BackgroundScheduler.shutdown
+
+    def spy_shutdown(self, wait=True):
+        stopped.append(self.running)
+        shutdown(self, wait)
+
+    monkeypatch.setattr(BackgroundScheduler, "shutdown", spy_shutdown)
+
+    result = run("serve", "--port", "5050")
+
+    assert result.exit_code == 0, result.output
+    assert "Loaded the demo catalog into the empty database." in result.output
+    assert served == {"host": "127.0.0.1", "port": 5050, "status": 200, "films": True}
+    assert stopped == [True]
