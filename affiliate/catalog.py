@@ -81,7 +81,9 @@ def reconcile(db: Database, source: str, result: ProviderResult, hide_after_miss
             continue
         offers_by_film[film_id].append(offer)
     covered = {film_ids[key] for key in result.covered if key in film_ids}
-    complete = result.complete and not stats.problems
+    # A problem with one film (an offer naming an unknown film) does not make the answer
+    # for the others less complete: adapters leave films they could not read out of `covered`.
+    complete = result.complete
 
     for film_id in sorted(set(offers_by_film) | (covered if complete else set())):
         with db.session() as session:

@@ -29,6 +29,8 @@ class Quality(str, enum.Enum):
     SD = "SD"
     HD = "HD"
     UHD = "4K"
+    # TMDB (JustWatch) says which platforms carry a film but not in what quality.
+    UNKNOWN = "unknown"
 
 
 class ProductFormat(str, enum.Enum):
@@ -118,22 +120,30 @@ class FilmRecord:
     """What a source says about a film itself."""
 
     key: FilmKey
-    title: str
+    title: str | None = None  # None: the source only maps ids and keeps the stored title
     year: int | None = None
     imdb_id: str | None = None
     tmdb_id: int | None = None
     runtime_minutes: int | None = None
+    director: str | None = None
     external_ids: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PlatformRecord:
-    """A streaming or retail platform as a source names it."""
+    """A streaming or retail platform as a source names it.
+
+    `namespace` and `external_id` are the source's own id for it (TMDB provider 2, Watchmode
+    source 371...): the catalog's alias table maps them to one platform across sources,
+    and `slug` names a new platform when no alias is known yet.
+    """
 
     slug: str
     name: str
     logo_url: str | None = None
     homepage: str | None = None
+    namespace: str | None = None
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,16 +159,24 @@ class OfferRecord:
     price: Decimal | None = None
     currency: str | None = None
     expires_on: dt.date | None = None
+    available_since: dt.date | None = None
+    # False for a source's own landing page (TMDB's watch page), not the platform's title page.
+    deep_link: bool = True
 
 
 @dataclass(frozen=True)
 class ProductLink:
-    """A product's tie to one film; `curated` marks an operator's own choice, not a guess."""
+    """A product's tie to one film.
+
+    `curated` marks an operator's own choice; `candidate` a source's guess (a search hit)
+    that stays out of the widgets until an operator approves it.
+    """
 
     film: FilmKey
     relation: Relation
     position: int | None = None
     curated: bool = False
+    candidate: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,7 +214,9 @@ class ProviderResult:
 
     `complete` is the adapter's promise that, for every film in `covered`, the answer lists
     everything the source knows. Only such an answer may later mark stored offers or
-    products missing; anything skipped (see `problems`) makes a result partial.
+    products missing. A film the adapter could not read in full (a 404 for it, an entry of
+    the wrong shape) is reported in `problems` and left out of `covered`; an adapter that
+    cannot tell which films a skipped entry concerned (a bad feed row) sets complete False.
     """
 
     films: list[FilmRecord] = field(default_factory=list)
@@ -216,7 +236,18 @@ class FilmQuery:
     year: int | None = None
     imdb_id: str | None = None
     tmdb_id: int | None = None
+    director: str | None = None
     external_ids: dict[str, str] = field(default_factory=dict)
+    products: tuple["ProductRef", ...] = ()
+
+
+@dataclass(frozen=True)
+class ProductRef:
+    """A product already linked to a film, so a merchant's adapter can refresh its price."""
+
+    merchant: str
+    merchant_id: str
+    region: str
 
 
 class ProviderError(Exception):
@@ -249,6 +280,12 @@ class BadResponse(ProviderError):
     """The source answered, but not in the shape its documentation promises."""
 
     kind = "bad_response"
+
+
+@dataclass(frozen=True)
+class Attribution:
+    text: str
+    url: str
 
 
 @dataclass(frozen=True)
@@ -285,7 +322,15 @@ class Provider:
     requests_per_second: ClassVar[float | None] = None
     daily_quota: ClassVar[int | None] = None
     batch_size: ClassVar[int] = 1
-    attribution: ClassVar[str | None] = None
+    # True if fetch(None) can list the source's whole catalog (a feed); API adapters are
+    # always handed the films to ask about.
+    lists_catalog: ClassVar[bool] = False
+    # Shown wherever this source's data is displayed, as its terms require.
+    attribution: ClassVar[Attribution | None] = None
+    # Shown wherever this source's products are displayed (Amazon's Associates statement).
+    disclosure: ClassVar[str | None] = None
+    # Prices older than this are not shown (Amazon: 24 hours).
+    price_max_age: ClassVar[dt.timedelta | None] = None
 
     def __init__(self, name: str, settings: ProviderSettings):
         self.name = name

@@ -59,18 +59,16 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, TypeVar
 from urllib.parse import urlsplit
 
-import requests
 from pydantic import Field, field_validator
 
+from providers.http import Http, safe_label
 from providers.regions import normalize_region
 from providers.base import (
-    AuthFailed,
     Availability,
     BadResponse,
     FilmKey,
@@ -88,9 +86,7 @@ from providers.base import (
     ProviderResult,
     ProviderSettings,
     Quality,
-    RateLimited,
     Relation,
-    Transient,
 )
 
 BUILTIN_DEMO = "builtin:demo"
@@ -134,6 +130,7 @@ class FeedProvider(Provider):
             return None if value is None else normalize_region(value)
 
     type_name = "feed"
+    lists_catalog = True
     description = "A JSON catalog or a Google Merchant-style CSV product feed, from a file or URL"
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
@@ -168,8 +165,7 @@ class _Source:
         parts = urlsplit(self.url)
         self.is_http = parts.scheme.lower() in ("http", "https")
         # Feed URLs often carry an API key in the path or query: name only the host.
-        host = parts.netloc.rpartition("@")[2]
-        self.label = f"{parts.scheme}://{host}" if self.is_http else self.url
+        self.label = safe_label(self.url, show_path=False) if self.is_http else self.url
 
     def read(self) -> tuple[bytes, str, str | None]:
         """Return the body, a name that may tell its format, and its Content-Type if any."""
@@ -188,45 +184,9 @@ class _Source:
             raise NotFound(f"feed file {self.url} cannot be read: {exc.strerror or exc}") from None
 
     def _download(self) -> tuple[bytes, str, str | None]:
-        timeout = self.settings.timeout_seconds
-        try:
-            response = requests.get(self.url, timeout=timeout)
-        except requests.Timeout:
-            raise Transient(f"{self.label}: no answer within {timeout:g} s") from None
-        except requests.RequestException as exc:
-            # The exception's text holds the full URL; report only its kind.
-            raise Transient(f"{self.label}: request failed ({type(exc).__name__})") from None
-        _check_status(response.status_code, response.headers.get("Retry-After"), self.label)
+        # Affiliate networks put the account's key in the feed's path: name only the host.
+        response = Http(self.settings.timeout_seconds, show_path=False).request("GET", self.url)
         return response.content, urlsplit(self.url).path, response.headers.get("Content-Type")
-
-
-def _check_status(status: int, retry_after: str | None, label: str) -> None:
-    if status < 400:
-        return
-    message = f"{label}: HTTP {status}"
-    if status in (401, 403):
-        raise AuthFailed(message)
-    if status == 429:
-        raise RateLimited(message, retry_after=_retry_after_seconds(retry_after))
-    if status in (404, 410):
-        raise NotFound(message)
-    if status >= 500:
-        raise Transient(message)
-    raise BadResponse(message)
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Read Retry-After, which is either a number of seconds or an HTTP date."""
-    value = (value or "").strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
 
 
 def _gunzip(body: bytes, label: str) -> bytes:

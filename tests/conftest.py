@@ -77,3 +77,13 @@ def demo(db, settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def standin():
+    """A local HTTP server answering recorded bodies; see tests/standin.py."""
+    from tests.standin import StandIn
+
+    server = StandIn().start()
+    yield server
+    server.stop()

@@ -130,16 +130,26 @@ def test_another_source_never_touches_these_offers(db):
     assert (stored.source, stored.hidden) == ("feed", False)
 
 
-def test_an_offer_for_an_unknown_film_is_reported_and_makes_the_answer_partial(db):
+def test_an_offer_for_an_unknown_film_is_reported_and_stored_offers_stay(db):
     reconcile(db, "feed", result([offer(), offer(platform=VUDU)]), 1)
     stray = offer(film=FilmKey(imdb_id="tt9999999"))
 
-    stats = reconcile(db, "feed", ProviderResult(offers=[offer(), stray], covered={LLV},
-                                                 complete=True), 1)
+    stats = reconcile(db, "feed", ProviderResult(offers=[offer(), offer(platform=VUDU), stray],
+                                                 covered={LLV}, complete=True), 1)
 
     assert [p.message for p in stats.problems] == ["unknown film imdb:tt9999999"]
-    assert stats.offers_missing == 0
+    assert (stats.offers_seen, stats.offers_missing) == (2, 0)
     assert not any(o.hidden for o in offers_in(db).values())
+
+
+def test_films_left_out_of_covered_keep_their_offers_in_a_complete_answer(db):
+    reconcile(db, "feed", result([offer(), offer(film=SID)]), 1)
+
+    stats = reconcile(db, "feed", result([], covered=[LLV]), 1)
+
+    assert stats.offers_missing == 1
+    hidden = {o.film_id: o.hidden for o in offers_in(db).values()}
+    assert sorted(hidden.values()) == [False, True]
 
 
 def product(merchant_id="B0001", price="12.99", position=1):

@@ -1,0 +1,111 @@
+"""HTTP for adapters: one place that turns transport failures, status codes and bodies that
+are not what the documentation promises into the ProviderError kinds refresh acts on.
+
+Messages name the scheme, host and path only: query strings and headers often carry keys
+(and, for feeds whose URLs hold a key in the path, only the scheme and host).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import BaseModel, ValidationError
+
+from providers.base import AuthFailed, BadResponse, NotFound, ProviderError, RateLimited, Transient
+
+# An adapter's own reading of a failed answer (Watchmode's 402, Amazon's error codes...);
+# it returns None to leave the response to the generic rules.
+Classifier = Callable[[requests.Response, str], ProviderError | None]
+
+
+def safe_label(url: str, show_path: bool = True) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path if show_path else ''}"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Read Retry-After, which is a number of seconds or an HTTP date; None if neither."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+def raise_for_status(status: int, retry_after: str | None, label: str) -> None:
+    if status < 400:
+        return
+    message = f"{label}: HTTP {status}"
+    if status in (401, 403):
+        raise AuthFailed(message)
+    if status == 429:
+        raise RateLimited(message, retry_after=retry_after_seconds(retry_after))
+    if status in (404, 410):
+        raise NotFound(message)
+    if status >= 500 or status == 408:
+        raise Transient(message)
+    raise BadResponse(message)
+
+
+class Http:
+    """A requests session with a timeout, default headers and the error mapping above."""
+
+    def __init__(self, timeout: float, headers: dict[str, str] | None = None,
+                 classify: Classifier | None = None, show_path: bool = True):
+        self.timeout = timeout
+        self.show_path = show_path
+        self.session = requests.Session()
+        self.session.headers.update(headers or {})
+        self.classify = classify
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        label = safe_label(url, self.show_path)
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise Transient(f"{label}: no answer within {self.timeout:g} s") from None
+        except requests.RequestException as exc:
+            # The exception's text holds the full URL (and any key in it): report its kind.
+            raise Transient(f"{label}: request failed ({type(exc).__name__})") from None
+        if response.status_code >= 400 and self.classify is not None:
+            error = self.classify(response, label)
+            if error is not None:
+                raise error
+        raise_for_status(response.status_code, response.headers.get("Retry-After"), label)
+        return response
+
+    def json(self, method: str, url: str, *, strict: bool = True, **kwargs: Any) -> Any:
+        """The decoded JSON body; `strict=False` accepts raw control characters in strings."""
+        response = self.request(method, url, **kwargs)
+        return decode_json(response, safe_label(url, self.show_path), strict=strict)
+
+
+def decode_json(response: requests.Response, label: str, strict: bool = True) -> Any:
+    media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if media and "json" not in media and not media.startswith("text/javascript"):
+        raise BadResponse(f"{label}: expected JSON, got {media}")
+    try:
+        return json.loads(response.content.decode(response.encoding or "utf-8", "replace"),
+                          strict=strict)
+    except ValueError as exc:
+        raise BadResponse(f"{label}: not valid JSON ({exc})") from None
+
+
+def parse_as(model: type[BaseModel], data: Any, label: str):
+    """Validate a decoded body against the documented shape; BadResponse names the path."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise BadResponse(f"{label}: {path}: {first['msg']}") from None
