@@ -3,6 +3,7 @@ import pathlib
 import tempfile
 
 import affiliate
+from affiliate.catalog import prepare
 from affiliate.config import load_settings
 from affiliate.scheduler import load_demo_if_empty
 
@@ -13,7 +14,7 @@ with tempfile.TemporaryDirectory() as tmp:
     settings = load_settings(service={"database_url": url})
     app = affiliate.create_app(settings)
     state = app.extensions["affiliate"]
-    state.db.upgrade()
+    prepare(state.db)
     assert load_demo_if_empty(state.db, settings), "the bundled demo catalog did not load"
     client = app.test_client()
     for path, expected in [

@@ -139,7 +139,8 @@ def api_offers(film: str):
                 "offers": [{"quality": p.quality, **_price_json(p.price)} for p in row.prices],
             } for row in group.rows],
         } for group in view.groups],
-        sources=list(view.sources), disclosure=view.disclosure,
+        sources=list(view.sources), attributions=_attributions_json(view),
+        disclosures=[view.disclosure],
     )
 
 
@@ -152,9 +153,15 @@ def api_products(film: str):
             "title": card.title, "format": card.format, "format_label": card.format_label,
             "relation": card.relation, "image_url": card.image_url, **_price_json(card.price),
             "merchant": card.merchant, "availability": card.availability, "link": card.link,
+            "price_as_of": card.price_as_of,
         } for card in view.cards],
-        sources=list(view.sources), disclosure=view.disclosure,
+        sources=list(view.sources), attributions=_attributions_json(view),
+        disclosures=list(view.disclosures),
     )
+
+
+def _attributions_json(view) -> list[dict]:
+    return [{"text": credit.text, "url": credit.url} for credit in view.attributions]
 
 
 def _film_json(film: widgets.FilmSummary) -> dict:

@@ -16,7 +16,15 @@ from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from affiliate.db import Database
-from affiliate.models import Film, FilmExternalId, FilmProduct, Offer, Platform, Product
+from affiliate.models import (
+    Film,
+    FilmExternalId,
+    FilmProduct,
+    Offer,
+    Platform,
+    PlatformAlias,
+    Product,
+)
 from affiliate.types import utcnow
 from providers.base import (
     FilmKey,
@@ -24,12 +32,14 @@ from providers.base import (
     OfferRecord,
     PlatformRecord,
     Problem,
+    ProductLink,
     ProductRecord,
     ProviderResult,
 )
+from providers.platforms import CANONICAL
 
 
-_OFFER_FIELDS = ("price", "currency", "link", "expires_on")
+_OFFER_FIELDS = ("price", "currency", "link", "deep_link", "expires_on", "available_since")
 _PRODUCT_FIELDS = ("title", "format", "image_url", "price", "currency", "availability", "gtin", "link")
 
 
@@ -44,6 +54,16 @@ class ReconcileStats:
     products_changed: int = 0
     products_missing: int = 0
     problems: list[Problem] = field(default_factory=list)
+
+
+def prepare(db: Database) -> None:
+    """Migrate the schema and add any canonical platform the database lacks."""
+    db.upgrade()
+    with db.session() as session:
+        known = set(session.exec(select(Platform.slug)))
+        for slug, canonical in CANONICAL.items():
+            if slug not in known:
+                session.add(Platform(slug=slug, name=canonical.name, homepage=canonical.homepage))
 
 
 def film_key(film: Film) -> FilmKey:
@@ -112,20 +132,42 @@ def _resolve_keys(db: Database, keys: Iterable[FilmKey]) -> dict[FilmKey, int]:
     return resolved
 
 
-def _upsert_platforms(session: Session, records: set[PlatformRecord]) -> dict[str, int]:
-    by_slug = {record.slug: record for record in records}
-    existing = {p.slug: p for p in session.exec(select(Platform).where(Platform.slug.in_(by_slug)))}
-    for slug, record in by_slug.items():
-        platform = existing.get(slug)
-        if platform is None:
-            platform = existing[slug] = Platform(slug=slug, name=record.name)
-        platform.name = record.name
+def _upsert_platforms(session: Session, records: set[PlatformRecord]) -> dict[PlatformRecord, int]:
+    """Map each record to a platform: by the source's own id (alias), else by slug; a
+    platform first seen is created under the source's name and slug."""
+    ids = {}
+    for record in records:
+        platform = _platform_for(session, record)
         # A source that knows no logo or homepage does not erase another source's.
-        platform.logo_url = record.logo_url or platform.logo_url
-        platform.homepage = record.homepage or platform.homepage
+        platform.logo_url = platform.logo_url or record.logo_url
+        platform.homepage = platform.homepage or record.homepage
         session.add(platform)
-    session.flush()
-    return {slug: platform.id for slug, platform in existing.items()}
+        session.flush()
+        if record.namespace and record.external_id:
+            _learn_alias(session, platform.id, record)
+        ids[record] = platform.id
+    return ids
+
+
+def _platform_for(session: Session, record: PlatformRecord) -> Platform:
+    if record.namespace and record.external_id:
+        aliased = session.exec(
+            select(Platform).join(PlatformAlias, PlatformAlias.platform_id == Platform.id)
+            .where(PlatformAlias.namespace == record.namespace,
+                   PlatformAlias.external_id == record.external_id)).first()
+        if aliased is not None:
+            return aliased
+    platform = session.exec(select(Platform).where(Platform.slug == record.slug)).first()
+    return platform or Platform(slug=record.slug, name=record.name)
+
+
+def _learn_alias(session: Session, platform_id: int, record: PlatformRecord) -> None:
+    exists = session.exec(select(PlatformAlias.id).where(
+        PlatformAlias.namespace == record.namespace,
+        PlatformAlias.external_id == record.external_id)).first()
+    if exists is None:
+        session.add(PlatformAlias(platform_id=platform_id, namespace=record.namespace,
+                                  external_id=record.external_id))
 
 
 def _upsert_films(session: Session, records: list[FilmRecord], source: str) -> dict[FilmKey, int]:
@@ -133,9 +175,9 @@ def _upsert_films(session: Session, records: list[FilmRecord], source: str) -> d
     for record in records:
         film = _find_film_for_record(session, record)
         if film is None:
-            film = Film(title=record.title)
-        film.title = record.title
-        for attr in ("year", "imdb_id", "tmdb_id", "runtime_minutes"):
+            film = Film(title=record.title or str(record.key))
+        film.title = record.title or film.title
+        for attr in ("year", "imdb_id", "tmdb_id", "runtime_minutes", "director"):
             value = getattr(record, attr)
             if value is not None:
                 setattr(film, attr, value)
@@ -179,7 +221,7 @@ def _reconcile_film_offers(session: Session, film_id: int, source: str,
     }
     seen = set()
     for record in records:
-        key = (platform_ids[record.platform.slug], record.region, record.kind.value,
+        key = (platform_ids[record.platform], record.region, record.kind.value,
                record.quality.value)
         if key in seen:
             continue
@@ -268,14 +310,18 @@ def _upsert_product(session: Session, source: str, record: ProductRecord, now: d
     return product
 
 
-def _upsert_film_product(session: Session, film_id: int, product_id: int, link, source: str) -> None:
+def _upsert_film_product(session: Session, film_id: int, product_id: int, link: ProductLink,
+                         source: str) -> None:
+    """Create the link, or let a curated source update its place; a guessing source never
+    moves or re-approves a link that exists, and an operator's pin fixes the position."""
     row = session.exec(select(FilmProduct).where(
         FilmProduct.film_id == film_id, FilmProduct.product_id == product_id)).first()
     if row is None:
         row = FilmProduct(film_id=film_id, product_id=product_id, relation=link.relation.value,
-                          origin="curated" if link.curated else "discovered", source=source)
-    if not row.pinned:
-        # An operator's pin fixes the position; otherwise the source's order is kept.
+                          position=link.position, source=source,
+                          origin="curated" if link.curated else "discovered",
+                          status="candidate" if link.candidate else "approved")
+    elif link.curated and not row.pinned:
         row.position = link.position
         row.relation = link.relation.value
     session.add(row)

@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from affiliate.app import create_app, state
+from affiliate.catalog import prepare
 from affiliate.config import ConfigError, load_settings
 from affiliate.models import Film, Offer, ProviderState
 from affiliate.refresh import UnknownFilm, UnknownProvider, configured_providers, run_refresh
@@ -35,7 +36,7 @@ def serve(host: str | None, port: int | None, no_scheduler: bool) -> None:
     from affiliate.scheduler import build_scheduler, load_demo_if_empty
 
     settings, db = state().settings, state().db
-    db.upgrade()
+    prepare(db)
     if load_demo_if_empty(db, settings):
         click.echo("Loaded the demo catalog into the empty database.")
     scheduler = None if no_scheduler else build_scheduler(current_app._get_current_object())
@@ -112,7 +113,7 @@ def db() -> None:
 @with_appcontext
 def upgrade() -> None:
     """Create the database or migrate it to the current schema."""
-    state().db.upgrade()
+    prepare(state().db)
     click.echo("Database is up to date.")
 
 

@@ -25,6 +25,7 @@ class Film(SQLModel, table=True):
     imdb_id: str | None = Field(default=None, max_length=12, unique=True)
     tmdb_id: int | None = Field(default=None, unique=True)
     runtime_minutes: int | None = None
+    director: str | None = Field(default=None, max_length=200)
     created_at: dt.datetime = _utc(default_factory=utcnow)
 
 
@@ -51,6 +52,19 @@ class Platform(SQLModel, table=True):
     homepage: str | None = Field(default=None, max_length=1000)
 
 
+class PlatformAlias(SQLModel, table=True):
+    """One platform's id at one source (TMDB provider 2, Watchmode source 349, ...), so every
+    source's offers land on the same platform."""
+
+    __tablename__ = "platform_alias"
+    __table_args__ = (UniqueConstraint("namespace", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform_id: int = Field(foreign_key="platform.id", index=True)
+    namespace: str = Field(max_length=32)
+    external_id: str = Field(max_length=64)
+
+
 class Offer(SQLModel, table=True):
     """One source's word that a film can be watched somewhere, with when it last said so."""
 
@@ -64,11 +78,13 @@ class Offer(SQLModel, table=True):
     platform_id: int = Field(foreign_key="platform.id")
     region: str = Field(max_length=2)
     kind: str = Field(max_length=16)
-    quality: str = Field(max_length=4)
+    quality: str = Field(max_length=8)
     price: Decimal | None = Field(default=None, sa_column=Column(Money(), nullable=True))
     currency: str | None = Field(default=None, max_length=3)
     link: str = Field(max_length=2000)
+    deep_link: bool = True
     expires_on: dt.date | None = None
+    available_since: dt.date | None = None
     source: str = Field(max_length=64)
     first_seen: dt.datetime = _utc(default_factory=utcnow)
     last_seen: dt.datetime = _utc(default_factory=utcnow)
@@ -101,7 +117,8 @@ class Product(SQLModel, table=True):
 
 
 class FilmProduct(SQLModel, table=True):
-    """A product shown with a film. Operators' choices (pinned, hidden) outrank sources'."""
+    """A product shown with a film. Operators' choices (pinned, hidden, status) outrank
+    sources'. A source's guess starts as a candidate and is shown once approved."""
 
     __tablename__ = "film_product"
     __table_args__ = (UniqueConstraint("film_id", "product_id"),)
@@ -114,6 +131,7 @@ class FilmProduct(SQLModel, table=True):
     pinned: bool = False
     hidden: bool = False
     origin: str = Field(default="discovered", max_length=12)
+    status: str = Field(default="approved", max_length=12)  # approved | candidate | rejected
     source: str = Field(max_length=64)
     created_at: dt.datetime = _utc(default_factory=utcnow)
 

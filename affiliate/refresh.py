@@ -8,6 +8,7 @@ never touches stored data.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
@@ -16,9 +17,9 @@ from sqlmodel import select
 from affiliate.catalog import ReconcileStats, film_key, find_film, reconcile
 from affiliate.config import Settings
 from affiliate.db import Database
-from affiliate.models import Film, FilmExternalId, ProviderState, RefreshRun
+from affiliate.models import Film, FilmExternalId, FilmProduct, Product, ProviderState, RefreshRun
 from affiliate.types import utcnow
-from providers.base import FilmKey, FilmQuery, Provider, ProviderError
+from providers.base import FilmKey, FilmQuery, ProductRef, Provider, ProviderError
 from providers.registry import build_provider
 
 log = logging.getLogger(__name__)
@@ -44,29 +45,47 @@ def configured_providers(settings: Settings) -> dict[str, Provider]:
     return {name: build_provider(name, raw) for name, raw in settings.providers.items()}
 
 
-def film_queries(db: Database, ref: str | None) -> list[FilmQuery] | None:
-    """What to ask providers about: one film (known or not yet stored) or None for all."""
-    if ref is None:
-        return None
-    key = FilmKey.parse(ref)
+def film_queries(db: Database, ref: str | None) -> list[FilmQuery]:
+    """What to ask a provider about: one film (stored or not yet) or every stored film,
+    each with every id and linked product the catalog knows."""
     with db.session() as session:
-        film = find_film(session, key)
-        if film is None:
-            if key.internal_id is not None:
-                raise UnknownFilm(f"no film with internal id {key.internal_id}")
-            return [FilmQuery(key=key, title="", imdb_id=key.imdb_id, tmdb_id=key.tmdb_id)]
-        external = session.exec(select(FilmExternalId).where(FilmExternalId.film_id == film.id))
-        return [_query_for(film, {row.source: row.external_id for row in external})]
-
-
-def _query_for(film: Film, external_ids: dict[str, str]) -> FilmQuery:
-    return FilmQuery(key=film_key(film), title=film.title, year=film.year, imdb_id=film.imdb_id,
-                     tmdb_id=film.tmdb_id, external_ids=external_ids)
+        if ref is None:
+            films = list(session.exec(select(Film).order_by(Film.id)))
+        else:
+            key = FilmKey.parse(ref)
+            film = find_film(session, key)
+            if film is None:
+                if key.internal_id is not None:
+                    raise UnknownFilm(f"no film with internal id {key.internal_id}")
+                return [FilmQuery(key=key, title="", imdb_id=key.imdb_id, tmdb_id=key.tmdb_id)]
+            films = [film]
+        ids = [film.id for film in films]
+        external: dict[int, dict[str, str]] = defaultdict(dict)
+        for row in session.exec(select(FilmExternalId).where(FilmExternalId.film_id.in_(ids))):
+            external[row.film_id][row.source] = row.external_id
+        products: dict[int, list[ProductRef]] = defaultdict(list)
+        linked = session.exec(
+            select(FilmProduct.film_id, Product.merchant, Product.merchant_id, Product.region)
+            .join(Product, Product.id == FilmProduct.product_id)
+            .where(FilmProduct.film_id.in_(ids), FilmProduct.status != "rejected")
+            .order_by(Product.id))
+        for film_id, merchant, merchant_id, region in linked:
+            products[film_id].append(ProductRef(merchant, merchant_id, region))
+    return [
+        FilmQuery(key=film_key(film), title=film.title, year=film.year, imdb_id=film.imdb_id,
+                  tmdb_id=film.tmdb_id, director=film.director, external_ids=external[film.id],
+                  products=tuple(products[film.id]))
+        for film in films
+    ]
 
 
 def run_refresh(db: Database, settings: Settings, provider_name: str | None = None,
                 film_ref: str | None = None) -> list[RunReport]:
-    """Refresh one provider or every enabled one, for one film or all."""
+    """Refresh one provider or every enabled one, in configured order, for one film or all.
+
+    Films are looked up again before each provider, so ids one source maps (TMDB's for an
+    IMDb id, a title for a film added by id) reach the sources after it.
+    """
     providers = configured_providers(settings)
     if provider_name is not None:
         if provider_name not in providers:
@@ -75,9 +94,11 @@ def run_refresh(db: Database, settings: Settings, provider_name: str | None = No
         selected = [providers[provider_name]]
     else:
         selected = [p for p in providers.values() if p.settings.enabled]
-    films = film_queries(db, film_ref)
-    return [refresh_provider(db, provider, films, settings.catalog.hide_after_misses)
-            for provider in selected]
+    reports = []
+    for provider in selected:
+        films = None if provider.lists_catalog and film_ref is None else film_queries(db, film_ref)
+        reports.append(refresh_provider(db, provider, films, settings.catalog.hide_after_misses))
+    return reports
 
 
 def refresh_provider(db: Database, provider: Provider, films: Iterable[FilmQuery] | None,

@@ -5,12 +5,14 @@ prices and links is made (and tested) here, in one place, without Flask.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
+from babel.dates import format_datetime
 from babel.numbers import format_currency
 from sqlmodel import Session, select
 
@@ -20,7 +22,18 @@ from affiliate.db import Database
 from affiliate.links import tag_link
 from affiliate.models import Film, FilmProduct, Offer, Platform, Product
 from providers.regions import region_name
-from providers.base import Availability, FilmKey, OfferKind, ProductFormat, Quality, Relation
+from affiliate.types import utcnow
+from providers.base import (
+    Attribution,
+    Availability,
+    FilmKey,
+    OfferKind,
+    ProductFormat,
+    Provider,
+    Quality,
+    Relation,
+)
+from providers.registry import PROVIDER_TYPES
 
 
 class FilmNotFound(LookupError):
@@ -51,6 +64,7 @@ class PlatformRow:
     prices: tuple[QualityPrice, ...]
     lowest_price: Price | None
     action_label: str
+    sources: tuple[str, ...]  # whose price or link the row shows
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,7 @@ class HowToWatch:
     locale: str
     groups: tuple[OfferGroup, ...]
     sources: tuple[str, ...]
+    attributions: tuple[Attribution, ...]
     disclosure: str
     empty_message: str
 
@@ -97,6 +112,7 @@ class ProductCard:
     availability_label: str | None
     action: str
     action_label: str
+    price_as_of: str | None  # when the source's rules want the price's age shown
 
 
 @dataclass(frozen=True)
@@ -107,7 +123,8 @@ class RelatedProducts:
     locale: str
     cards: tuple[ProductCard, ...]
     sources: tuple[str, ...]
-    disclosure: str
+    attributions: tuple[Attribution, ...]
+    disclosures: tuple[str, ...]  # the site's disclosure, then any a source requires
     empty_message: str
 
 
@@ -168,16 +185,18 @@ def how_to_watch(db: Database, film_ref: str, region: str, locale: str,
                    Offer.hidden == False)  # noqa: E712  (SQL comparison)
             .order_by(Offer.id)
         ).all()
-    offers = _cheapest_per_quality(found)
+    offers = _known_qualities_first(found)
     by_kind = _by_kind_and_platform(offers)
     groups = tuple(
         _offer_group(kind, text, by_kind[kind].values(), film.title, locale, settings)
         for kind, text in _GROUP_TEXT.items() if by_kind.get(kind)
     )
     name = region_name(region, locale)
+    sources = tuple(sorted({s for group in groups for row in group.rows for s in row.sources}))
     return HowToWatch(
         film=_summary(film), region=region, region_name=name, locale=locale, groups=groups,
-        sources=tuple(sorted({offer.source for offer, _ in offers})),
+        sources=sources,
+        attributions=_attributions(sources, settings),
         disclosure=settings.widgets.disclosure,
         empty_message=(f"{film.title} isn't available to stream, rent or buy "
                        f"{_in_region(region, name, locale)} yet."),
@@ -192,15 +211,19 @@ def related_products(db: Database, film_ref: str, region: str, locale: str,
         found = session.exec(
             select(FilmProduct, Product).join(Product, Product.id == FilmProduct.product_id)
             .where(FilmProduct.film_id == film.id, Product.region == region,
+                   FilmProduct.status == "approved",
                    FilmProduct.hidden == False, Product.hidden == False)  # noqa: E712
         ).all()
     ordered = sorted(found, key=_card_order)
     name = region_name(region, locale)
+    sources = tuple(sorted({product.source for _, product in found}))
     return RelatedProducts(
         film=_summary(film), region=region, region_name=name, locale=locale,
         cards=tuple(_card(link, product, locale, settings) for link, product in ordered),
-        sources=tuple(sorted({product.source for _, product in found})),
-        disclosure=settings.widgets.disclosure,
+        sources=sources,
+        attributions=_attributions(sources, settings),
+        disclosures=(settings.widgets.disclosure,
+                     *_merchant_disclosures({product.merchant for _, product in found})),
         empty_message=(f"There are no related products for {film.title} "
                        f"{_in_region(region, name, locale)} yet."),
     )
@@ -219,14 +242,12 @@ def _summary(film: Film) -> FilmSummary:
                        imdb_id=film.imdb_id, tmdb_id=film.tmdb_id)
 
 
-def _cheapest_per_quality(found) -> list[tuple[Offer, Platform]]:
-    """Several sources may report one platform/kind/quality; a visitor wants the best price."""
-    best: dict[tuple, tuple[Offer, Platform]] = {}
-    for offer, platform in found:
-        key = (platform.id, offer.kind, offer.quality)
-        if key not in best or _cheapness(offer) < _cheapness(best[key][0]):
-            best[key] = (offer, platform)
-    return list(best.values())
+def _known_qualities_first(found) -> list[tuple[Offer, Platform]]:
+    """An offer of unknown quality (TMDB's) only stands where no source knows a quality."""
+    known = {(platform.id, offer.kind) for offer, platform in found
+             if offer.quality != Quality.UNKNOWN.value}
+    return [(offer, platform) for offer, platform in found
+            if offer.quality != Quality.UNKNOWN.value or (platform.id, offer.kind) not in known]
 
 
 def _by_kind_and_platform(offers) -> dict[str, dict[int, list[tuple[Offer, Platform]]]]:
@@ -259,17 +280,25 @@ def _row_order(row: PlatformRow) -> tuple:
 
 def _platform_row(offers: list[tuple[Offer, Platform]], text: _GroupText, film_title: str,
                   locale: str, settings: Settings) -> PlatformRow:
+    """One row per platform, merged across sources: each quality at its best-known price,
+    and the link to the platform's own page for the film wherever any source knows it."""
     platform = offers[0][1]
-    by_quality = sorted((offer for offer, _ in offers), key=_quality_rank)
-    # The link goes to the cheapest offer, the one the row's lowest price advertises.
+    every = [offer for offer, _ in offers]
+    best: dict[str, Offer] = {}
+    for offer in sorted(every, key=_cheapness):
+        best.setdefault(offer.quality, offer)
+    by_quality = sorted(best.values(), key=_quality_rank)
     cheapest = min(by_quality, key=_cheapness)
+    linked = min(every, key=lambda offer: (not offer.deep_link, *_cheapness(offer)))
     return PlatformRow(
         name=platform.name, slug=platform.slug, logo_url=platform.logo_url,
         monogram=_monogram(platform.name),
-        link=tag_link(cheapest.link, settings.link_tags),
-        prices=tuple(_quality_price(offer, locale) for offer in by_quality),
+        link=tag_link(linked.link, settings.link_tags),
+        prices=tuple(_quality_price(offer, locale) for offer in by_quality
+                     if offer.quality != Quality.UNKNOWN.value),
         lowest_price=_price(cheapest.price, cheapest.currency, locale),
         action_label=text.label.format(film=film_title, platform=platform.name),
+        sources=tuple(sorted({offer.source for offer in (*by_quality, linked)})),
     )
 
 
@@ -303,15 +332,38 @@ def _card_order(row: tuple[FilmProduct, Product]) -> tuple:
 
 def _card(link: FilmProduct, product: Product, locale: str, settings: Settings) -> ProductCard:
     badge, action = _AVAILABILITY.get(product.availability, (None, "Buy"))
+    max_age = getattr(_provider_type(product.source, settings), "price_max_age", None)
+    # Amazon's rule: a price older than its limit is not shown; a fresh one says when it was.
+    fresh = max_age is None or utcnow() - product.last_checked <= max_age
     return ProductCard(
         title=product.title, format=product.format,
         format_label=_FORMAT_LABELS.get(product.format, product.format),
         relation=link.relation, image_url=product.image_url,
-        price=_price(product.price, product.currency, locale), merchant=product.merchant,
+        price=_price(product.price, product.currency, locale) if fresh else None,
+        merchant=product.merchant,
         link=tag_link(product.link, settings.link_tags), availability=product.availability,
         availability_label=badge, action=action,
         action_label=f"{action} {product.title} at {product.merchant}",
+        price_as_of=(format_datetime(product.last_checked, "medium", tzinfo=dt.timezone.utc,
+                                     locale=locale) + " UTC"
+                     if max_age is not None and fresh and product.price is not None else None),
     )
+
+
+def _provider_type(source: str, settings: Settings) -> type[Provider] | None:
+    """The adapter class behind a stored source name, if it is still configured."""
+    return PROVIDER_TYPES.get(settings.providers.get(source, {}).get("type"))
+
+
+def _attributions(sources: tuple[str, ...], settings: Settings) -> tuple[Attribution, ...]:
+    found = (getattr(_provider_type(source, settings), "attribution", None) for source in sources)
+    return tuple(dict.fromkeys(a for a in found if a is not None))
+
+
+def _merchant_disclosures(merchants: set[str]) -> tuple[str, ...]:
+    found = (cls.disclosure for cls in PROVIDER_TYPES.values()
+             if cls.disclosure and cls.merchant in merchants)
+    return tuple(dict.fromkeys(found))
 
 
 def _in_region(code: str, name: str, locale: str) -> str:

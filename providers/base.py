@@ -327,7 +327,9 @@ class Provider:
     lists_catalog: ClassVar[bool] = False
     # Shown wherever this source's data is displayed, as its terms require.
     attribution: ClassVar[Attribution | None] = None
-    # Shown wherever this source's products are displayed (Amazon's Associates statement).
+    # The merchant this source sells for, and the statement its programme requires wherever
+    # that merchant's products are shown, whoever listed them (Amazon's Associates statement).
+    merchant: ClassVar[str | None] = None
     disclosure: ClassVar[str | None] = None
     # Prices older than this are not shown (Amazon: 24 hours).
     price_max_age: ClassVar[dt.timedelta | None] = None

@@ -14,7 +14,7 @@ JSON, our own catalog format. Every section is optional; unknown keys are ignore
     {"platforms": [{"slug": "apple-tv", "name": "Apple TV", "logo_url": null,
                     "homepage": "https://tv.apple.com"}],
      "films": [{"title": "Leaving Las Vegas", "year": 1995, "imdb_id": "tt0113627",
-                "tmdb_id": 451, "runtime_minutes": 111}],
+                "tmdb_id": 451, "runtime_minutes": 111, "director": "Mike Figgis"}],
      "offers": [{"film": "imdb:tt0113627", "platform": "apple-tv", "region": "US",
                  "kind": "rent", "quality": "HD", "price": "3.99", "currency": "USD",
                  "link": "https://...", "expires_on": "2026-12-31"}],
@@ -390,6 +390,7 @@ def _film(entry: Any) -> FilmRecord:
         imdb_id=imdb_id,
         tmdb_id=tmdb_id,
         runtime_minutes=_int(entry, "runtime_minutes", low=1),
+        director=_text(entry, "director", max_length=200),
     )
 
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from affiliate import create_app
+from affiliate.catalog import prepare
 from affiliate.config import load_settings
 from affiliate.refresh import run_refresh
 
@@ -56,7 +57,7 @@ def app(settings):
     app = create_app(settings)
     app.config["TESTING"] = True
     state = app.extensions["affiliate"]
-    state.db.upgrade()
+    prepare(state.db)
     yield app
     state.db.dispose()
 

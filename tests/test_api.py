@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import select
 
 from affiliate import create_app
+from affiliate.catalog import prepare
 from affiliate.models import Film, Product
 from affiliate.refresh import run_refresh
 
@@ -43,7 +44,8 @@ def test_offers_are_grouped_with_prices_as_strings(client, demo):
     ]
     assert vudu["link"].startswith("https://www.vudu.com/")
     assert body["sources"] == ["demo"]
-    assert body["disclosure"]
+    assert body["disclosures"] == ["We may earn a commission when you buy or rent through these "
+                                   "links, at no extra cost to you."]
 
 
 def test_rows_are_cheapest_first(client, demo):
@@ -81,7 +83,7 @@ def test_products_come_in_relation_order_with_their_details(client, demo):
         "title": "Leaving Las Vegas [Blu-ray]", "format": "blu-ray", "format_label": "Blu-ray",
         "relation": "edition", "image_url": None, "price": "12.99", "currency": "USD",
         "formatted": "$12.99", "merchant": "Amazon", "availability": "in stock",
-        "link": "https://www.amazon.com/s?k=Leaving+Las+Vegas+Blu-ray",
+        "link": "https://www.amazon.com/s?k=Leaving+Las+Vegas+Blu-ray", "price_as_of": None,
     }
     assert body["sources"] == ["demo"]
 
@@ -100,7 +102,7 @@ def test_defaults_come_from_the_settings(make_settings):
                              link_tags=[{"host": "amazon.co.uk", "params": {"tag": "uk-21"}}])
     app = create_app(settings)
     db = app.extensions["affiliate"].db
-    db.upgrade()
+    prepare(db)
     run_refresh(db, settings, "demo")
     try:
         body = offers(app.test_client())

@@ -7,6 +7,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import select
 
 from affiliate import create_app
+from affiliate.catalog import prepare
 from affiliate.models import Offer, ProviderState
 from affiliate.scheduler import build_scheduler, load_demo_if_empty, refresh_job
 from affiliate.types import utcnow
@@ -19,7 +20,7 @@ TWO_FEEDS = {
 
 def test_one_job_per_enabled_provider_on_its_interval(make_settings):
     app = create_app(make_settings(providers=TWO_FEEDS))
-    app.extensions["affiliate"].db.upgrade()
+    prepare(app.extensions["affiliate"].db)
 
     jobs = build_scheduler(app, BackgroundScheduler).get_jobs()
 

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from affiliate import Affiliate, create_app
 from affiliate.blueprint import BadParameter, render_how_to_watch, render_related_products
-from affiliate.catalog import reconcile
+from affiliate.catalog import prepare, reconcile
 from affiliate.models import Film, FilmProduct, Offer, Product
 from affiliate.refresh import run_refresh
 from affiliate.widgets import FilmNotFound, how_to_watch, list_films, related_products
@@ -361,7 +361,7 @@ def test_link_tags_from_the_settings_are_added_to_matching_links(make_settings):
         widgets={"disclosure": "Links may earn us a commission."})
     app = create_app(settings)
     db = app.extensions["affiliate"].db
-    db.upgrade()
+    prepare(db)
     run_refresh(db, settings, "demo")
     client = app.test_client()
     try:

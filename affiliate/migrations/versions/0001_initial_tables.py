@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('imdb_id', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=True),
     sa.Column('tmdb_id', sa.Integer(), nullable=True),
     sa.Column('runtime_minutes', sa.Integer(), nullable=True),
+    sa.Column('director', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('created_at', affiliate.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('imdb_id'),
@@ -115,6 +116,7 @@ def upgrade() -> None:
     sa.Column('pinned', sa.Boolean(), nullable=False),
     sa.Column('hidden', sa.Boolean(), nullable=False),
     sa.Column('origin', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('created_at', affiliate.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['film_id'], ['film.id'], ),
@@ -131,11 +133,13 @@ def upgrade() -> None:
     sa.Column('platform_id', sa.Integer(), nullable=False),
     sa.Column('region', sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('quality', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=False),
+    sa.Column('quality', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('price', affiliate.types.Money(precision=14, scale=4), nullable=True),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=True),
     sa.Column('link', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+    sa.Column('deep_link', sa.Boolean(), nullable=False),
     sa.Column('expires_on', sa.Date(), nullable=True),
+    sa.Column('available_since', sa.Date(), nullable=True),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('first_seen', affiliate.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_seen', affiliate.types.UTCDateTime(timezone=True), nullable=False),
@@ -150,9 +154,25 @@ def upgrade() -> None:
     with op.batch_alter_table('offer', schema=None) as batch_op:
         batch_op.create_index('ix_offer_film_region', ['film_id', 'region'], unique=False)
 
+    op.create_table('platform_alias',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('platform_id', sa.Integer(), nullable=False),
+    sa.Column('namespace', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('external_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['platform_id'], ['platform.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('namespace', 'external_id')
+    )
+    with op.batch_alter_table('platform_alias', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_platform_alias_platform_id'), ['platform_id'], unique=False)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('platform_alias', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_platform_alias_platform_id'))
+
+    op.drop_table('platform_alias')
     with op.batch_alter_table('offer', schema=None) as batch_op:
         batch_op.drop_index('ix_offer_film_region')
 
