@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import func
 from sqlmodel import select
 
+from affiliate import curation
 from affiliate.app import create_app, state
 from affiliate.catalog import prepare
 from affiliate.config import ConfigError, load_settings
@@ -158,16 +159,66 @@ def providers_list() -> None:
         enabled = "enabled" if provider.settings.enabled else "disabled"
         click.echo(f"{name} ({provider.type_name}, {enabled}, every "
                    f"{provider.settings.interval_minutes} min): {provider.description}")
+        for credential in provider.credentials:
+            present = getattr(provider.settings, credential.name, None) is not None
+            click.echo(f"  {credential.name}: {'set' if present else 'not set'}"
+                       + ("" if present else f" ({credential.how_to_obtain})"))
         click.echo(f"  last success: {_when(s and s.last_success_at)}; "
                    f"last error: {_when(s and s.last_error_at)}"
                    + (f" ({s.last_error_kind}: {s.last_error})" if s and s.last_error_at else ""))
+
+
+@click.group()
+def products() -> None:
+    """Products shown with films: review sources' candidates."""
+
+
+@products.command("list")
+@click.argument("film_ref", metavar="FILM")
+@click.option("--status", type=click.Choice(curation.STATUSES), help="Only links with this status.")
+@with_appcontext
+def products_list(film_ref: str, status: str | None) -> None:
+    """List FILM's product links (17, tmdb:451 or imdb:tt0113627), candidates first."""
+    _require_migrated()
+    try:
+        rows = curation.film_links(state().db, film_ref, status)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="FILM") from None
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not rows:
+        click.echo("No product links.")
+    for row in rows:
+        price = f"{row.price} {row.currency}" if row.price is not None else "no price"
+        click.echo(f"{row.id:>5}  {row.status:<9} {row.relation:<13} {row.title} "
+                   f"[{row.format}, {row.merchant} {row.merchant_id}, {row.region}, {price}] "
+                   f"from {row.source}")
+
+
+def _status_command(status: str, verb: str):
+    @click.argument("link_ids", metavar="LINK_ID...", nargs=-1, required=True, type=int)
+    @with_appcontext
+    def command(link_ids: tuple[int, ...]) -> None:
+        _require_migrated()
+        try:
+            count = curation.set_status(state().db, list(link_ids), status)
+        except LookupError as exc:
+            raise click.ClickException(f"{exc}; nothing changed (see `affiliate products list`)") from None
+        click.echo(f"{verb} {count} product link{'s' if count != 1 else ''}.")
+
+    command.__doc__ = f"{verb} product links (ids from `affiliate products list`)."
+    return command
+
+
+products.command("approve")(_status_command("approved", "Approved"))
+products.command("reject")(_status_command("rejected", "Rejected"))
 
 
 def _when(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
-COMMANDS = (serve, scheduler, refresh, db, films, providers)
+COMMANDS = (serve, scheduler, refresh, db, films, providers, products)
 
 
 def register_commands(app: Flask) -> None:

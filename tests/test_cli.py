@@ -150,3 +150,29 @@ def test_serve_migrates_loads_the_demo_and_stops_its_scheduler(run, monkeypatch)
     assert "Loaded the demo catalog into the empty database." in result.output
     assert served == {"host": "127.0.0.1", "port": 5050, "status": 200, "films": True}
     assert stopped == [True]
+
+
+def test_candidates_are_listed_first_and_approved_or_rejected_by_id(run, db):
+    from decimal import Decimal
+
+    from affiliate.catalog import reconcile
+    from providers.base import FilmKey, ProductFormat, ProductLink, ProductRecord, ProviderResult, Relation
+
+    run("refresh")
+    guess = ProductRecord("Amazon", "B00GUESS01", "Leaving Las Vegas [4K UHD]", ProductFormat.UHD_BLU_RAY,
+                          "https://www.amazon.com/dp/B00GUESS01", "US",
+                          films=(ProductLink(FilmKey(imdb_id="tt0113627"), Relation.EDITION, candidate=True),),
+                          price=Decimal("29.99"), currency="USD")
+    reconcile(db, "amazon", ProviderResult(products=[guess]), 3)
+
+    listed = run("products", "list", "imdb:tt0113627").output.splitlines()
+    assert len(listed) == 7
+    assert "candidate" in listed[0] and "B00GUESS01" in listed[0] and "29.99 USD" in listed[0]
+    link_id = listed[0].split()[0]
+
+    assert run("products", "approve", link_id, "99999").exit_code == 1
+    assert "candidate" in run("products", "list", "imdb:tt0113627", "--status", "candidate").output
+
+    approved = run("products", "approve", link_id)
+    assert approved.output == "Approved 1 product link.\n"
+    assert run("products", "list", "tmdb:451", "--status", "candidate").output == "No product links.\n"
