@@ -10,9 +10,11 @@ from pydantic import ValidationError
 
 from providers.base import Provider
 from providers.feed import FeedProvider
+from providers.watchmode import WatchmodeProvider
 
 PROVIDER_TYPES: dict[str, type[Provider]] = {
-    FeedProvider.type_name: FeedProvider,
+    provider.type_name: provider
+    for provider in (FeedProvider, WatchmodeProvider)
 }
 
 
