@@ -296,7 +296,7 @@ def _parse_csv(text: str, rules: "_Rules", label: str) -> _Catalog:
     def parse(cells: list[str]) -> ProductRecord:
         if len(cells) > len(header):
             raise ValueError(f"{len(cells)} fields, but the header has {len(header)}")
-        return rules.csv_product(dict(zip(header, cells)))
+        return rules.csv_product(dict(zip(header, cells, strict=False)))
 
     products = _collect(_csv_rows(reader, label), parse, _product_identity, problems)
     return _Catalog([], [], products, problems, {})

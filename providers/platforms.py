@@ -48,5 +48,7 @@ CANONICAL: dict[str, CanonicalPlatform] = {
 
 
 def slugify(name: str) -> str:
-    """The slug for a platform no table knows: "Fandango at Home" -> "fandango-at-home"."""
-    return re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-") or "unknown"
+    """The slug for a platform no table knows: "Fandango at Home" -> "fandango-at-home";
+    a plus is spelt out as the canonical slugs do ("MGM+" -> "mgm-plus"). Empty if the
+    name has no letters or digits."""
+    return re.sub(r"[^a-z0-9]+", "-", name.casefold().replace("+", " plus ")).strip("-")

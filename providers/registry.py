@@ -10,11 +10,12 @@ from pydantic import ValidationError
 
 from providers.base import Provider
 from providers.feed import FeedProvider
+from providers.streaming_availability import StreamingAvailabilityProvider
 from providers.watchmode import WatchmodeProvider
 
 PROVIDER_TYPES: dict[str, type[Provider]] = {
     provider.type_name: provider
-    for provider in (FeedProvider, WatchmodeProvider)
+    for provider in (FeedProvider, WatchmodeProvider, StreamingAvailabilityProvider)
 }
 
 

@@ -345,8 +345,7 @@ def _offer(film: FilmKey, source: _Source) -> OfferRecord | None:
 def _platform(source: _Source) -> PlatformRecord:
     slug = _SOURCE_SLUGS.get(source.source_id)
     if slug is None:
-        # "Disney+" and "AMC+" must not become "disney" and "amc" (the TV channel).
-        named = slugify(source.name.replace("+", " plus"))
+        named = slugify(source.name)
         slug = _NAME_SLUGS.get(named, named)
     known = CANONICAL.get(slug)
     return PlatformRecord(
