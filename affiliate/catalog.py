@@ -90,7 +90,7 @@ def reconcile(db: Database, source: str, result: ProviderResult, hide_after_miss
     stats = ReconcileStats(problems=list(result.problems))
     with db.session() as session:
         platform_ids = _upsert_platforms(session, {o.platform for o in result.offers})
-        film_ids = _upsert_films(session, result.films, source)
+        film_ids = _upsert_films(session, result.films, stats.problems)
     film_ids.update(_resolve_keys(db, _referenced_keys(result) - film_ids.keys()))
 
     offers_by_film: dict[int, list[OfferRecord]] = defaultdict(list)
@@ -170,7 +170,8 @@ def _learn_alias(session: Session, platform_id: int, record: PlatformRecord) -> 
                                   external_id=record.external_id))
 
 
-def _upsert_films(session: Session, records: list[FilmRecord], source: str) -> dict[FilmKey, int]:
+def _upsert_films(session: Session, records: list[FilmRecord],
+                  problems: list[Problem]) -> dict[FilmKey, int]:
     ids: dict[FilmKey, int] = {}
     for record in records:
         film = _find_film_for_record(session, record)
@@ -184,7 +185,7 @@ def _upsert_films(session: Session, records: list[FilmRecord], source: str) -> d
         session.add(film)
         session.flush()
         for id_source, external_id in record.external_ids.items():
-            _upsert_external_id(session, film.id, id_source, external_id)
+            _upsert_external_id(session, film.id, id_source, external_id, problems)
         ids[record.key] = film.id
     return ids
 
@@ -200,7 +201,15 @@ def _find_film_for_record(session: Session, record: FilmRecord) -> Film | None:
     return session.exec(select(Film).where(or_(*conditions))).first()
 
 
-def _upsert_external_id(session: Session, film_id: int, source: str, external_id: str) -> None:
+def _upsert_external_id(session: Session, film_id: int, source: str, external_id: str,
+                        problems: list[Problem]) -> None:
+    holder = session.exec(select(FilmExternalId.film_id).where(
+        FilmExternalId.source == source, FilmExternalId.external_id == external_id)).first()
+    if holder is not None and holder != film_id:
+        # Two films matched to one source id: keep the first, let an operator decide.
+        problems.append(Problem(f"film {film_id}",
+                                f"{source} id {external_id} already belongs to film {holder}"))
+        return
     row = session.exec(
         select(FilmExternalId).where(FilmExternalId.film_id == film_id,
                                      FilmExternalId.source == source)
@@ -273,7 +282,7 @@ def _reconcile_products(db: Database, source: str, records: list[ProductRecord],
                         film_ids: dict[FilmKey, int], covered: set[int], hide_after_misses: int,
                         now: dt.datetime, stats: ReconcileStats) -> None:
     seen_ids: set[int] = set()
-    for index, record in enumerate(records):
+    for record in records:
         links = [(film_ids.get(link.film), link) for link in record.films]
         unknown = [str(link.film) for film_id, link in links if film_id is None]
         if unknown:

@@ -94,9 +94,10 @@ def decode_json(response: requests.Response, label: str, strict: bool = True) ->
     media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if media and "json" not in media and not media.startswith("text/javascript"):
         raise BadResponse(f"{label}: expected JSON, got {media}")
+    # JSON is UTF-8 unless the answer names a charset (requests would guess Latin-1 for text/*).
+    charset = response.encoding if "charset=" in response.headers.get("Content-Type", "") else "utf-8"
     try:
-        return json.loads(response.content.decode(response.encoding or "utf-8", "replace"),
-                          strict=strict)
+        return json.loads(response.content.decode(charset, "replace"), strict=strict)
     except ValueError as exc:
         raise BadResponse(f"{label}: not valid JSON ({exc})") from None
 
@@ -108,4 +109,5 @@ def parse_as(model: type[BaseModel], data: Any, label: str):
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise BadResponse(f"{label}: {path}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise BadResponse(f"{label}: {path}: {message}") from None

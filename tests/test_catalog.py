@@ -193,3 +193,13 @@ def test_products_missing_from_complete_answers_are_hidden_not_deleted(db):
     with db.session() as session:
         gone = session.exec(select(Product).where(Product.merchant_id == "B0002")).one()
     assert (gone.missing_count, gone.hidden) == (2, True)
+
+
+def test_one_source_id_matched_to_two_films_is_reported_not_stored_twice(db):
+    reconcile(db, "feed", result([]), 3)
+    same_id = [FilmRecord(LLV, external_ids={"itunes": "271469518"}),
+               FilmRecord(SID, external_ids={"itunes": "271469518"})]
+
+    stats = reconcile(db, "itunes", ProviderResult(films=same_id), 3)
+
+    assert [p.message for p in stats.problems] == ["itunes id 271469518 already belongs to film 1"]
