@@ -356,8 +356,9 @@ def _provider_type(source: str, settings: Settings) -> type[Provider] | None:
 
 
 def _attributions(sources: tuple[str, ...], settings: Settings) -> tuple[Attribution, ...]:
-    found = (getattr(_provider_type(source, settings), "attribution", None) for source in sources)
-    return tuple(dict.fromkeys(a for a in found if a is not None))
+    found = (credit for source in sources
+             for credit in getattr(_provider_type(source, settings), "attributions", ()))
+    return tuple(dict.fromkeys(found))
 
 
 def _merchant_disclosures(merchants: set[str]) -> tuple[str, ...]:

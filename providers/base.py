@@ -326,7 +326,7 @@ class Provider:
     # always handed the films to ask about.
     lists_catalog: ClassVar[bool] = False
     # Shown wherever this source's data is displayed, as its terms require.
-    attribution: ClassVar[Attribution | None] = None
+    attributions: ClassVar[tuple[Attribution, ...]] = ()
     # The merchant this source sells for, and the statement its programme requires wherever
     # that merchant's products are shown, whoever listed them (Amazon's Associates statement).
     merchant: ClassVar[str | None] = None

@@ -10,12 +10,15 @@ from pydantic import ValidationError
 
 from providers.base import Provider
 from providers.feed import FeedProvider
+from providers.itunes import ItunesProvider
 from providers.streaming_availability import StreamingAvailabilityProvider
+from providers.tmdb import TmdbProvider
 from providers.watchmode import WatchmodeProvider
 
 PROVIDER_TYPES: dict[str, type[Provider]] = {
     provider.type_name: provider
-    for provider in (FeedProvider, WatchmodeProvider, StreamingAvailabilityProvider)
+    for provider in (FeedProvider, TmdbProvider, ItunesProvider, WatchmodeProvider,
+                     StreamingAvailabilityProvider)
 }
 
 

@@ -259,11 +259,11 @@ class StreamingAvailabilityProvider(Provider):
     )
     daily_quota = 100  # RapidAPI's free plan; paid plans and the direct platform allow more
     batch_size = 1
-    attribution = Attribution(
+    attributions = (Attribution(
         "Streaming availability information is provided by Streaming Availability API "
         "by Movie of the Night",
         "https://www.movieofthenight.com/about/api",
-    )
+    ),)
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         http = Http(self.settings.timeout_seconds, headers=self._headers(), classify=_classify)

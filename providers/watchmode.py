@@ -205,7 +205,7 @@ class WatchmodeProvider(Provider):
     )
     requests_per_second = 2.0  # 120 a minute
     batch_size = 1
-    attribution = Attribution("Streaming availability by Watchmode", "https://www.watchmode.com")
+    attributions = (Attribution("Streaming availability by Watchmode", "https://www.watchmode.com"),)
 
     def __init__(self, name: str, settings: ProviderSettings):
         super().__init__(name, settings)

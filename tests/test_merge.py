@@ -35,7 +35,7 @@ TMDB_PAGE = "https://www.themoviedb.org/movie/451-leaving-las-vegas/watch?locale
 class FakeTmdb(Provider):
     type_name = "fake-tmdb"
     description = "credits like TMDB"
-    attribution = Attribution("Streaming data from JustWatch", "https://www.justwatch.com")
+    attributions = (Attribution("Streaming data from JustWatch", "https://www.justwatch.com"),)
 
 
 class FakeAmazon(Provider):
@@ -129,7 +129,7 @@ def test_credits_appear_only_while_their_sources_data_is_shown(client, db, merge
     store(db, "tmdb", offer(TMDB_NETFLIX, kind=OfferKind.SUBSCRIPTION, quality=Quality.UNKNOWN))
     view = how_to_watch(db, "imdb:tt0113627", "US", "en_US", merged_settings)
 
-    assert view.attributions == (FakeTmdb.attribution,)
+    assert view.attributions == FakeTmdb.attributions
 
 
 def amazon_product(asin="B000000001", candidate=False, relation=Relation.EDITION, curated=False):

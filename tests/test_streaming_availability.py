@@ -360,7 +360,7 @@ def test_settings_are_validated(settings, key):
 
 
 def test_attribution_follows_the_terms():
-    attribution = StreamingAvailabilityProvider.attribution
+    (attribution,) = StreamingAvailabilityProvider.attributions
     assert "Streaming Availability API by Movie of the Night" in attribution.text
     assert attribution.url == "https://www.movieofthenight.com/about/api"
 
