@@ -307,6 +307,8 @@ def _upsert_product(session: Session, source: str, record: ProductRecord, now: d
     values = {attr: getattr(record, attr) for attr in _PRODUCT_FIELDS}
     values["format"] = record.format.value
     values["availability"] = record.availability.value
+    if product is not None and record.link_only:
+        values = {"link": record.link, "price": None, "currency": None, "image_url": None}
     if product is None:
         stats.products_added += 1
         product = Product(merchant=record.merchant, merchant_id=record.merchant_id,

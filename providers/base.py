@@ -195,6 +195,9 @@ class ProductRecord:
     currency: str | None = None
     availability: Availability = Availability.IN_STOCK
     gtin: str | None = None
+    # Only the link is known (Amazon's link-only mode): keep what is stored about the rest,
+    # but drop a price and image the source may no longer show.
+    link_only: bool = False
 
 
 @dataclass(frozen=True)

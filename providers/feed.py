@@ -66,8 +66,6 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from providers.http import Http, safe_label
-from providers.regions import normalize_region
 from providers.base import (
     Availability,
     BadResponse,
@@ -88,6 +86,8 @@ from providers.base import (
     Quality,
     Relation,
 )
+from providers.http import Http, safe_label
+from providers.regions import normalize_region
 
 BUILTIN_DEMO = "builtin:demo"
 _SECTIONS = ("platforms", "films", "offers", "products")

@@ -56,7 +56,6 @@ import datetime as dt
 import re
 import unicodedata
 from decimal import Decimal
-from time import monotonic, sleep
 from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -84,7 +83,7 @@ from providers.base import (
     Relation,
     Transient,
 )
-from providers.http import Http, parse_as, retry_after_seconds, safe_label
+from providers.http import Http, Pacer, parse_as, retry_after_seconds, safe_label
 from providers.platforms import CANONICAL
 from providers.regions import normalize_region
 
@@ -215,7 +214,7 @@ class ItunesProvider(Provider):
     batch_size = 1
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
-        client = _Client(self.settings, 1 / self.requests_per_second)
+        client = _Client(self.settings, self.requests_per_second)
         result = ProviderResult(complete=True)
         for query in films or ():
             _FilmFetch(client, self.settings, query, result).run()
@@ -225,26 +224,18 @@ class ItunesProvider(Provider):
 class _Client:
     """GETs against the configured base URL, spaced to Apple's limit, as checked envelopes."""
 
-    def __init__(self, settings: ItunesProvider.Settings, interval: float):
+    def __init__(self, settings: ItunesProvider.Settings, per_second: float):
         self.http = Http(settings.timeout_seconds, headers={"Accept": "application/json"},
                          classify=_classify)
         self.base_url = settings.base_url
-        self.interval = interval
-        self.next_call = 0.0
+        self.pacer = Pacer(per_second)
 
     def get(self, path: str, **params: Any) -> tuple[_Answer, str]:
         url = f"{self.base_url}{path}"
         label = safe_label(url)
-        self._wait()
+        self.pacer.wait()
         data = self.http.json("GET", url, strict=False, params=params)
         return parse_as(_Answer, data, label), label
-
-    def _wait(self) -> None:
-        delay = self.next_call - monotonic()
-        if delay > 0:
-            sleep(delay)
-        self.next_call = monotonic() + self.interval
-
 
 def _classify(response: requests.Response, label: str) -> ProviderError | None:
     """Apple throttles with 403 (there is no key to be wrong) and rejects bad parameters

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from providers.amazon import AmazonProvider
 from providers.base import Provider
 from providers.feed import FeedProvider
 from providers.itunes import ItunesProvider
@@ -18,7 +19,7 @@ from providers.watchmode import WatchmodeProvider
 PROVIDER_TYPES: dict[str, type[Provider]] = {
     provider.type_name: provider
     for provider in (FeedProvider, TmdbProvider, ItunesProvider, WatchmodeProvider,
-                     StreamingAvailabilityProvider)
+                     StreamingAvailabilityProvider, AmazonProvider)
 }
 
 

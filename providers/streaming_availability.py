@@ -73,8 +73,16 @@ from typing import Annotated, Any, Iterable, Literal
 from urllib.parse import quote, urlsplit
 
 import requests
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
-from pydantic import field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from providers.base import (
     Attribution,

@@ -25,10 +25,11 @@ class Request:
 
 
 class StandIn:
-    """Routes are (method, path) -> Answer; every request is kept in `requests`."""
+    """Routes map a method, a path and optionally query parameters to an Answer; every
+    request is kept in `requests`."""
 
     def __init__(self):
-        self.routes: dict[tuple[str, str], Answer] = {}
+        self.routes: list[tuple[str, str, dict[str, str], Answer]] = []
         self.requests: list[Request] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -38,8 +39,16 @@ class StandIn:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def route(self, method: str, path: str, answer: Answer) -> None:
-        self.routes[(method.upper(), path)] = answer
+    def route(self, method: str, path: str, answer: Answer, when: dict[str, str] | None = None) -> None:
+        """Answer requests to `path` whose query has every parameter in `when`."""
+        self.routes.append((method.upper(), path, when or {}, answer))
+
+    def answer_for(self, request: Request) -> Answer:
+        for method, path, when, answer in self.routes:
+            if (method, path) == (request.method, request.path) and all(
+                    request.query.get(name) == [value] for name, value in when.items()):
+                return answer
+        return Answer(404, b"{}")
 
     def start(self) -> "StandIn":
         self._thread.start()
@@ -56,9 +65,10 @@ class StandIn:
             def _answer(self):
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
-                standin.requests.append(Request(self.command, parts.path, parse_qs(parts.query),
-                                                dict(self.headers), self.rfile.read(length)))
-                answer = standin.routes.get((self.command, parts.path), Answer(404, b"{}"))
+                request = Request(self.command, parts.path, parse_qs(parts.query),
+                                  dict(self.headers), self.rfile.read(length))
+                standin.requests.append(request)
+                answer = standin.answer_for(request)
                 body = answer.body.encode() if isinstance(answer.body, str) else answer.body
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():

@@ -203,3 +203,18 @@ def test_one_source_id_matched_to_two_films_is_reported_not_stored_twice(db):
     stats = reconcile(db, "itunes", ProviderResult(films=same_id), 3)
 
     assert [p.message for p in stats.problems] == ["itunes id 271469518 already belongs to film 1"]
+
+
+def test_a_link_only_answer_keeps_what_is_known_but_drops_price_and_image(db):
+    reconcile(db, "amazon", result([], products=[product("B0001")]), 3)
+    link_only = ProductRecord("Amazon", "B0001", "B0001", ProductFormat.MERCHANDISE,
+                              "https://www.amazon.com/dp/B0001?tag=site-20", "US",
+                              films=(ProductLink(LLV, Relation.MERCHANDISE),), link_only=True)
+
+    reconcile(db, "amazon", result([], products=[link_only], complete=False), 3)
+
+    with db.session() as session:
+        stored = session.exec(select(Product)).one()
+    assert (stored.title, stored.format) == ("Leaving Las Vegas (Blu-ray)", "blu-ray")
+    assert (stored.price, stored.image_url, stored.link) == (
+        None, None, "https://www.amazon.com/dp/B0001?tag=site-20")

@@ -65,7 +65,8 @@ def test_a_provider_setting_of_the_wrong_kind_names_the_key(tmp_path):
 def test_an_unknown_provider_type_lists_the_known_ones(tmp_path):
     write(tmp_path, '[providers.x]\ntype = "ftp"\n')
 
-    with pytest.raises(ConfigError, match=r"providers\.x\.type: unknown provider type 'ftp'; known types: feed"):
+    known = "amazon, feed, itunes, streaming-availability, tmdb, watchmode"
+    with pytest.raises(ConfigError, match=rf"providers\.x\.type: unknown provider type 'ftp'; known types: {known}"):
         load_settings()
 
 

@@ -31,6 +31,7 @@ from providers.base import (
     Relation,
     Transient,
 )
+from providers.http import Pacer
 from providers.itunes import ItunesProvider
 from tests.standin import Answer
 
@@ -49,7 +50,7 @@ LLV_LINK = "https://itunes.apple.com/us/movie/leaving-las-vegas/id271256015?uo=4
 def sleeps(monkeypatch):
     """Apple's pacing is recorded instead of waited for."""
     waited: list[float] = []
-    monkeypatch.setattr(itunes, "sleep", waited.append)
+    monkeypatch.setattr(Pacer, "sleep", staticmethod(waited.append))
     return waited
 
 

@@ -1,0 +1,187 @@
+"""The real sources together: every adapter pointed at one local stand-in server answering
+their documented formats, `affiliate refresh --film imdb:...` on an empty catalog, then the
+widget a visitor sees."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from affiliate.cli import main
+from providers.http import Pacer
+from tests.standin import Answer
+
+RECORDINGS = Path(__file__).parent / "recordings"
+APPLE_JSON = {"Content-Type": "text/javascript; charset=utf-8"}
+
+
+def recorded(name: str) -> bytes:
+    return (RECORDINGS / name).read_bytes()
+
+
+def well_formed_search() -> dict:
+    """The recorded MoviesAndTV search without its deliberately malformed entry."""
+    answer = json.loads(recorded("amazon/search_movies.json"))
+    items = answer["searchResult"]["items"]
+    answer["searchResult"]["items"] = [item for item in items if item["asin"] != "B0BADENTRY"]
+    return answer
+
+
+@pytest.fixture
+def sources(standin):
+    """Each provider's documented answers for Leaving Las Vegas, at its usual paths."""
+    standin.route("GET", "/3/find/tt0113627", Answer(200, recorded("tmdb/find_tt0113627.json")))
+    standin.route("GET", "/3/movie/451", Answer(200, recorded("tmdb/details_451.json")))
+    standin.route("GET", "/3/movie/451/watch/providers",
+                  Answer(200, recorded("tmdb/watch_providers_451.json")))
+    standin.route("GET", "/shows/tt0113627",
+                  Answer(200, recorded("streaming_availability/show_tt0113627_us.json")))
+    standin.route("GET", "/v1/search/", Answer(200, recorded("watchmode/search_tt0113627.json")))
+    standin.route("GET", "/v1/title/1266026/sources/",
+                  Answer(200, recorded("watchmode/sources_1266026.json")))
+    standin.route("GET", "/search", Answer(200, recorded("itunes/search_movie_leaving_las_vegas.json"),
+                                           APPLE_JSON), when={"media": "movie"})
+    standin.route("GET", "/search", Answer(200, recorded("itunes/search_album_leaving_las_vegas.json"),
+                                           APPLE_JSON), when={"media": "music"})
+    standin.route("GET", "/lookup", Answer(200, recorded("itunes/lookup_leaving_las_vegas.json"),
+                                           APPLE_JSON))
+    standin.route("POST", "/auth/o2/token", Answer(200, recorded("amazon/token_lwa.json")))
+    standin.route("POST", "/catalog/v1/searchItems", Answer(200, json.dumps(well_formed_search())))
+    standin.route("POST", "/catalog/v1/getItems", Answer(200, recorded("amazon/get_items.json")))
+    return standin
+
+
+def no_pacing(monkeypatch):
+    """The adapters space their own calls to the sources' limits; a stand-in needs no wait."""
+    monkeypatch.setattr(Pacer, "sleep", staticmethod(lambda seconds: None))
+
+
+@pytest.fixture
+def run(database_url, sources, tmp_path):
+    url = sources.url
+    (tmp_path / "config.toml").write_text(f"""
+[service]
+database_url = "{database_url}"
+demo_catalog = false
+
+[providers.tmdb]
+type = "tmdb"
+base_url = "{url}"
+read_access_token = "tmdb-token-0123456789"
+regions = ["US", "GB"]
+
+[providers.motn]
+type = "streaming-availability"
+base_url = "{url}"
+api_key = "motn-key-0123456789"
+
+[providers.watchmode]
+type = "watchmode"
+base_url = "{url}"
+api_key = "watchmode-key-0123456789"
+
+[providers.apple]
+type = "itunes"
+base_url = "{url}"
+affiliate_token = "1000lABC"
+
+[providers.amazon]
+type = "amazon"
+base_url = "{url}"
+token_url = "{url}/auth/o2/token"
+credential_id = "amazon-credential-id"
+credential_secret = "amazon-secret-0123456789"
+credential_version = "3.1"
+partner_tag = "filmsite-20"
+""")
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, list(args))
+
+
+def test_refresh_by_imdb_id_fills_an_empty_catalog_from_every_source(run, sources, monkeypatch):
+    no_pacing(monkeypatch)
+    assert run("db", "upgrade").exit_code == 0
+
+    result = run("refresh", "--film", "imdb:tt0113627")
+
+    assert result.exit_code == 0, result.output
+    for name in ("tmdb", "motn", "watchmode", "apple", "amazon"):
+        assert f"{name}: complete." in result.output, result.output
+    assert re.search(r"Leaving Las Vegas \(1995\)\s+imdb:tt0113627 tmdb:451", run("films", "list").output)
+    secrets = ("tmdb-token-0123456789", "motn-key-0123456789", "watchmode-key-0123456789")
+    assert not any(secret in request.path + str(request.query)
+                   for request in sources.requests for secret in secrets)
+
+
+def widget(name="how-to-watch") -> str:
+    from affiliate import create_app
+    from affiliate.config import load_settings
+
+    app = create_app(load_settings())
+    html = app.test_client().get(f"/widgets/{name}/imdb:tt0113627?region=US").text
+    app.extensions["affiliate"].db.dispose()
+    return html
+
+
+def group(html: str, kind: str) -> str:
+    return html.split(f'id="affiliate-how-to-watch-1-{kind}"')[1].split("</section>")[0]
+
+
+def row(group_html: str, platform: str) -> str:
+    return group_html.split(f'aff-platform">{platform}</span>')[1].split("</a>")[0]
+
+
+def test_the_widget_merges_every_source_with_deep_links_prices_and_credits(run, monkeypatch):
+    no_pacing(monkeypatch)
+    run("db", "upgrade")
+    run("refresh", "--film", "imdb:tt0113627")
+
+    html = widget()
+
+    rent = group(html, "rent")
+    apple = row(rent, "Apple TV")
+    assert "SD $2.99" in apple and "HD $3.99" in apple
+    assert 'href="https://tv.apple.com/us/movie/leaving-las-vegas/' in apple
+    assert "themoviedb.org" not in html  # TMDB only confirmed what others link deeper
+    assert "JustWatch" not in html  # so its data is not shown, nor its credit
+    assert "?uo=4&amp;at=1000lABC" in row(group(html, "buy"), "Apple TV")  # the operator's token
+    for credit in ("Streaming Availability API by Movie of the Night",
+                   "Streaming availability by Watchmode"):
+        assert credit in html
+
+
+def test_platforms_only_tmdb_knows_link_to_its_watch_page_with_its_credits(run, monkeypatch):
+    no_pacing(monkeypatch)
+    run("db", "upgrade")
+    run("refresh", "--film", "imdb:tt0113627")
+    run("refresh", "--film", "tmdb:451", "--provider", "tmdb")  # a stored film: watch/providers
+
+    html = widget()
+
+    mgm = row(group(html, "subscription"), "MGM+")
+    assert 'href="https://www.themoviedb.org/movie/451-leaving-las-vegas/watch?locale=US"' in mgm
+    assert "Streaming data from JustWatch" in html
+    assert "not endorsed or certified by TMDB" in html
+
+
+def test_amazon_discoveries_wait_for_approval_then_show_with_amazons_rules(run, monkeypatch):
+    no_pacing(monkeypatch)
+    run("db", "upgrade")
+    run("refresh", "--film", "imdb:tt0113627")
+    assert "There are no related products" in widget("related-products")
+
+    listed = run("products", "list", "imdb:tt0113627", "--status", "candidate").output
+    box_set = next(line for line in listed.splitlines() if "B0019X3YXQ" in line)
+    assert run("products", "approve", box_set.split()[0]).exit_code == 0
+    refreshed = run("refresh", "--film", "imdb:tt0113627", "--provider", "amazon")
+
+    # The recorded getItems answer holds the box set, not every candidate: a partial answer.
+    assert refreshed.exit_code == 0 and "Products: 1 seen" in refreshed.output, refreshed.output
+    html = widget("related-products")
+    assert "Nicolas Cage: 5-Film Collection" in html and "(as of " in html
+    assert "As an Amazon Associate I earn from qualifying purchases." in html
+    # the API's own detailPageURL, as recorded, never rewritten or redirected
+    assert 'href="https://www.amazon.com/dp/B0019X3YXQ?tag=yoursite-20&amp;linkCode=ogi&amp;th=1&amp;psc=1"' in html
