@@ -1,26 +1,41 @@
 """Which adapter serves each provider `type` named in config.toml.
 
-Adding a source means adding its module and one line here.
+Every module in this package that defines a Provider subclass with a `type_name` is an
+adapter, found without a list to edit; an installed package can add its own through the
+`film_affiliate.providers` entry-point group.
 """
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import ValidationError
 
-from providers.amazon import AmazonProvider
+import providers
 from providers.base import Provider
-from providers.feed import FeedProvider
-from providers.itunes import ItunesProvider
-from providers.streaming_availability import StreamingAvailabilityProvider
-from providers.tmdb import TmdbProvider
-from providers.watchmode import WatchmodeProvider
 
-PROVIDER_TYPES: dict[str, type[Provider]] = {
-    provider.type_name: provider
-    for provider in (FeedProvider, TmdbProvider, ItunesProvider, WatchmodeProvider,
-                     StreamingAvailabilityProvider, AmazonProvider)
-}
+ENTRY_POINT_GROUP = "film_affiliate.providers"
+
+
+def _discover() -> dict[str, type[Provider]]:
+    found: dict[str, type[Provider]] = {}
+    for module_info in pkgutil.iter_modules(providers.__path__):
+        if module_info.name == "registry":
+            continue
+        module = importlib.import_module(f"providers.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, Provider) and cls.__module__ == module.__name__ and "type_name" in vars(cls):
+                found[cls.type_name] = cls
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        cls = entry_point.load()
+        found[cls.type_name] = cls
+    return found
+
+
+PROVIDER_TYPES: dict[str, type[Provider]] = _discover()
 
 
 def provider_class(type_name: str) -> type[Provider]:
