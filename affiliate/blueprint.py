@@ -13,8 +13,8 @@ from markupsafe import Markup
 
 from affiliate import widgets
 from affiliate.app import state, templates_folder
-from providers.regions import normalize_locale, normalize_region, region_name
 from providers.base import FilmKey
+from providers.regions import normalize_locale, normalize_region, region_name
 
 bp = Blueprint("affiliate", __name__, template_folder=str(templates_folder()),
                static_folder="static", static_url_path="/affiliate/static")

@@ -38,7 +38,6 @@ from providers.base import (
 )
 from providers.platforms import CANONICAL
 
-
 _OFFER_FIELDS = ("price", "currency", "link", "deep_link", "expires_on", "available_since")
 _PRODUCT_FIELDS = ("title", "format", "image_url", "price", "currency", "availability", "gtin", "link")
 
@@ -64,6 +63,12 @@ def prepare(db: Database) -> None:
         for slug, canonical in CANONICAL.items():
             if slug not in known:
                 session.add(Platform(slug=slug, name=canonical.name, homepage=canonical.homepage))
+
+
+def store_platforms(db: Database, records: Iterable[PlatformRecord]) -> int:
+    """Learn platforms from a source's directory: names for new ones, logos, aliases."""
+    with db.session() as session:
+        return len(set(_upsert_platforms(session, set(records)).values()))
 
 
 def film_key(film: Film) -> FilmKey:

@@ -14,8 +14,15 @@ from affiliate import curation
 from affiliate.app import create_app, state
 from affiliate.catalog import prepare
 from affiliate.config import ConfigError, load_settings
-from affiliate.models import Film, Offer, ProviderState
-from affiliate.refresh import UnknownFilm, UnknownProvider, configured_providers, run_refresh
+from affiliate.models import Film, Offer, Platform, PlatformAlias, ProviderState
+from affiliate.refresh import (
+    UnknownFilm,
+    UnknownProvider,
+    configured_providers,
+    run_refresh,
+    sync_platforms,
+)
+from providers.regions import normalize_region
 
 
 def _require_migrated() -> None:
@@ -214,11 +221,51 @@ products.command("approve")(_status_command("approved", "Approved"))
 products.command("reject")(_status_command("rejected", "Rejected"))
 
 
+@click.group()
+def platforms() -> None:
+    """Platforms shown in How to Watch."""
+
+
+@platforms.command("sync")
+@click.option("--region", default=None, metavar="CC", help="Country [default: service.default_region].")
+@with_appcontext
+def platforms_sync(region: str | None) -> None:
+    """Learn platform logos and source ids from providers' directories (TMDB's)."""
+    _require_migrated()
+    settings = state().settings
+    try:
+        region = normalize_region(region or settings.service.default_region)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--region") from None
+    outcomes = sync_platforms(state().db, settings, region)
+    if not outcomes:
+        click.echo("No enabled provider keeps a platform directory (TMDB does).")
+    for name, outcome in outcomes.items():
+        click.echo(f"{name}: {outcome}")
+
+
+@platforms.command("list")
+@with_appcontext
+def platforms_list() -> None:
+    """List platforms with the source ids mapped to them."""
+    _require_migrated()
+    with state().db.session() as session:
+        rows = session.exec(select(Platform).order_by(Platform.name)).all()
+        aliases = session.exec(select(PlatformAlias)).all()
+    by_platform: dict[int, list[str]] = {}
+    for alias in aliases:
+        by_platform.setdefault(alias.platform_id, []).append(f"{alias.namespace}:{alias.external_id}")
+    for platform in rows:
+        known = " ".join(sorted(by_platform.get(platform.id, []))) or "-"
+        logo = "logo" if platform.logo_url else "no logo"
+        click.echo(f"{platform.slug:<28} {platform.name} ({logo}) {known}")
+
+
 def _when(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
-COMMANDS = (serve, scheduler, refresh, db, films, providers, products)
+COMMANDS = (serve, scheduler, refresh, db, films, providers, products, platforms)
 
 
 def register_commands(app: Flask) -> None:

@@ -14,7 +14,7 @@ from typing import Iterable
 
 from sqlmodel import select
 
-from affiliate.catalog import ReconcileStats, film_key, find_film, reconcile
+from affiliate.catalog import ReconcileStats, film_key, find_film, reconcile, store_platforms
 from affiliate.config import Settings
 from affiliate.db import Database
 from affiliate.models import Film, FilmExternalId, FilmProduct, Product, ProviderState, RefreshRun
@@ -99,6 +99,22 @@ def run_refresh(db: Database, settings: Settings, provider_name: str | None = No
         films = None if provider.lists_catalog and film_ref is None else film_queries(db, film_ref)
         reports.append(refresh_provider(db, provider, films, settings.catalog.hide_after_misses))
     return reports
+
+
+def sync_platforms(db: Database, settings: Settings, region: str) -> dict[str, str]:
+    """Store every enabled provider's platform directory for `region`: name -> outcome."""
+    outcomes = {}
+    for name, provider in configured_providers(settings).items():
+        if not provider.settings.enabled:
+            continue
+        try:
+            platforms = provider.platform_directory(region)
+        except ProviderError as exc:
+            outcomes[name] = f"failed ({exc.kind}): {exc}"
+            continue
+        if platforms:
+            outcomes[name] = f"{store_platforms(db, platforms)} platforms"
+    return outcomes
 
 
 def refresh_provider(db: Database, provider: Provider, films: Iterable[FilmQuery] | None,

@@ -21,7 +21,6 @@ from affiliate.config import Settings
 from affiliate.db import Database
 from affiliate.links import tag_link
 from affiliate.models import Film, FilmProduct, Offer, Platform, Product
-from providers.regions import region_name
 from affiliate.types import utcnow
 from providers.base import (
     Attribution,
@@ -33,6 +32,7 @@ from providers.base import (
     Quality,
     Relation,
 )
+from providers.regions import region_name
 from providers.registry import PROVIDER_TYPES
 
 

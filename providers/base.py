@@ -341,6 +341,11 @@ class Provider:
         self.name = name
         self.settings = settings
 
+    def platform_directory(self, region: str) -> list[PlatformRecord]:
+        """The platforms the source knows in `region`, best known first; [] if it keeps no
+        directory. Lets operators learn logos and aliases before any film names them."""
+        return []
+
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         """Fetch offers and products for `films`, or everything the source has if None.
 

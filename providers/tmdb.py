@@ -242,14 +242,6 @@ class _FilmProblem(Exception):
     """One film cannot be read; the fetch goes on with the others."""
 
 
-@dataclass(frozen=True)
-class DirectoryEntry:
-    """A platform in TMDB's directory for one region, with JustWatch's order there."""
-
-    platform: PlatformRecord
-    display_priority: int | None
-
-
 @dataclass
 class _FilmAnswer:
     film: FilmRecord | None
@@ -334,18 +326,16 @@ class TmdbProvider(Provider):
                 result.covered.add(query.key)
         return result
 
-    def platform_directory(self, region: str) -> list[DirectoryEntry]:
+    def platform_directory(self, region: str) -> list[PlatformRecord]:
         """TMDB's platforms for one region, in JustWatch's display order there."""
         region = normalize_region(region)
         directory = self._client.get("/3/watch/providers/movie", _Directory, watch_region=region)
-        entries = [
-            DirectoryEntry(self._platform(provider),
-                           provider.display_priorities.get(region, provider.display_priority))
-            for provider in directory.results
-        ]
-        return sorted(entries, key=lambda entry: (entry.display_priority is None,
-                                                  entry.display_priority or 0,
-                                                  entry.platform.name.casefold()))
+
+        def order(provider) -> tuple:
+            priority = provider.display_priorities.get(region, provider.display_priority)
+            return (priority is None, priority or 0, provider.provider_name.casefold())
+
+        return [self._platform(provider) for provider in sorted(directory.results, key=order)]
 
     def _read(self, query: FilmQuery) -> _FilmAnswer:
         tmdb_id, film = query.tmdb_id, None

@@ -35,6 +35,8 @@ def sources(standin):
     """Each provider's documented answers for Leaving Las Vegas, at its usual paths."""
     standin.route("GET", "/3/find/tt0113627", Answer(200, recorded("tmdb/find_tt0113627.json")))
     standin.route("GET", "/3/movie/451", Answer(200, recorded("tmdb/details_451.json")))
+    standin.route("GET", "/3/watch/providers/movie", Answer(200, recorded("tmdb/providers_movie_gb.json")),
+                  when={"watch_region": "GB"})
     standin.route("GET", "/3/movie/451/watch/providers",
                   Answer(200, recorded("tmdb/watch_providers_451.json")))
     standin.route("GET", "/shows/tt0113627",
@@ -185,3 +187,17 @@ def test_amazon_discoveries_wait_for_approval_then_show_with_amazons_rules(run, 
     assert "As an Amazon Associate I earn from qualifying purchases." in html
     # the API's own detailPageURL, as recorded, never rewritten or redirected
     assert 'href="https://www.amazon.com/dp/B0019X3YXQ?tag=yoursite-20&amp;linkCode=ogi&amp;th=1&amp;psc=1"' in html
+
+
+def test_platforms_sync_learns_logos_and_source_ids_from_tmdbs_directory(run):
+    run("db", "upgrade")
+
+    synced = run("platforms", "sync", "--region", "gb")
+
+    assert synced.output == "tmdb: 5 platforms\n", synced.output
+    listed = run("platforms", "list").output
+    sky = next(line for line in listed.splitlines() if line.startswith("sky-store "))
+    assert "Sky Store (logo) tmdb:130" in sky
+    amazon = next(line for line in listed.splitlines() if line.startswith("amazon-prime-video "))
+    assert "tmdb:10 tmdb:9" in amazon  # Amazon Video and Prime Video: one platform
+    assert run("platforms", "sync", "--region", "XX").exit_code == 2

@@ -385,16 +385,16 @@ def test_find_answer_of_the_wrong_shape_is_a_bad_response():
 @responses.activate
 def test_platform_directory_for_a_region_in_display_order():
     answer(f"{API}/3/watch/providers/movie", "providers_movie_gb.json")
-    entries = provider().platform_directory("gb")
+    platforms = provider().platform_directory("gb")
 
     assert query_of(responses.calls[0])["watch_region"] == ["GB"]
-    assert [(e.platform.slug, e.display_priority) for e in entries] == [
-        ("netflix", 1), ("amazon-prime-video", 2), ("amazon-prime-video", 3), ("sky-store", 16),
-        ("curzon-home-cinema", 40), ("bfi-player-amazon-channel", 233)]
-    sky = entries[3].platform
+    assert [p.slug for p in platforms] == [  # GB's display priorities: 1, 2, 3, 16, 40, 233
+        "netflix", "amazon-prime-video", "amazon-prime-video", "sky-store",
+        "curzon-home-cinema", "bfi-player-amazon-channel"]
+    sky = platforms[3]
     assert (sky.name, sky.namespace, sky.external_id) == ("Sky Store", "tmdb", "130")
     assert sky.logo_url == "https://image.tmdb.org/t/p/w92/6AKbY2ayaEuH4zKg2prqoVQ9iaY.jpg"
-    assert entries[4].platform.logo_url is None
+    assert platforms[4].logo_url is None
 
 
 def test_platform_directory_rejects_a_region_that_is_not_a_country():

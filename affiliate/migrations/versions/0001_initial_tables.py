@@ -4,11 +4,11 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-26
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import affiliate.types
+from alembic import op
 
+import affiliate.types
 
 revision = '0001'
 down_revision = None
