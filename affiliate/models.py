@@ -147,6 +147,62 @@ class ProviderState(SQLModel, table=True):
     last_error_kind: str | None = Field(default=None, max_length=32)
     last_error: str | None = Field(default=None, max_length=2000)
     consecutive_failures: int = 0
+    # Shared by every process: a long Retry-After or a spent quota pauses the provider; the
+    # breaker opens after repeated failures; an auth failure blocks calls until the
+    # credentials (their fingerprint, never their value) change.
+    paused_until: dt.datetime | None = _utc(nullable=True, default=None)
+    breaker_state: str = Field(default="closed", max_length=12)  # closed | open | half-open
+    breaker_opened_at: dt.datetime | None = _utc(nullable=True, default=None)
+    auth_blocked_fingerprint: str | None = Field(default=None, max_length=64)
+    quota_remaining: int | None = None
+    quota_checked_at: dt.datetime | None = _utc(nullable=True, default=None)
+
+
+class FilmProviderState(SQLModel, table=True):
+    """When one provider is next due for one film, and which process holds it now."""
+
+    __tablename__ = "film_provider_state"
+    __table_args__ = (
+        UniqueConstraint("film_id", "provider"),
+        Index("ix_film_provider_state_due", "provider", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    film_id: int = Field(foreign_key="film.id")
+    provider: str = Field(max_length=64)
+    due_at: dt.datetime = _utc(default_factory=utcnow)
+    last_attempt_at: dt.datetime | None = _utc(nullable=True, default=None)
+    last_success_at: dt.datetime | None = _utc(nullable=True, default=None)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: dt.datetime | None = _utc(nullable=True, default=None)
+
+
+class OfferEvent(SQLModel, table=True):
+    """What changed about an offer, when: appeared, price_changed, left, returned."""
+
+    __tablename__ = "offer_event"
+    __table_args__ = (Index("ix_offer_event_film_at", "film_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    offer_id: int = Field(foreign_key="offer.id", index=True)
+    film_id: int = Field(foreign_key="film.id")
+    event: str = Field(max_length=16)
+    price_before: Decimal | None = Field(default=None, sa_column=Column(Money(), nullable=True))
+    price_after: Decimal | None = Field(default=None, sa_column=Column(Money(), nullable=True))
+    currency: str | None = Field(default=None, max_length=3)
+    at: dt.datetime = _utc(default_factory=utcnow)
+
+
+class FilmView(SQLModel, table=True):
+    """Widget views per film and day: popular films are refreshed more often."""
+
+    __tablename__ = "film_view"
+    __table_args__ = (UniqueConstraint("film_id", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    film_id: int = Field(foreign_key="film.id")
+    day: dt.date
+    views: int = 0
 
 
 class RefreshRun(SQLModel, table=True):

@@ -176,3 +176,17 @@ def test_candidates_are_listed_first_and_approved_or_rejected_by_id(run, db):
     approved = run("products", "approve", link_id)
     assert approved.output == "Approved 1 product link.\n"
     assert run("products", "list", "tmdb:451", "--status", "candidate").output == "No product links.\n"
+
+
+def test_a_database_at_the_first_schema_is_migrated_with_its_data(run, database_url):
+    from affiliate.db import Database
+
+    db = Database(database_url)
+    db.upgrade("0001")
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO provider_state (name, type, consecutive_failures) VALUES ('demo', 'feed', 0)")
+    db.dispose()
+
+    assert run("db", "upgrade").exit_code == 0
+    assert "last success: never" in run("providers", "list").output
