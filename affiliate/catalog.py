@@ -2,8 +2,10 @@
 
 Rules (see shared/DESIGN.md): records are upserted and stamped with their source; only a
 complete answer may count an offer or product as missing, and even then it is hidden after
-`hide_after_misses` consecutive misses, never deleted. Each film's offers change in one
-transaction, so an interrupted refresh leaves every film either as before or as after.
+`hide_after_misses` consecutive misses, never deleted. A complete answer that would hide
+more than `max_hidden_share` of the source's visible offers is quarantined: reported, not
+applied. Each film's offers, products and history change in one transaction, so an
+interrupted refresh leaves every film either as before or as after.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Iterable
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
+from affiliate import history
 from affiliate.db import Database
 from affiliate.models import (
     Film,
@@ -53,6 +56,7 @@ class ReconcileStats:
     products_changed: int = 0
     products_missing: int = 0
     problems: list[Problem] = field(default_factory=list)
+    quarantined: str | None = None  # why the answer was not applied
 
 
 def prepare(db: Database) -> None:
@@ -89,7 +93,7 @@ def find_film(session: Session, key: FilmKey) -> Film | None:
 
 
 def reconcile(db: Database, source: str, result: ProviderResult, hide_after_misses: int,
-              now: dt.datetime | None = None) -> ReconcileStats:
+              max_hidden_share: float = 1.0, now: dt.datetime | None = None) -> ReconcileStats:
     """Store `result` as `source`'s current word; return what changed."""
     now = now or utcnow()
     stats = ReconcileStats(problems=list(result.problems))
@@ -97,28 +101,83 @@ def reconcile(db: Database, source: str, result: ProviderResult, hide_after_miss
         platform_ids = _upsert_platforms(session, {o.platform for o in result.offers})
         film_ids = _upsert_films(session, result.films, stats.problems)
     film_ids.update(_resolve_keys(db, _referenced_keys(result) - film_ids.keys()))
+    offers_by_film = _offers_by_film(result.offers, film_ids, platform_ids, stats)
+    products_by_film = _products_by_film(result.products, film_ids, stats)
+    # Adapters leave films they could not read out of `covered`, so one film's problem
+    # does not make the answer for the others less complete.
+    covered = {film_ids[key] for key in result.covered if key in film_ids} if result.complete else set()
 
-    offers_by_film: dict[int, list[OfferRecord]] = defaultdict(list)
-    for index, offer in enumerate(result.offers):
-        film_id = film_ids.get(offer.film)
-        if film_id is None:
-            stats.problems.append(Problem(f"offer {index}", f"unknown film {offer.film}"))
-            continue
-        offers_by_film[film_id].append(offer)
-    covered = {film_ids[key] for key in result.covered if key in film_ids}
-    # A problem with one film (an offer naming an unknown film) does not make the answer
-    # for the others less complete: adapters leave films they could not read out of `covered`.
-    complete = result.complete
-
-    for film_id in sorted(set(offers_by_film) | (covered if complete else set())):
-        with db.session() as session:
-            _reconcile_film_offers(session, film_id, source, offers_by_film.get(film_id, []),
-                                   platform_ids, film_id in covered and complete,
-                                   hide_after_misses, now, stats)
-
-    _reconcile_products(db, source, result.products, film_ids, covered if complete else set(),
-                        hide_after_misses, now, stats)
+    stats.quarantined = _quarantine_reason(db, source, offers_by_film, covered,
+                                           hide_after_misses, max_hidden_share)
+    if stats.quarantined:
+        return stats
+    answered = {_product_key(record) for record in result.products}
+    counted: set[tuple] = set()
+    for film_id in sorted(set(offers_by_film) | set(products_by_film) | covered):
+        with db.session() as session:  # one transaction per film
+            _reconcile_film_offers(session, film_id, source, offers_by_film.get(film_id, {}),
+                                   film_id in covered, hide_after_misses, now, stats)
+            _reconcile_film_products(session, film_id, source, products_by_film.get(film_id, []),
+                                     answered if film_id in covered else None,
+                                     hide_after_misses, now, stats, counted)
     return stats
+
+
+def _offers_by_film(records: list[OfferRecord], film_ids: dict[FilmKey, int],
+                    platform_ids: dict[PlatformRecord, int],
+                    stats: ReconcileStats) -> dict[int, dict[tuple, OfferRecord]]:
+    """Offers keyed as stored (platform, region, kind, quality), per film; the first of
+    any repeats wins."""
+    grouped: dict[int, dict[tuple, OfferRecord]] = defaultdict(dict)
+    for index, record in enumerate(records):
+        film_id = film_ids.get(record.film)
+        if film_id is None:
+            stats.problems.append(Problem(f"offer {index}", f"unknown film {record.film}"))
+            continue
+        key = (platform_ids[record.platform], record.region, record.kind.value, record.quality.value)
+        grouped[film_id].setdefault(key, record)
+    return grouped
+
+
+def _products_by_film(records: list[ProductRecord], film_ids: dict[FilmKey, int],
+                      stats: ReconcileStats) -> dict[int, list[tuple[ProductRecord, ProductLink]]]:
+    grouped: dict[int, list[tuple[ProductRecord, ProductLink]]] = defaultdict(list)
+    for record in records:
+        unknown = [str(link.film) for link in record.films if link.film not in film_ids]
+        if unknown:
+            stats.problems.append(
+                Problem(f"product {record.merchant_id}", f"unknown film {', '.join(unknown)}"))
+        for link in record.films:
+            if link.film in film_ids:
+                grouped[film_ids[link.film]].append((record, link))
+    return grouped
+
+
+def _quarantine_reason(db: Database, source: str, offers_by_film: dict[int, dict[tuple, OfferRecord]],
+                       covered: set[int], hide_after_misses: int, max_hidden_share: float) -> str | None:
+    """Why a complete answer is too suspicious to apply (an outage that looks like an empty
+    catalog), or None."""
+    if not covered:
+        return None
+    with db.session() as session:
+        visible = session.exec(select(Offer).where(Offer.source == source,
+                                                   Offer.hidden == False)).all()  # noqa: E712
+    would_hide = sum(
+        1 for offer in visible
+        if offer.film_id in covered and offer.missing_count + 1 >= hide_after_misses
+        and _stored_key(offer) not in offers_by_film.get(offer.film_id, {}))
+    if not visible or would_hide / len(visible) <= max_hidden_share:
+        return None
+    return (f"the answer would hide {would_hide} of {len(visible)} visible offers, more than "
+            f"{max_hidden_share:.0%}; nothing was applied (refresh with --accept-removals to apply)")
+
+
+def _stored_key(offer: Offer) -> tuple:
+    return (offer.platform_id, offer.region, offer.kind, offer.quality)
+
+
+def _product_key(record: ProductRecord) -> tuple:
+    return (record.merchant, record.merchant_id, record.region)
 
 
 def _referenced_keys(result: ProviderResult) -> set[FilmKey]:
@@ -226,20 +285,11 @@ def _upsert_external_id(session: Session, film_id: int, source: str, external_id
 
 
 def _reconcile_film_offers(session: Session, film_id: int, source: str,
-                           records: list[OfferRecord], platform_ids: dict[str, int],
-                           may_mark_missing: bool, hide_after_misses: int,
-                           now: dt.datetime, stats: ReconcileStats) -> None:
-    stored = {
-        (o.platform_id, o.region, o.kind, o.quality): o
-        for o in session.exec(select(Offer).where(Offer.film_id == film_id, Offer.source == source))
-    }
-    seen = set()
-    for record in records:
-        key = (platform_ids[record.platform], record.region, record.kind.value,
-               record.quality.value)
-        if key in seen:
-            continue
-        seen.add(key)
+                           records: dict[tuple, OfferRecord], may_mark_missing: bool,
+                           hide_after_misses: int, now: dt.datetime, stats: ReconcileStats) -> None:
+    stored = {_stored_key(o): o for o in session.exec(
+        select(Offer).where(Offer.film_id == film_id, Offer.source == source))}
+    for key, record in records.items():
         stats.offers_seen += 1
         offer = stored.get(key)
         values = {attr: getattr(record, attr) for attr in _OFFER_FIELDS}
@@ -247,15 +297,25 @@ def _reconcile_film_offers(session: Session, film_id: int, source: str,
             stats.offers_added += 1
             offer = Offer(film_id=film_id, platform_id=key[0], region=key[1], kind=key[2],
                           quality=key[3], source=source, first_seen=now, **values)
-        elif _apply(offer, values) or offer.hidden:
+            _mark_seen(session, offer, now)
+            history.record(session, offer, history.APPEARED, now)
+            continue
+        price_before, was_hidden = offer.price, offer.hidden
+        if _apply(offer, values) or was_hidden:
             stats.offers_changed += 1
         _mark_seen(session, offer, now)
+        if was_hidden:
+            history.record(session, offer, history.RETURNED, now)
+        elif offer.price != price_before:
+            history.record(session, offer, history.PRICE_CHANGED, now, price_before)
     if not may_mark_missing:
         return
     for key, offer in stored.items():
-        if key not in seen and not offer.hidden:
+        if key not in records and not offer.hidden:
             _mark_missing(session, offer, now, hide_after_misses)
             stats.offers_missing += 1
+            if offer.hidden:
+                history.record(session, offer, history.LEFT, now)
 
 
 def _mark_seen(session: Session, row: Offer | Product, now: dt.datetime) -> None:
@@ -283,29 +343,34 @@ def _apply(row, values: dict) -> bool:
     return changed
 
 
-def _reconcile_products(db: Database, source: str, records: list[ProductRecord],
-                        film_ids: dict[FilmKey, int], covered: set[int], hide_after_misses: int,
-                        now: dt.datetime, stats: ReconcileStats) -> None:
-    seen_ids: set[int] = set()
-    for record in records:
-        links = [(film_ids.get(link.film), link) for link in record.films]
-        unknown = [str(link.film) for film_id, link in links if film_id is None]
-        if unknown:
-            stats.problems.append(
-                Problem(f"product {record.merchant_id}", f"unknown film {', '.join(unknown)}"))
-        with db.session() as session:
-            product = _upsert_product(session, source, record, now, stats)
-            seen_ids.add(product.id)
-            for film_id, link in links:
-                if film_id is not None:
-                    _upsert_film_product(session, film_id, product.id, link, source)
-    if covered:
-        _mark_missing_products(db, source, covered, seen_ids, hide_after_misses, now, stats)
+def _reconcile_film_products(session: Session, film_id: int, source: str,
+                             links: list[tuple[ProductRecord, ProductLink]],
+                             answered: set[tuple] | None, hide_after_misses: int,
+                             now: dt.datetime, stats: ReconcileStats, counted: set[tuple]) -> None:
+    """Upsert this film's products and links; with `answered` (a complete answer's product
+    keys), count a miss for this source's products it no longer lists."""
+    for record, link in links:
+        product = _upsert_product(session, source, record, now, stats, counted)
+        _upsert_film_product(session, film_id, product.id, link, source)
+    if answered is None:
+        return
+    query = (select(Product).join(FilmProduct, FilmProduct.product_id == Product.id)
+             .where(Product.source == source, FilmProduct.film_id == film_id,
+                    Product.hidden == False))  # noqa: E712  (SQL comparison)
+    for product in session.exec(query):
+        key = (product.merchant, product.merchant_id, product.region)
+        if key not in answered and key not in counted:
+            counted.add(key)
+            _mark_missing(session, product, now, hide_after_misses)
+            stats.products_missing += 1
 
 
 def _upsert_product(session: Session, source: str, record: ProductRecord, now: dt.datetime,
-                    stats: ReconcileStats) -> Product:
-    stats.products_seen += 1
+                    stats: ReconcileStats, counted: set[tuple]) -> Product:
+    """Products linked to several films are upserted with each; `counted` counts them once."""
+    first_time = _product_key(record) not in counted
+    counted.add(_product_key(record))
+    stats.products_seen += first_time
     product = session.exec(select(Product).where(
         Product.merchant == record.merchant, Product.merchant_id == record.merchant_id,
         Product.region == record.region)).first()
@@ -318,7 +383,7 @@ def _upsert_product(session: Session, source: str, record: ProductRecord, now: d
         stats.products_added += 1
         product = Product(merchant=record.merchant, merchant_id=record.merchant_id,
                           region=record.region, source=source, first_seen=now, **values)
-    elif _apply(product, values) or product.hidden or product.source != source:
+    elif (_apply(product, values) or product.hidden or product.source != source) and first_time:
         stats.products_changed += 1
     product.source = source
     _mark_seen(session, product, now)
@@ -341,16 +406,3 @@ def _upsert_film_product(session: Session, film_id: int, product_id: int, link: 
         row.position = link.position
         row.relation = link.relation.value
     session.add(row)
-
-
-def _mark_missing_products(db: Database, source: str, covered: set[int], seen_ids: set[int],
-                           hide_after_misses: int, now: dt.datetime, stats: ReconcileStats) -> None:
-    with db.session() as session:
-        query = (select(Product).join(FilmProduct, FilmProduct.product_id == Product.id)
-                 .where(Product.source == source, FilmProduct.film_id.in_(covered),
-                        Product.hidden == False)  # noqa: E712  (SQL comparison)
-                 .distinct())
-        for product in session.exec(query):
-            if product.id not in seen_ids:
-                _mark_missing(session, product, now, hide_after_misses)
-                stats.products_missing += 1

@@ -12,8 +12,9 @@ from sqlmodel import select
 
 from affiliate import curation
 from affiliate.app import create_app, state
-from affiliate.catalog import prepare
+from affiliate.catalog import find_film, prepare
 from affiliate.config import ConfigError, load_settings
+from affiliate.history import film_history
 from affiliate.models import Film, Offer, Platform, PlatformAlias, ProviderState
 from affiliate.refresh import (
     UnknownFilm,
@@ -22,6 +23,7 @@ from affiliate.refresh import (
     run_refresh,
     sync_platforms,
 )
+from providers.base import FilmKey
 from providers.regions import normalize_region
 
 
@@ -80,12 +82,15 @@ def scheduler() -> None:
 @click.command()
 @click.option("--provider", "provider_name", metavar="NAME", help="Only this provider.")
 @click.option("--film", "film_ref", metavar="REF", help="Only this film: 17, tmdb:451 or imdb:tt0113627.")
+@click.option("--accept-removals", is_flag=True,
+              help="Apply an answer even if it hides more than catalog.max_hidden_share of the "
+                   "provider's offers (after checking a quarantined run).")
 @with_appcontext
-def refresh(provider_name: str | None, film_ref: str | None) -> None:
+def refresh(provider_name: str | None, film_ref: str | None, accept_removals: bool) -> None:
     """Fetch from providers now and store what they say."""
     _require_migrated()
     try:
-        reports = run_refresh(state().db, state().settings, provider_name, film_ref)
+        reports = run_refresh(state().db, state().settings, provider_name, film_ref, accept_removals)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--film") from None
     except (UnknownFilm, UnknownProvider) as exc:
@@ -94,13 +99,15 @@ def refresh(provider_name: str | None, film_ref: str | None) -> None:
         click.echo("No enabled providers; add one under [providers.<name>] in config.toml.")
     for report in reports:
         click.echo(_describe_report(report))
-    if any(report.status == "failed" for report in reports):
+    if any(report.status in ("failed", "quarantined") for report in reports):
         sys.exit(1)
 
 
 def _describe_report(report) -> str:
     if report.status == "failed":
         return f"{report.provider}: failed, stored data kept. {report.error}"
+    if report.status == "quarantined":
+        return f"{report.provider}: quarantined, stored data kept: {report.stats.quarantined}"
     s = report.stats
     lines = [
         f"{report.provider}: {report.status}. "
@@ -147,6 +154,35 @@ def films_list() -> None:
         ids = " ".join(i for i in (f"imdb:{film.imdb_id}" if film.imdb_id else "",
                                    f"tmdb:{film.tmdb_id}" if film.tmdb_id else "") if i)
         click.echo(f"{film.id:>5}  {film.title} ({film.year or '?'})  {ids}  {offers} offers")
+
+
+@films.command("history")
+@click.argument("film_ref", metavar="FILM")
+@click.option("--region", default=None, metavar="CC", help="Only this country.")
+@with_appcontext
+def films_history(film_ref: str, region: str | None) -> None:
+    """Offer events for FILM, newest first: appeared, price_changed, left, returned."""
+    _require_migrated()
+    try:
+        key = FilmKey.parse(film_ref)
+        region = normalize_region(region) if region else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    with state().db.session() as session:
+        film = find_film(session, key)
+    if film is None:
+        raise click.ClickException(f"no film matches {key}")
+    events = film_history(state().db, film.id, region)
+    if not events:
+        click.echo("No offer events yet.")
+    for e in events:
+        price = ""
+        if e.event == "price_changed":
+            price = f" {e.price_before} -> {e.price_after} {e.currency}"
+        elif e.price_after is not None:
+            price = f" {e.price_after} {e.currency}"
+        click.echo(f"{_when(e.at)}  {e.event:<13} {e.platform} {e.region} {e.kind} {e.quality}"
+                   f"{price} (from {e.source})")
 
 
 @click.group()

@@ -60,6 +60,9 @@ class WidgetSettings(_Section):
 
 class CatalogSettings(_Section):
     hide_after_misses: int = Field(3, ge=1)
+    # A complete answer that would hide more than this share of a provider's visible offers
+    # looks like an outage, not a catalog change: it is quarantined instead of applied.
+    max_hidden_share: float = Field(0.2, gt=0, le=1)
 
 
 class LinkTag(_Section):

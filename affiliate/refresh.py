@@ -15,7 +15,7 @@ from typing import Iterable
 from sqlmodel import select
 
 from affiliate.catalog import ReconcileStats, film_key, find_film, reconcile, store_platforms
-from affiliate.config import Settings
+from affiliate.config import CatalogSettings, Settings
 from affiliate.db import Database
 from affiliate.models import Film, FilmExternalId, FilmProduct, Product, ProviderState, RefreshRun
 from affiliate.types import utcnow
@@ -80,7 +80,7 @@ def film_queries(db: Database, ref: str | None) -> list[FilmQuery]:
 
 
 def run_refresh(db: Database, settings: Settings, provider_name: str | None = None,
-                film_ref: str | None = None) -> list[RunReport]:
+                film_ref: str | None = None, accept_removals: bool = False) -> list[RunReport]:
     """Refresh one provider or every enabled one, in configured order, for one film or all.
 
     Films are looked up again before each provider, so ids one source maps (TMDB's for an
@@ -94,10 +94,13 @@ def run_refresh(db: Database, settings: Settings, provider_name: str | None = No
         selected = [providers[provider_name]]
     else:
         selected = [p for p in providers.values() if p.settings.enabled]
+    rules = settings.catalog
+    if accept_removals:  # the operator has checked a quarantined answer and wants it applied
+        rules = rules.model_copy(update={"max_hidden_share": 1.0})
     reports = []
     for provider in selected:
         films = None if provider.lists_catalog and film_ref is None else film_queries(db, film_ref)
-        reports.append(refresh_provider(db, provider, films, settings.catalog.hide_after_misses))
+        reports.append(refresh_provider(db, provider, films, rules))
     return reports
 
 
@@ -118,7 +121,7 @@ def sync_platforms(db: Database, settings: Settings, region: str) -> dict[str, s
 
 
 def refresh_provider(db: Database, provider: Provider, films: Iterable[FilmQuery] | None,
-                     hide_after_misses: int) -> RunReport:
+                     rules: CatalogSettings) -> RunReport:
     films = list(films) if films is not None else None
     run = RefreshRun(provider=provider.name,
                      films_requested=len(films) if films is not None else None)
@@ -126,13 +129,17 @@ def refresh_provider(db: Database, provider: Provider, films: Iterable[FilmQuery
         session.add(run)
     try:
         result = provider.fetch(films)
-        stats = reconcile(db, provider.name, result, hide_after_misses)
+        stats = reconcile(db, provider.name, result, rules.hide_after_misses, rules.max_hidden_share)
     except ProviderError as exc:
         return _failed(db, provider, run, exc.kind, str(exc))
     except Exception as exc:  # an adapter bug must not stop the scheduler or lose data
         log.exception("provider %s crashed", provider.name)
         return _failed(db, provider, run, "error", f"{type(exc).__name__}: {exc}")
-    status = "complete" if result.complete and not stats.problems else "partial"
+    if stats.quarantined:
+        status = "quarantined"
+        log.error("provider %s: answer quarantined: %s", provider.name, stats.quarantined)
+    else:
+        status = "complete" if result.complete and not stats.problems else "partial"
     _finished(db, provider, run, status, stats)
     return RunReport(provider.name, status, stats)
 
@@ -158,8 +165,10 @@ def _finished(db: Database, provider: Provider, run: RefreshRun, status: str,
         run = session.merge(run)
         run.finished_at, run.status = now, status
         for name, value in asdict(stats).items():
-            setattr(run, name, len(value) if name == "problems" else value)
-        run.message = "\n".join(str(p) for p in stats.problems[:20]) or None
+            if name != "quarantined":
+                setattr(run, name, len(value) if name == "problems" else value)
+        notes = ([stats.quarantined] if stats.quarantined else []) + [str(p) for p in stats.problems[:20]]
+        run.message = "\n".join(notes)[:4000] or None
         session.add(run)
     for problem in stats.problems:
         log.warning("provider %s: skipped %s", provider.name, problem)

@@ -64,5 +64,5 @@ def load_demo_if_empty(db: Database, settings: Settings) -> bool:
     if not settings.service.demo_catalog or not db.is_empty():
         return False
     demo = FeedProvider("demo", FeedProvider.Settings(type="feed", url="builtin:demo"))
-    report = refresh_provider(db, demo, None, settings.catalog.hide_after_misses)
+    report = refresh_provider(db, demo, None, settings.catalog)
     return report.status != "failed"

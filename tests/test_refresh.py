@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlmodel import select
 
+from affiliate.config import CatalogSettings
 from affiliate.models import Offer, ProviderState, RefreshRun
 from affiliate.refresh import UnknownFilm, UnknownProvider, film_queries, refresh_provider, run_refresh
 from providers.base import (
@@ -25,6 +26,7 @@ from providers.base import (
 )
 
 LLV = FilmKey(imdb_id="tt0113627")
+RULES = CatalogSettings(hide_after_misses=1)
 
 
 class ScriptedProvider(Provider):
@@ -66,9 +68,9 @@ def visible_offers(db):
 ])
 def test_a_failed_fetch_keeps_every_offer_and_is_recorded(db, error):
     provider = ScriptedProvider(good_answer(), error)
-    refresh_provider(db, provider, None, 1)
+    refresh_provider(db, provider, None, RULES)
 
-    report = refresh_provider(db, provider, None, 1)
+    report = refresh_provider(db, provider, None, RULES)
 
     assert report.status == "failed"
     assert len(visible_offers(db)) == 1
@@ -84,7 +86,7 @@ def test_an_outage_is_logged_once_and_its_end_once(db, caplog):
     provider = ScriptedProvider(Transient("down"), Transient("down"), Transient("down"), good_answer())
     with caplog.at_level(logging.INFO, logger="affiliate.refresh"):
         for _ in range(4):
-            refresh_provider(db, provider, None, 1)
+            refresh_provider(db, provider, None, RULES)
 
     messages = [r.getMessage() for r in caplog.records]
     assert sum(m.startswith("provider scripted failed") for m in messages) == 1
@@ -92,7 +94,7 @@ def test_an_outage_is_logged_once_and_its_end_once(db, caplog):
 
 
 def test_film_queries_carry_the_ids_the_catalog_knows(db):
-    refresh_provider(db, ScriptedProvider(good_answer()), None, 1)
+    refresh_provider(db, ScriptedProvider(good_answer()), None, RULES)
 
     (query,) = film_queries(db, "tmdb:451")
 

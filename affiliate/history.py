@@ -1,0 +1,57 @@
+"""Offer history: what appeared, changed price, left or returned, and when.
+
+The catalog writes events in the same transaction as the change itself, so history never
+disagrees with the offers; widgets read it for "new", "price drop" and "leaving" badges.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlmodel import Session, select
+
+from affiliate.db import Database
+from affiliate.models import Offer, OfferEvent, Platform
+
+APPEARED, PRICE_CHANGED, LEFT, RETURNED = "appeared", "price_changed", "left", "returned"
+
+
+def record(session: Session, offer: Offer, event: str, now: dt.datetime,
+           price_before: Decimal | None = None) -> None:
+    session.flush()  # a new offer needs its id
+    session.add(OfferEvent(offer_id=offer.id, film_id=offer.film_id, event=event, at=now,
+                           price_before=price_before, price_after=offer.price,
+                           currency=offer.currency))
+
+
+@dataclass(frozen=True)
+class EventRow:
+    at: dt.datetime
+    event: str
+    platform: str
+    region: str
+    kind: str
+    quality: str
+    source: str
+    price_before: Decimal | None
+    price_after: Decimal | None
+    currency: str | None
+
+
+def film_history(db: Database, film_id: int, region: str | None = None,
+                 since: dt.datetime | None = None) -> list[EventRow]:
+    """A film's offer events, newest first."""
+    query = (select(OfferEvent, Offer, Platform)
+             .join(Offer, Offer.id == OfferEvent.offer_id)
+             .join(Platform, Platform.id == Offer.platform_id)
+             .where(OfferEvent.film_id == film_id))
+    if region is not None:
+        query = query.where(Offer.region == region)
+    if since is not None:
+        query = query.where(OfferEvent.at >= since)
+    with db.session() as session:
+        rows = session.exec(query.order_by(OfferEvent.at.desc(), OfferEvent.id.desc())).all()
+    return [EventRow(event.at, event.event, platform.name, offer.region, offer.kind, offer.quality,
+                     offer.source, event.price_before, event.price_after, event.currency)
+            for event, offer, platform in rows]
