@@ -91,9 +91,11 @@ Design:
   every ref comes back with a plain tagged link `https://<marketplace>/dp/<ASIN>?tag=<tag>`,
   no price and no image, plus one Problem saying why. Nothing is covered then. The next fetch
   tries the API again.
-- Requests are spaced 1 / requests_per_second apart within a fetch (refresh hands a whole
-  fetch over at once); the token is cached on the instance until 60 s before it expires; a 401
-  on a call drops it and retries once.
+- Every getItems and searchItems call, a retry after a 401 included, first passes the
+  provider's throttle (refresh's limiter shared by every process, else an in-process pacer at
+  requests_per_second). Token requests do not: Amazon's request rate and daily quota count API
+  operations, and a token is fetched about once an hour. The token is cached on the instance
+  until 60 s before it expires; a 401 on a call drops it and retries once.
 - 429 waits `retryAfterSeconds` from the body, else Retry-After. InvalidAssociate and
   InvalidPartnerTag are configuration the operator must fix: AuthFailed, like a refused token.
 """
@@ -105,7 +107,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Any, Iterable, Literal
+from typing import Annotated, Any, Callable, Iterable, Literal
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -139,7 +141,7 @@ from providers.base import (
     RateLimited,
     Relation,
 )
-from providers.http import Http, Pacer, parse_as, retry_after_seconds, safe_label
+from providers.http import Http, parse_as, retry_after_seconds, safe_label
 from providers.regions import normalize_region
 
 MERCHANT = "Amazon"
@@ -430,11 +432,12 @@ class AmazonProvider(Provider):
     disclosure = "As an Amazon Associate I earn from qualifying purchases."
     price_max_age = dt.timedelta(hours=24)
 
-    def __init__(self, name: str, settings: ProviderSettings):
-        super().__init__(name, settings)
+    def __init__(self, name: str, settings: ProviderSettings,
+                 throttle: Callable[[], None] | None = None):
+        super().__init__(name, settings, throttle)
         # Shown in the provider's status while Amazon refuses the account (AssociateNotEligible).
         self.link_only = False
-        self._client = _Client(settings, Pacer(self.requests_per_second))
+        self._client = _Client(settings, self.throttle)
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         queries = list(films or ())
@@ -535,14 +538,13 @@ def _detail(error: _ErrorBody) -> str:
 
 
 class _Client:
-    """getItems and searchItems, paced, with the token and one retry on a 401."""
+    """getItems and searchItems, throttled, with the token and one retry on a 401."""
 
-    def __init__(self, settings: AmazonProvider.Settings, pacer: Pacer):
+    def __init__(self, settings: AmazonProvider.Settings, throttle: Callable[[], None]):
         self.settings = settings
-        self.pacer = pacer
         self.token = _Token(settings)
         self.http = Http(settings.timeout_seconds, headers={"x-marketplace": settings.marketplace},
-                         classify=_classify)
+                         classify=_classify, before_request=throttle)
 
     def get_items(self, asins: list[str]) -> _GetItemsAnswer | None:
         """The answer for up to ten ASINs; None when Amazon knows none of them (404)."""
@@ -577,7 +579,6 @@ class _Client:
             return self._send(url, body)
 
     def _send(self, url: str, body: dict) -> Any:
-        self.pacer.wait()
         return self.http.json("POST", url, json=body, headers={"Authorization": self.token.header()})
 
 

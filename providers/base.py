@@ -12,7 +12,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import ClassVar, Iterable
+from typing import Callable, ClassVar, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -337,9 +337,14 @@ class Provider:
     # Prices older than this are not shown (Amazon: 24 hours).
     price_max_age: ClassVar[dt.timedelta | None] = None
 
-    def __init__(self, name: str, settings: ProviderSettings):
+    def __init__(self, name: str, settings: ProviderSettings,
+                 throttle: Callable[[], None] | None = None):
+        """`throttle` is called before every request the adapter sends (its Http's
+        `before_request`): refresh passes a limiter shared by every process; alone, an
+        adapter spaces its own calls to `requests_per_second`."""
         self.name = name
         self.settings = settings
+        self.throttle = throttle or _own_pace(self.requests_per_second)
 
     def platform_directory(self, region: str) -> list[PlatformRecord]:
         """The platforms the source knows in `region`, best known first; [] if it keeps no
@@ -352,3 +357,12 @@ class Provider:
         Raises a ProviderError subclass when the fetch fails as a whole.
         """
         raise NotImplementedError
+
+
+def _own_pace(per_second: float | None) -> Callable[[], None]:
+    """Without a shared limiter an adapter still keeps to its source's rate in this process."""
+    if per_second is None:
+        return lambda: None
+    from providers.http import Pacer  # providers.http builds on this module
+
+    return Pacer(per_second).wait

@@ -134,7 +134,7 @@ class FeedProvider(Provider):
     description = "A JSON catalog or a Google Merchant-style CSV product feed, from a file or URL"
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
-        source = _Source(self.settings)
+        source = _Source(self.settings, self.throttle)
         body, name, content_type = source.read()
         text = _decode(_gunzip(body, source.label), source.label)
         json_format = self._format(name, content_type, source.label) == "json"
@@ -159,8 +159,9 @@ class FeedProvider(Provider):
 class _Source:
     """Where the feed's bytes come from; failures become the ProviderError refresh expects."""
 
-    def __init__(self, settings: FeedProvider.Settings):
+    def __init__(self, settings: FeedProvider.Settings, throttle: Callable[[], None]):
         self.settings = settings
+        self.throttle = throttle
         self.url = settings.url
         parts = urlsplit(self.url)
         self.is_http = parts.scheme.lower() in ("http", "https")
@@ -185,7 +186,8 @@ class _Source:
 
     def _download(self) -> tuple[bytes, str, str | None]:
         # Affiliate networks put the account's key in the feed's path: name only the host.
-        response = Http(self.settings.timeout_seconds, show_path=False).request("GET", self.url)
+        response = Http(self.settings.timeout_seconds, show_path=False,
+                        before_request=self.throttle).request("GET", self.url)
         return response.content, urlsplit(self.url).path, response.headers.get("Content-Type")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
@@ -59,10 +60,10 @@ def raise_for_status(status: int, retry_after: str | None, label: str) -> None:
 
 
 class Pacer:
-    """Spaces one adapter's calls to its source's published rate within a fetch.
+    """Spaces one adapter's calls to its source's published rate, within this process.
 
-    Refresh hands an adapter all its films at once and only the adapter knows how many calls
-    a film costs, so it paces itself; limits shared across processes are refresh's job.
+    The default throttle of a Provider built without one (tests, one-off scripts); refresh
+    passes a limiter shared across processes instead (affiliate.limits).
     """
 
     sleep = staticmethod(time.sleep)
@@ -82,15 +83,20 @@ class Http:
     """A requests session with a timeout, default headers and the error mapping above."""
 
     def __init__(self, timeout: float, headers: dict[str, str] | None = None,
-                 classify: Classifier | None = None, show_path: bool = True):
+                 classify: Classifier | None = None, show_path: bool = True,
+                 before_request: Callable[[], None] | None = None):
         self.timeout = timeout
         self.show_path = show_path
         self.session = requests.Session()
         self.session.headers.update(headers or {})
         self.classify = classify
+        # The provider's throttle: waits for its rate, or raises RateLimited when it may not call.
+        self.before_request = before_request
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         label = safe_label(url, self.show_path)
+        if self.before_request is not None:
+            self.before_request()
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.Timeout:
@@ -132,3 +138,17 @@ def parse_as(model: type[BaseModel], data: Any, label: str):
         path = ".".join(str(part) for part in first["loc"]) or "(top level)"
         message = first["msg"].removeprefix("Value error, ")
         raise BadResponse(f"{label}: {path}: {message}") from None
+
+
+class _RedactQueryStrings(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query string included, and some sources
+    (TMDB's v3 api_key) only take their key there: keep the path, drop the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(arg.split("?", 1)[0] + "?…" if isinstance(arg, str) and "?" in arg
+                                else arg for arg in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactQueryStrings())

@@ -37,8 +37,9 @@ Overview, Constructing Searches, Understanding Search Results; performance-partn
 
 Design:
 - One fetch makes, per film and storefront, one film call (lookup or search) and, with
-  `soundtracks` on, one album search. Calls are spaced at `requests_per_second` inside the
-  fetch, since only the adapter knows how many calls a film costs.
+  `soundtracks` on, one album search. Each call first passes the provider's throttle (refresh's
+  limiter shared by every process, else an in-process pacer at `requests_per_second`), so
+  every request counts, however many a film costs.
 - A film is in `covered` only when every storefront's film call found exactly one film and
   every answer was read in full (album search included): a search without a unique match, a
   stored id a storefront does not sell, a 404 or a wrong-shaped entry is a Problem and keeps
@@ -56,7 +57,7 @@ import datetime as dt
 import re
 import unicodedata
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -83,7 +84,7 @@ from providers.base import (
     Relation,
     Transient,
 )
-from providers.http import Http, Pacer, parse_as, retry_after_seconds, safe_label
+from providers.http import Http, parse_as, retry_after_seconds, safe_label
 from providers.platforms import CANONICAL
 from providers.regions import normalize_region
 
@@ -214,7 +215,7 @@ class ItunesProvider(Provider):
     batch_size = 1
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
-        client = _Client(self.settings, self.requests_per_second)
+        client = _Client(self.settings, self.throttle)
         result = ProviderResult(complete=True)
         for query in films or ():
             _FilmFetch(client, self.settings, query, result).run()
@@ -222,18 +223,17 @@ class ItunesProvider(Provider):
 
 
 class _Client:
-    """GETs against the configured base URL, spaced to Apple's limit, as checked envelopes."""
+    """GETs against the configured base URL, each after the provider's throttle, as checked
+    envelopes."""
 
-    def __init__(self, settings: ItunesProvider.Settings, per_second: float):
+    def __init__(self, settings: ItunesProvider.Settings, throttle: Callable[[], None]):
         self.http = Http(settings.timeout_seconds, headers={"Accept": "application/json"},
-                         classify=_classify)
+                         classify=_classify, before_request=throttle)
         self.base_url = settings.base_url
-        self.pacer = Pacer(per_second)
 
     def get(self, path: str, **params: Any) -> tuple[_Answer, str]:
         url = f"{self.base_url}{path}"
         label = safe_label(url)
-        self.pacer.wait()
         data = self.http.json("GET", url, strict=False, params=params)
         return parse_as(_Answer, data, label), label
 

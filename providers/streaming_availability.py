@@ -274,7 +274,8 @@ class StreamingAvailabilityProvider(Provider):
     ),)
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
-        http = Http(self.settings.timeout_seconds, headers=self._headers(), classify=_classify)
+        http = Http(self.settings.timeout_seconds, headers=self._headers(), classify=_classify,
+                    before_request=self.throttle)
         result = ProviderResult(complete=True)
         for film in films or ():
             self._fetch_film(http, film, result)

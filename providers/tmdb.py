@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -306,9 +306,10 @@ class TmdbProvider(Provider):
                     "https://www.themoviedb.org"),
     )
 
-    def __init__(self, name: str, settings: ProviderSettings):
-        super().__init__(name, settings)
-        self._client = _Client(settings)
+    def __init__(self, name: str, settings: ProviderSettings,
+                 throttle: Callable[[], None] | None = None):
+        super().__init__(name, settings, throttle)
+        self._client = _Client(settings, self.throttle)
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         result = ProviderResult(complete=True)
@@ -403,7 +404,7 @@ class TmdbProvider(Provider):
 class _Client:
     """TMDB's HTTP side: authentication, its error bodies, and validation of answers."""
 
-    def __init__(self, settings: TmdbProvider.Settings):
+    def __init__(self, settings: TmdbProvider.Settings, throttle: Callable[[], None]):
         self.base_url = settings.base_url
         headers = {"Accept": "application/json"}
         self.auth_params: dict[str, str] = {}
@@ -413,7 +414,8 @@ class _Client:
             self.auth_params["api_key"] = settings.api_key.get_secret_value()
         self.secrets = [secret.get_secret_value() for secret in
                         (settings.read_access_token, settings.api_key) if secret is not None]
-        self.http = Http(settings.timeout_seconds, headers, classify=self._classify)
+        self.http = Http(settings.timeout_seconds, headers, classify=self._classify,
+                         before_request=throttle)
 
     def get(self, path: str, model: type[_Model], **params: str):
         url = self.base_url + path

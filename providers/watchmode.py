@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
 import requests
@@ -207,15 +207,17 @@ class WatchmodeProvider(Provider):
     batch_size = 1
     attributions = (Attribution("Streaming availability by Watchmode", "https://www.watchmode.com"),)
 
-    def __init__(self, name: str, settings: ProviderSettings):
-        super().__init__(name, settings)
+    def __init__(self, name: str, settings: ProviderSettings,
+                 throttle: Callable[[], None] | None = None):
+        super().__init__(name, settings, throttle)
         # The credits left, as of the last answer; None until Watchmode has answered.
         self.quota: Quota | None = None
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         key = self.settings.api_key.get_secret_value()
         http = Http(self.settings.timeout_seconds, classify=self._classify,
-                    headers={"X-API-Key": key, "Accept": "application/json"})
+                    headers={"X-API-Key": key, "Accept": "application/json"},
+                    before_request=self.throttle)
         result = ProviderResult(complete=True)
         for query in films or ():
             self._fetch_film(http, query, result)

@@ -52,11 +52,11 @@ def body(name: str) -> dict:
     return json.loads((RECORDINGS / name).read_text())
 
 
-def provider(**settings) -> AmazonProvider:
+def provider(throttle=None, **settings) -> AmazonProvider:
     values = {"type": "amazon", "credential_id": CREDENTIAL_ID, "credential_secret": SECRET,
               "credential_version": "2.1", "partner_tag": "yoursite-20", "discover": False,
               **settings}
-    return AmazonProvider("amazon", AmazonProvider.Settings(**values))
+    return AmazonProvider("amazon", AmazonProvider.Settings(**values), throttle=throttle)
 
 
 def refs(*asins: str, merchant: str = "Amazon", region: str = "US") -> tuple[ProductRef, ...]:
@@ -204,6 +204,22 @@ def test_twelve_asins_take_two_calls_and_one_token(pauses):
     assert [p.merchant_id for p in result.products] == asins
     assert result.covered == {LLV, SID}
     assert len(pauses) == 2 and all(0 < pause <= 1 for pause in pauses)  # spaced 1 s apart
+
+
+@responses.activate
+def test_an_asin_two_films_hold_is_asked_once_and_only_api_calls_pass_the_throttle():
+    token_call = token()
+    responses.add_callback(responses.POST, GET_ITEMS, callback=_answer_what_was_asked)
+    asins = [f"B00000000{n}" for n in range(10)] + ["B000000010"]
+    calls_before_throttle: list[int] = []
+    adapter = provider(throttle=lambda: calls_before_throttle.append(len(responses.calls)))
+
+    result = adapter.fetch([llv(*asins[:7]), sid(*asins[5:])])  # B000000005 and 6 in both
+
+    calls = [call for call in responses.calls if call.request.url == GET_ITEMS]
+    assert [requested(call)["itemIds"] for call in calls] == [asins[:10], asins[10:]]
+    assert len(token_call.calls) == 1 and calls_before_throttle == [1, 2]  # the token's is not
+    assert result.covered == {LLV, SID}
 
 
 @responses.activate

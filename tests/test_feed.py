@@ -275,6 +275,19 @@ def test_format_from_content_type():
 
 
 @responses.activate
+def test_one_download_serves_every_film_asked_about_after_the_throttle():
+    responses.add(responses.GET, FEED_URL, body=(FIXTURES / "catalog.json").read_bytes(),
+                  content_type="application/json")
+    throttled: list[int] = []
+    settings = FeedProvider.Settings(type="feed", url=FEED_URL)
+    adapter = FeedProvider("network", settings, throttle=lambda: throttled.append(len(responses.calls)))
+    result = adapter.fetch([FilmQuery(key=FilmKey(imdb_id="tt0113627"), title="Leaving Las Vegas"),
+                            FilmQuery(key=FilmKey(tmdb_id=14924), title="Sid and Nancy")])
+    assert len(responses.calls) == 1 and throttled == [0]
+    assert result.covered == {FilmKey(imdb_id="tt0113627"), FilmKey(tmdb_id=14924)}
+
+
+@responses.activate
 def test_unknown_format_asks_for_the_setting():
     responses.add(responses.GET, FEED_URL, body="{}", content_type="application/octet-stream")
     with pytest.raises(BadResponse, match='set format = "json" or "csv"'):

@@ -487,6 +487,21 @@ def test_calls_are_spaced_to_about_twenty_a_minute(sleeps):
     assert ItunesProvider.requests_per_second == pytest.approx(1 / 3)
 
 
+@responses.activate
+def test_each_film_costs_one_lookup_and_one_album_search_per_storefront():
+    lookup()
+    answer("/search", recording("search_album_leaving_las_vegas.json"))
+    calls_before_throttle: list[int] = []
+    adapter = ItunesProvider("apple", ItunesProvider.Settings(type="itunes", regions=["US", "GB"]),
+                             throttle=lambda: calls_before_throttle.append(len(responses.calls)))
+    adapter.fetch([query(apple_id=LLV_ID), query(key=SID, apple_id=LLV_ID)])
+
+    asked = [(call.request.path_url.split("?")[0], params_of(call)["country"])
+             for call in responses.calls]
+    assert asked == [("/lookup", "US"), ("/search", "US"), ("/lookup", "GB"), ("/search", "GB")] * 2
+    assert calls_before_throttle == list(range(8))
+
+
 def test_settings_defaults_and_normalization():
     settings = ItunesProvider.Settings(type="itunes", regions=["us", "GB", "gb"],
                                        base_url="http://127.0.0.1:8080/")

@@ -30,30 +30,12 @@ from affiliate.resilience import (
 from providers.base import AuthFailed, BadResponse, NotFound, RateLimited, Transient
 from providers.http import Http
 from providers.registry import build_provider
+from tests.clock import START, FakeClock
 
-START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 COOLDOWN = dt.timedelta(minutes=15)
 KEY_1 = "wm-SECRET-first-7c1d"
 KEY_2 = "wm-SECRET-second-93ab"
 URL = "https://api.watchmode.com/v1/search/"
-
-
-class FakeClock:
-    """Time moves only when slept through or advanced by the test."""
-
-    def __init__(self, start: dt.datetime = START):
-        self.current = start
-        self.slept: list[float] = []
-
-    def now(self) -> dt.datetime:
-        return self.current
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.current += dt.timedelta(seconds=seconds)
-
-    def advance(self, **delta: float) -> None:
-        self.current += dt.timedelta(**delta)
 
 
 def scripted(*outcomes):

@@ -151,6 +151,22 @@ def test_several_regions_take_one_global_answer_and_keep_only_those_regions():
 
 
 @responses.activate
+def test_several_films_and_regions_cost_one_request_a_film_each_after_the_throttle():
+    responses.get(LLV_URL, json=recording("show_tt0113627_global.json"))
+    responses.get(SID_URL, json=recording("show_movie_14924_us.json"))
+    calls_before_throttle: list[int] = []
+    settings = StreamingAvailabilityProvider.Settings(type="streaming-availability", api_key=KEY,
+                                                      regions=["US", "GB"])
+    adapter = StreamingAvailabilityProvider(
+        "motn", settings, throttle=lambda: calls_before_throttle.append(len(responses.calls)))
+    result = adapter.fetch([LLV, SID])
+
+    assert len(responses.calls) == 2 and calls_before_throttle == [0, 1]
+    assert all("country" not in call.request.url for call in responses.calls)
+    assert result.covered == {LLV.key, SID.key}
+
+
+@responses.activate
 def test_film_known_only_by_tmdb_id_is_asked_for_by_encoded_tmdb_path():
     responses.get(SID_URL, json=recording("show_movie_14924_us.json"))
     result = fetch([SID])

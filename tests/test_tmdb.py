@@ -23,6 +23,7 @@ from providers.base import (
     RateLimited,
     Transient,
 )
+from providers.http import Pacer
 from providers.tmdb import TmdbProvider
 from tests.standin import Answer
 
@@ -37,6 +38,12 @@ LLV_QUERY = FilmQuery(key=LLV, title="Leaving Las Vegas", year=1995, imdb_id="tt
 SID_QUERY = FilmQuery(key=SID, title="Sid and Nancy", year=1986, tmdb_id=14924)
 LLV_PROVIDERS = f"{API}/3/movie/451/watch/providers"
 SID_PROVIDERS = f"{API}/3/movie/14924/watch/providers"
+
+
+@pytest.fixture(autouse=True)
+def paced(monkeypatch):
+    """The default in-process pacing, recorded instead of slept."""
+    monkeypatch.setattr(Pacer, "sleep", staticmethod(lambda seconds: None))
 
 
 def recording(name: str) -> str:
@@ -166,6 +173,21 @@ def test_v3_api_key_goes_in_the_query_when_no_token_is_set():
     call, = responses.calls
     assert query_of(call)["api_key"] == [KEY]
     assert "Authorization" not in call.request.headers
+
+
+@responses.activate
+def test_one_request_per_film_gives_every_region_each_request_after_the_throttle():
+    answer(LLV_PROVIDERS, "watch_providers_451.json")
+    answer(SID_PROVIDERS, "watch_providers_14924.json")
+    calls_before_throttle: list[int] = []
+    adapter = TmdbProvider("tmdb", TmdbProvider.Settings(type="tmdb", read_access_token=TOKEN,
+                                                         regions=["US", "GB"]),
+                           throttle=lambda: calls_before_throttle.append(len(responses.calls)))
+    result = adapter.fetch([LLV_QUERY, SID_QUERY])
+
+    assert len(responses.calls) == 2 and calls_before_throttle == [0, 1]
+    assert result.covered == {LLV, SID}
+    assert {(offer.film, offer.region) for offer in result.offers} >= {(LLV, "US"), (LLV, "GB")}
 
 
 # --- Films known by IMDb id only, and films not yet in the catalog ---------------------------

@@ -21,6 +21,7 @@ from providers.base import (
     RateLimited,
     Transient,
 )
+from providers.http import Pacer
 from providers.watchmode import Quota, WatchmodeProvider
 from tests.standin import Answer
 
@@ -42,6 +43,12 @@ LLV_UNMAPPED = FilmQuery(key=LLV, title="Leaving Las Vegas", year=1995, imdb_id=
                          tmdb_id=451)
 SID_MAPPED = FilmQuery(key=SID, title="Sid and Nancy", year=1986, tmdb_id=14924,
                        external_ids={"watchmode": "1392127"})
+
+
+@pytest.fixture(autouse=True)
+def paced(monkeypatch):
+    """The default in-process pacing, recorded instead of slept."""
+    monkeypatch.setattr(Pacer, "sleep", staticmethod(lambda seconds: None))
 
 
 def recording(name: str) -> str:
@@ -125,6 +132,20 @@ def test_request_asks_for_the_configured_regions_with_the_key_in_a_header():
     assert query_of(call) == {"regions": ["US,GB"]}
     assert call.request.headers["X-API-Key"] == KEY
     assert KEY not in call.request.url
+
+
+@responses.activate
+def test_one_sources_request_per_film_for_every_region_each_after_the_throttle():
+    answer(LLV_SOURCES, "sources_1266026.json")
+    answer(SID_SOURCES, "sources_1266026.json")
+    calls_before_throttle: list[int] = []
+    adapter = WatchmodeProvider(
+        "watchmode", WatchmodeProvider.Settings(type="watchmode", api_key=KEY, regions=["US", "GB"]),
+        throttle=lambda: calls_before_throttle.append(len(responses.calls)))
+    result = adapter.fetch([LLV_MAPPED, SID_MAPPED])
+
+    assert [query_of(call) for call in responses.calls] == [{"regions": ["US,GB"]}] * 2
+    assert calls_before_throttle == [0, 1] and result.covered == {LLV, SID}
 
 
 @responses.activate
