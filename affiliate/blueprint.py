@@ -6,15 +6,21 @@ every link they render was stored by the service, never taken from the request.
 """
 from __future__ import annotations
 
+import logging
 from typing import Callable, NamedTuple
 
 from flask import Blueprint, get_template_attribute, jsonify, render_template, request
 from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
 
 from affiliate import widgets
 from affiliate.app import state, templates_folder
+from affiliate.due import record_view
+from affiliate.types import utcnow
 from providers.base import FilmKey
 from providers.regions import normalize_locale, normalize_region, region_name
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("affiliate", __name__, template_folder=str(templates_folder()),
                static_folder="static", static_url_path="/affiliate/static")
@@ -68,7 +74,19 @@ def _render_for_host(widget: str, film_ref: str, region: str | None, locale: str
         view = _build(widget, film_ref, region, locale)
     except widgets.FilmNotFound:
         return Markup("")
+    _count_view(widget, view)
     return _macro(widget, view)
+
+
+def _count_view(widget: str, view) -> None:
+    """One view per page (the How to Watch box) makes a film popular, so it refreshes
+    sooner; counting must never break the widget."""
+    if widget != "how-to-watch":
+        return
+    try:
+        record_view(state().db, view.film.id, utcnow())
+    except SQLAlchemyError:
+        log.exception("could not count a view of film %s", view.film.id)
 
 
 def _build(widget: str, film_ref: str, region: str | None, locale: str | None):
@@ -122,6 +140,7 @@ def fragment(widget: str, film: str):
     """An HTML fragment to inject into any page; it links the stylesheet by absolute URL so
     it looks right wherever it lands."""
     view = _build(widget, film, **_query())
+    _count_view(widget, view)
     return render_template("affiliate/fragment.html", widget=_macro(widget, view))
 
 

@@ -57,6 +57,7 @@ class ReconcileStats:
     products_missing: int = 0
     problems: list[Problem] = field(default_factory=list)
     quarantined: str | None = None  # why the answer was not applied
+    covered_films: set[int] = field(default_factory=set)  # films the answer spoke for in full
 
 
 def prepare(db: Database) -> None:
@@ -111,6 +112,7 @@ def reconcile(db: Database, source: str, result: ProviderResult, hide_after_miss
                                            hide_after_misses, max_hidden_share)
     if stats.quarantined:
         return stats
+    stats.covered_films = covered
     answered = {_product_key(record) for record in result.products}
     counted: set[tuple] = set()
     for film_id in sorted(set(offers_by_film) | set(products_by_film) | covered):

@@ -1,6 +1,7 @@
 """The `affiliate` command, also registered on the app as `flask affiliate ...`."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 
@@ -14,15 +15,17 @@ from affiliate import curation
 from affiliate.app import create_app, state
 from affiliate.catalog import find_film, prepare
 from affiliate.config import ConfigError, load_settings
+from affiliate.due import due_summary
 from affiliate.history import film_history
 from affiliate.models import Film, Offer, Platform, PlatformAlias, ProviderState
 from affiliate.refresh import (
+    RefreshEngine,
     UnknownFilm,
     UnknownProvider,
     configured_providers,
-    run_refresh,
     sync_platforms,
 )
+from affiliate.types import utcnow
 from providers.base import FilmKey
 from providers.regions import normalize_region
 
@@ -49,7 +52,9 @@ def serve(host: str | None, port: int | None, no_scheduler: bool) -> None:
     prepare(db)
     if load_demo_if_empty(db, settings):
         click.echo("Loaded the demo catalog into the empty database.")
-    scheduler = None if no_scheduler else build_scheduler(current_app._get_current_object())
+    engine = RefreshEngine(db, settings)
+    scheduler = None if no_scheduler else build_scheduler(current_app._get_current_object(),
+                                                          engine=engine)
     if scheduler is not None:
         scheduler.start()
     host, port = host or settings.service.host, port or settings.service.port
@@ -59,6 +64,7 @@ def serve(host: str | None, port: int | None, no_scheduler: bool) -> None:
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        engine.close()
 
 
 @click.command()
@@ -71,12 +77,15 @@ def scheduler() -> None:
     from affiliate.scheduler import build_scheduler
 
     _require_migrated()
-    sched = build_scheduler(current_app._get_current_object(), BlockingScheduler)
+    engine = RefreshEngine(state().db, state().settings)
+    sched = build_scheduler(current_app._get_current_object(), BlockingScheduler, engine)
     click.echo(f"Scheduler running {len(sched.get_jobs())} provider jobs; Ctrl-C stops it.")
     try:
         sched.start()
     except (KeyboardInterrupt, SystemExit):
         pass
+    finally:
+        engine.close()
 
 
 @click.command()
@@ -87,23 +96,50 @@ def scheduler() -> None:
                    "provider's offers (after checking a quarantined run).")
 @with_appcontext
 def refresh(provider_name: str | None, film_ref: str | None, accept_removals: bool) -> None:
-    """Fetch from providers now and store what they say."""
+    """Fetch now and store what providers say: a named film, else feeds' whole catalogs and
+    the films due at API sources (at most refresh.max_films_per_run each)."""
     _require_migrated()
+    db, settings = state().db, state().settings
+    engine = RefreshEngine(db, settings)
     try:
-        reports = run_refresh(state().db, state().settings, provider_name, film_ref, accept_removals)
+        names = [provider_name] if provider_name else [
+            name for name in settings.providers if engine.provider(name).settings.enabled]
+        reports = [_refresh_one(engine, name, film_ref, accept_removals) for name in names]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--film") from None
     except (UnknownFilm, UnknownProvider) as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        engine.close()
     if not reports:
         click.echo("No enabled providers; add one under [providers.<name>] in config.toml.")
     for report in reports:
         click.echo(_describe_report(report))
-    if any(report.status in ("failed", "quarantined") for report in reports):
+    if any(report.status in ("failed", "quarantined", "skipped") for report in reports):
         sys.exit(1)
 
 
+def _refresh_one(engine: RefreshEngine, name: str, film_ref: str | None, accept_removals: bool):
+    """One provider's run, with a progress bar (films, requests, errors) over its due films."""
+    provider = engine.provider(name)
+    if film_ref is not None or provider.lists_catalog:
+        return engine.run(name, film_ref, accept_removals)[0]
+    due, _ = due_summary(engine.db, name, utcnow())
+    errors = 0
+    with click.progressbar(length=min(due, engine.settings.refresh.max_films_per_run),
+                           label=f"{name}: films", show_pos=True,
+                           item_show_func=lambda _: f"{engine.requests} requests, {errors} errors") as bar:
+        def progress(films: int, requests: int, problems: int) -> None:
+            nonlocal errors
+            errors += problems
+            bar.update(films)
+
+        return engine.run(name, None, accept_removals, progress)[0]
+
+
 def _describe_report(report) -> str:
+    if report.status == "skipped":
+        return f"{report.provider}: skipped, {report.error}"
     if report.status == "failed":
         return f"{report.provider}: failed, stored data kept. {report.error}"
     if report.status == "quarantined":
@@ -117,6 +153,44 @@ def _describe_report(report) -> str:
     ]
     lines += [f"  skipped {problem}" for problem in s.problems]
     return "\n".join(lines)
+
+
+@click.command()
+@with_appcontext
+def status() -> None:
+    """Per provider: last success and error, next run, quota left, breaker state."""
+    _require_migrated()
+    db, settings = state().db, state().settings
+    engine = RefreshEngine(db, settings)
+    try:
+        with db.session() as session:
+            states = {s.name: s for s in session.exec(select(ProviderState))}
+        for name in settings.providers:
+            provider = engine.provider(name)
+            s = states.get(name)
+            blocked = engine.guard(provider).status()
+            quota = engine.quota_left(name)
+            click.echo(f"{name} ({provider.type_name}): "
+                       + ("disabled" if not provider.settings.enabled else blocked or "ok"))
+            click.echo(f"  last success: {_when(s and s.last_success_at)}; last error: "
+                       f"{_when(s and s.last_error_at)}"
+                       + (f" ({s.last_error_kind}: {s.last_error})" if s and s.last_error_at else ""))
+            click.echo(f"  next run: {_next_run(db, provider, s)}; quota left: "
+                       f"{'no daily quota' if quota is None else quota}; breaker: "
+                       f"{s.breaker_state if s else 'closed'}")
+    finally:
+        engine.close()
+
+
+def _next_run(db, provider, provider_state) -> str:
+    if provider.lists_catalog:
+        last = provider_state.last_success_at if provider_state else None
+        interval = dt.timedelta(minutes=provider.settings.interval_minutes)
+        return "now" if last is None else _when(max(utcnow(), last + interval))
+    due, earliest = due_summary(db, provider.name, utcnow())
+    if due:
+        return f"now ({due} films due)"
+    return _when(earliest) if earliest else "when a film is added"
 
 
 @click.group()
@@ -301,7 +375,7 @@ def _when(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
-COMMANDS = (serve, scheduler, refresh, db, films, providers, products, platforms)
+COMMANDS = (serve, scheduler, refresh, status, db, films, providers, products, platforms)
 
 
 def register_commands(app: Flask) -> None:

@@ -17,6 +17,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from affiliate.resilience import RetryPolicy
 from providers.regions import normalize_locale, normalize_region
 
 DEFAULT_PROVIDERS: dict[str, dict[str, Any]] = {
@@ -39,6 +40,7 @@ class ServiceSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(5000, ge=1, le=65535)
     demo_catalog: bool = True
+    redis_url: str | None = None
 
     @field_validator("default_region")
     @classmethod
@@ -65,6 +67,15 @@ class CatalogSettings(_Section):
     max_hidden_share: float = Field(0.2, gt=0, le=1)
 
 
+class RefreshSettings(_Section):
+    max_films_per_run: int = Field(500, ge=1)
+    lease_minutes: int = Field(10, ge=1)
+    breaker_threshold: int = Field(5, ge=1)
+    breaker_cooldown_minutes: int = Field(15, ge=1)
+    quota_pause_minutes: int = Field(0, ge=0)
+    retry: RetryPolicy = RetryPolicy()
+
+
 class LinkTag(_Section):
     """Query parameters added to every link whose host ends with `host` (affiliate tags)."""
 
@@ -80,6 +91,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     widgets: WidgetSettings = WidgetSettings()
     catalog: CatalogSettings = CatalogSettings()
+    refresh: RefreshSettings = RefreshSettings()
     link_tags: list[LinkTag] = []
     providers: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
 

@@ -7,20 +7,24 @@ never touches stored data.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import defaultdict
-from dataclasses import asdict, dataclass
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Callable, Iterable
 
 from sqlmodel import select
 
 from affiliate.catalog import ReconcileStats, film_key, find_film, reconcile, store_platforms
 from affiliate.config import CatalogSettings, Settings
 from affiliate.db import Database
+from affiliate.due import claim, ensure_rows, film_ttls, finish, new_owner, release
+from affiliate.limits import ProviderLimiter, shared_buckets
 from affiliate.models import Film, FilmExternalId, FilmProduct, Product, ProviderState, RefreshRun
+from affiliate.resilience import Clock, ProviderGuard, RetryPolicy, SystemClock, call_with_retries
 from affiliate.types import utcnow
 from providers.base import FilmKey, FilmQuery, ProductRef, Provider, ProviderError
-from providers.registry import build_provider
+from providers.registry import build_provider, provider_class, validate_provider_settings
 
 log = logging.getLogger(__name__)
 
@@ -36,30 +40,36 @@ class UnknownProvider(LookupError):
 @dataclass
 class RunReport:
     provider: str
-    status: str  # complete | partial | failed
+    status: str  # complete | partial | quarantined | failed | skipped
     stats: ReconcileStats | None = None
     error: str | None = None
+    films: int = 0
+
+
+_COUNTS = ("offers_seen", "offers_added", "offers_changed", "offers_missing",
+           "products_seen", "products_added", "products_changed", "products_missing")
 
 
 def configured_providers(settings: Settings) -> dict[str, Provider]:
     return {name: build_provider(name, raw) for name, raw in settings.providers.items()}
 
 
-def film_queries(db: Database, ref: str | None) -> list[FilmQuery]:
-    """What to ask a provider about: one film (stored or not yet) or every stored film,
-    each with every id and linked product the catalog knows."""
+def film_queries(db: Database, ref: str) -> list[FilmQuery]:
+    """What to ask a provider about one film, stored or not yet (named by IMDb or TMDB id)."""
+    key = FilmKey.parse(ref)
     with db.session() as session:
-        if ref is None:
-            films = list(session.exec(select(Film).order_by(Film.id)))
-        else:
-            key = FilmKey.parse(ref)
-            film = find_film(session, key)
-            if film is None:
-                if key.internal_id is not None:
-                    raise UnknownFilm(f"no film with internal id {key.internal_id}")
-                return [FilmQuery(key=key, title="", imdb_id=key.imdb_id, tmdb_id=key.tmdb_id)]
-            films = [film]
-        ids = [film.id for film in films]
+        film = find_film(session, key)
+    if film is None:
+        if key.internal_id is not None:
+            raise UnknownFilm(f"no film with internal id {key.internal_id}")
+        return [FilmQuery(key=key, title="", imdb_id=key.imdb_id, tmdb_id=key.tmdb_id)]
+    return _queries(db, [film])
+
+
+def _queries(db: Database, films: list[Film]) -> list[FilmQuery]:
+    """FilmQuery for each film, with every id and linked product the catalog knows."""
+    ids = [film.id for film in films]
+    with db.session() as session:
         external: dict[int, dict[str, str]] = defaultdict(dict)
         for row in session.exec(select(FilmExternalId).where(FilmExternalId.film_id.in_(ids))):
             external[row.film_id][row.source] = row.external_id
@@ -79,29 +89,159 @@ def film_queries(db: Database, ref: str | None) -> list[FilmQuery]:
     ]
 
 
+def film_queries_for(db: Database, film_ids: list[int]) -> list[FilmQuery]:
+    """Queries for the films a due-queue claim handed this process."""
+    with db.session() as session:
+        films = list(session.exec(select(Film).where(Film.id.in_(film_ids)).order_by(Film.id)))
+    return _queries(db, films)
+
+
+class RefreshEngine:
+    """One process's refresh machinery: providers throttled by limiters every process
+    shares, guards whose pause and breaker every process sees, one lease owner name for
+    the due queue, and one clock (a fake one in tests)."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Clock | None = None,
+                 owner: str | None = None):
+        self.db, self.settings = db, settings
+        self.clock = clock or SystemClock()
+        self.owner = owner or new_owner()
+        self.requests = 0
+        self._buckets = shared_buckets(db.engine, settings.service.redis_url)
+        self._limiters: dict[str, ProviderLimiter] = {}
+        for name in settings.providers:  # up front: scheduler threads then only read them
+            self.provider(name)
+
+    def provider(self, name: str) -> Provider:
+        if name not in self.settings.providers:
+            known = ", ".join(sorted(self.settings.providers)) or "none configured"
+            raise UnknownProvider(f"no provider named {name!r} (configured: {known})")
+        options = validate_provider_settings(name, self.settings.providers[name])
+        cls = provider_class(options.type)
+        if name not in self._limiters:
+            self._limiters[name] = ProviderLimiter.for_provider(
+                name, cls, self._buckets, clock=self.clock,
+                max_wait=self.settings.refresh.retry.max_wait_seconds)
+        limiter = self._limiters[name]
+
+        def throttle() -> None:
+            limiter.acquire()
+            self.requests += 1
+
+        return cls(name, options, throttle=throttle)
+
+    def quota_left(self, name: str) -> int | None:
+        self.provider(name)
+        return self._limiters[name].quota_left()
+
+    def guard(self, provider: Provider) -> ProviderGuard:
+        refresh = self.settings.refresh
+        return ProviderGuard(
+            self.db, provider, self.clock, refresh.breaker_threshold,
+            dt.timedelta(minutes=refresh.breaker_cooldown_minutes),
+            dt.timedelta(minutes=refresh.quota_pause_minutes) if refresh.quota_pause_minutes else None)
+
+    def run(self, provider_name: str | None = None, film_ref: str | None = None,
+            accept_removals: bool = False, progress: Progress | None = None) -> list[RunReport]:
+        """Refresh one provider or every enabled one, in configured order: one film when
+        named, else the whole catalog for feeds and the films now due for API sources.
+
+        Films are looked up again before each provider, so ids one source maps (TMDB's for
+        an IMDb id, a title for a film added by id) reach the sources after it.
+        """
+        names = [provider_name] if provider_name is not None else [
+            name for name in self.settings.providers if self.provider(name).settings.enabled]
+        rules = self.settings.catalog
+        if accept_removals:  # the operator has checked a quarantined answer and wants it applied
+            rules = rules.model_copy(update={"max_hidden_share": 1.0})
+        reports = []
+        for name in names:
+            provider = self.provider(name)
+            if film_ref is not None:
+                films = film_queries(self.db, film_ref)
+            elif provider.lists_catalog:
+                films = None
+            else:
+                reports.append(self.refresh_due(provider, rules, progress))
+                continue
+            reports.append(refresh_provider(self.db, provider, films, rules, self.guard(provider),
+                                            self.settings.refresh.retry, self.clock))
+        return reports
+
+    def refresh_due(self, provider: Provider, rules: CatalogSettings,
+                    progress: Progress | None = None) -> RunReport:
+        """Claim due films in chunks (leased, so no other process runs them), fetch and
+        store each chunk, and schedule each film's next refresh by how it went."""
+        settings, name = self.settings.refresh, provider.name
+        ensure_rows(self.db, name, self.clock.now())
+        guard = self.guard(provider)
+        reports: list[RunReport] = []
+        budget = settings.max_films_per_run
+        ttl = dt.timedelta(minutes=provider.settings.interval_minutes)
+        while budget > 0:
+            chunk = claim(self.db, name, self.owner, min(_chunk_size(provider), budget),
+                          dt.timedelta(minutes=settings.lease_minutes), self.clock.now())
+            if not chunk:
+                break
+            budget -= len(chunk)
+            report = refresh_provider(self.db, provider, film_queries_for(self.db, chunk), rules,
+                                      guard, settings.retry, self.clock)
+            reports.append(report)
+            if report.status in ("failed", "skipped"):
+                # The provider, not these films, failed: give them back still due; the
+                # guard's pause or breaker does the backing off.
+                release(self.db, name, self.owner)
+                break
+            covered = report.stats.covered_films
+            ttls = film_ttls(self.db, name, chunk, ttl, provider.price_max_age, self.clock.now())
+            finish(self.db, name, self.owner, chunk, covered, self.clock.now(), ttls.__getitem__)
+            if progress is not None:
+                progress(len(chunk), self.requests, len(report.stats.problems))
+        return _combined(name, reports)
+
+    def close(self) -> None:
+        """Give back this process's leases (its films stay due) and close the limiters."""
+        for name, limiter in self._limiters.items():
+            release(self.db, name, self.owner)
+            limiter.close()
+
+
+# Called after each chunk with (films done in it, requests so far, problems in it).
+Progress = Callable[[int, int, int], None]
+
+
+def _chunk_size(provider: Provider) -> int:
+    """About half a minute of requests per claim (at least one batch), so leases stay short."""
+    per_second = provider.requests_per_second or 10
+    films = max(provider.batch_size, int(per_second * 30))
+    return min(films, 200)
+
+
+def _combined(name: str, reports: list[RunReport]) -> RunReport:
+    if not reports:
+        return RunReport(name, "complete", ReconcileStats(), films=0)
+    stats = ReconcileStats()
+    for report in reports:
+        if report.stats is not None:
+            for field_name in _COUNTS:
+                setattr(stats, field_name, getattr(stats, field_name) + getattr(report.stats, field_name))
+            stats.problems += report.stats.problems
+            stats.covered_films |= report.stats.covered_films
+    worst = next((r for r in reports if r.status in ("failed", "skipped", "quarantined")), None)
+    status = worst.status if worst else ("partial" if any(r.status == "partial" for r in reports)
+                                         else "complete")
+    return RunReport(name, status, stats, error=worst.error if worst else None,
+                     films=sum(r.films for r in reports))
+
+
 def run_refresh(db: Database, settings: Settings, provider_name: str | None = None,
                 film_ref: str | None = None, accept_removals: bool = False) -> list[RunReport]:
-    """Refresh one provider or every enabled one, in configured order, for one film or all.
-
-    Films are looked up again before each provider, so ids one source maps (TMDB's for an
-    IMDb id, a title for a film added by id) reach the sources after it.
-    """
-    providers = configured_providers(settings)
-    if provider_name is not None:
-        if provider_name not in providers:
-            known = ", ".join(sorted(providers)) or "none configured"
-            raise UnknownProvider(f"no provider named {provider_name!r} (configured: {known})")
-        selected = [providers[provider_name]]
-    else:
-        selected = [p for p in providers.values() if p.settings.enabled]
-    rules = settings.catalog
-    if accept_removals:  # the operator has checked a quarantined answer and wants it applied
-        rules = rules.model_copy(update={"max_hidden_share": 1.0})
-    reports = []
-    for provider in selected:
-        films = None if provider.lists_catalog and film_ref is None else film_queries(db, film_ref)
-        reports.append(refresh_provider(db, provider, films, rules))
-    return reports
+    """One refresh with a fresh engine: the CLI's and tests' entry point."""
+    engine = RefreshEngine(db, settings)
+    try:
+        return engine.run(provider_name, film_ref, accept_removals)
+    finally:
+        engine.close()
 
 
 def sync_platforms(db: Database, settings: Settings, region: str) -> dict[str, str]:
@@ -121,27 +261,39 @@ def sync_platforms(db: Database, settings: Settings, region: str) -> dict[str, s
 
 
 def refresh_provider(db: Database, provider: Provider, films: Iterable[FilmQuery] | None,
-                     rules: CatalogSettings) -> RunReport:
+                     rules: CatalogSettings, guard: ProviderGuard | None = None,
+                     retry: RetryPolicy | None = None, clock: Clock | None = None) -> RunReport:
+    """Fetch `films` (None: the whole catalog of a feed) with retries, unless the provider's
+    guard says no, and reconcile the answer. Never raises for a provider's failure."""
+    clock = clock or SystemClock()
+    guard = guard or ProviderGuard(db, provider, clock)
+    reason = guard.check()
+    if reason is not None:
+        return RunReport(provider.name, "skipped", error=reason)
     films = list(films) if films is not None else None
     run = RefreshRun(provider=provider.name,
                      films_requested=len(films) if films is not None else None)
     with db.session() as session:
         session.add(run)
     try:
-        result = provider.fetch(films)
-        stats = reconcile(db, provider.name, result, rules.hide_after_misses, rules.max_hidden_share)
-    except ProviderError as exc:
-        return _failed(db, provider, run, exc.kind, str(exc))
+        result = call_with_retries(lambda: provider.fetch(films), retry or RetryPolicy(), clock)
     except Exception as exc:  # an adapter bug must not stop the scheduler or lose data
-        log.exception("provider %s crashed", provider.name)
-        return _failed(db, provider, run, "error", f"{type(exc).__name__}: {exc}")
+        failures = guard.record_failure(exc)
+        kind = exc.kind if isinstance(exc, ProviderError) else "error"
+        if not isinstance(exc, ProviderError):
+            log.exception("provider %s crashed", provider.name)
+        return _failed(db, provider, run, kind, str(exc) if kind != "error" else
+                       f"{type(exc).__name__}: {exc}", first=failures == 1)
+    previous_failures = guard.record_success()
+    # A quarantine or a bad record is not the provider's failure: it answered.
+    stats = reconcile(db, provider.name, result, rules.hide_after_misses, rules.max_hidden_share)
     if stats.quarantined:
         status = "quarantined"
         log.error("provider %s: answer quarantined: %s", provider.name, stats.quarantined)
     else:
         status = "complete" if result.complete and not stats.problems else "partial"
-    _finished(db, provider, run, status, stats)
-    return RunReport(provider.name, status, stats)
+    _finished(db, provider, run, status, stats, previous_failures)
+    return RunReport(provider.name, status, stats, films=len(films) if films is not None else 0)
 
 
 def _state(session, provider: Provider) -> ProviderState:
@@ -152,21 +304,19 @@ def _state(session, provider: Provider) -> ProviderState:
 
 
 def _finished(db: Database, provider: Provider, run: RefreshRun, status: str,
-              stats: ReconcileStats) -> None:
+              stats: ReconcileStats, previous_failures: int) -> None:
     now = utcnow()
+    if previous_failures:
+        log.info("provider %s recovered after %d failed runs", provider.name, previous_failures)
     with db.session() as session:
         state = _state(session, provider)
-        if state.consecutive_failures:
-            log.info("provider %s recovered after %d failed runs", provider.name,
-                     state.consecutive_failures)
         state.last_run_at = state.last_success_at = now
-        state.consecutive_failures = 0
         session.add(state)
         run = session.merge(run)
         run.finished_at, run.status = now, status
-        for name, value in asdict(stats).items():
-            if name != "quarantined":
-                setattr(run, name, len(value) if name == "problems" else value)
+        for name in _COUNTS:
+            setattr(run, name, getattr(stats, name))
+        run.problems = len(stats.problems)
         notes = ([stats.quarantined] if stats.quarantined else []) + [str(p) for p in stats.problems[:20]]
         run.message = "\n".join(notes)[:4000] or None
         session.add(run)
@@ -174,16 +324,15 @@ def _finished(db: Database, provider: Provider, run: RefreshRun, status: str,
         log.warning("provider %s: skipped %s", provider.name, problem)
 
 
-def _failed(db: Database, provider: Provider, run: RefreshRun, kind: str, message: str) -> RunReport:
+def _failed(db: Database, provider: Provider, run: RefreshRun, kind: str, message: str,
+            first: bool) -> RunReport:
     now = utcnow()
+    if first:  # one line per outage, not one per run
+        log.warning("provider %s failed (%s): %s; keeping stored data", provider.name, kind, message)
     with db.session() as session:
         state = _state(session, provider)
-        if state.consecutive_failures == 0:
-            log.warning("provider %s failed (%s): %s; keeping stored data", provider.name, kind,
-                        message)
         state.last_run_at = state.last_error_at = now
         state.last_error_kind, state.last_error = kind, message[:2000]
-        state.consecutive_failures += 1
         session.add(state)
         run = session.merge(run)
         run.finished_at, run.status, run.message = now, "failed", f"{kind}: {message}"[:4000]

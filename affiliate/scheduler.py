@@ -16,25 +16,36 @@ from flask import Flask
 from affiliate.config import Settings
 from affiliate.db import Database
 from affiliate.models import ProviderState
-from affiliate.refresh import configured_providers, refresh_provider, run_refresh
+from affiliate.refresh import RefreshEngine, refresh_provider
 from affiliate.types import utcnow
 from providers.feed import FeedProvider
 
 log = logging.getLogger(__name__)
 
 
-def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundScheduler) -> BaseScheduler:
+# API sources are checked this often for films that fell due; each film's own interval
+# (the provider's interval_minutes, shortened for popular or leaving films) decides.
+DUE_CHECK = dt.timedelta(minutes=15)
+
+
+def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundScheduler,
+                    engine: RefreshEngine | None = None) -> BaseScheduler:
+    """One interval job per enabled provider, all sharing one engine (this process's
+    limiters and lease owner); the caller closes the engine when the scheduler stops."""
     state = app.extensions["affiliate"]
+    engine = engine or RefreshEngine(state.db, state.settings)
     scheduler = scheduler_cls(timezone=dt.timezone.utc)
-    for name, provider in configured_providers(state.settings).items():
+    for name in state.settings.providers:
+        provider = engine.provider(name)
         if not provider.settings.enabled:
             continue
         interval = dt.timedelta(minutes=provider.settings.interval_minutes)
+        tick = interval if provider.lists_catalog else min(interval, DUE_CHECK)
         scheduler.add_job(
-            refresh_job, IntervalTrigger(seconds=interval.total_seconds(), timezone=dt.timezone.utc),
-            args=(app, name), id=f"refresh:{name}", name=f"refresh {name}",
+            refresh_job, IntervalTrigger(seconds=tick.total_seconds(), timezone=dt.timezone.utc),
+            args=(app, engine, name), id=f"refresh:{name}", name=f"refresh {name}",
             max_instances=1, coalesce=True,
-            next_run_time=first_run(state.db, name, interval),
+            next_run_time=first_run(state.db, name, interval) if provider.lists_catalog else utcnow(),
         )
     return scheduler
 
@@ -49,12 +60,11 @@ def first_run(db: Database, provider_name: str, interval: dt.timedelta) -> dt.da
     return max(now, provider_state.last_success_at + interval)
 
 
-def refresh_job(app: Flask, provider_name: str) -> None:
+def refresh_job(app: Flask, engine: RefreshEngine, provider_name: str) -> None:
     """One scheduled run; whatever happens, the scheduler thread lives on."""
     with app.app_context():
-        state = app.extensions["affiliate"]
         try:
-            run_refresh(state.db, state.settings, provider_name)
+            engine.run(provider_name)
         except Exception:
             log.exception("scheduled refresh of %s failed", provider_name)
 

@@ -29,6 +29,7 @@ from sqlmodel import select
 
 from affiliate import create_app
 from affiliate.catalog import prepare, reconcile
+from affiliate.limits import ProviderLimiter
 from affiliate.models import Film, Offer, Product, ProviderState, RefreshRun
 from affiliate.refresh import run_refresh
 from providers.base import FilmKey, ProductFormat, ProductLink, ProductRecord, ProviderResult, Relation
@@ -231,9 +232,11 @@ SOCKET_CASES = [case(adapter, case_id=f"{adapter.id}-socket") for adapter in ADA
 
 @pytest.fixture(autouse=True)
 def no_sleeping(monkeypatch):
-    """Pacing and any backoff run instantly: this test never waits."""
+    """Pacing and any backoff run instantly, and the shared rate limiter (tested on its own
+    in test_limits.py) lets every request through: this test is about faults, not limits."""
     monkeypatch.setattr(Pacer, "sleep", staticmethod(lambda seconds: None))
     monkeypatch.setattr("time.sleep", lambda seconds: None)
+    monkeypatch.setattr(ProviderLimiter, "acquire", lambda self: None)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from sqlmodel import select
 from affiliate.config import CatalogSettings
 from affiliate.models import Offer, ProviderState, RefreshRun
 from affiliate.refresh import UnknownFilm, UnknownProvider, film_queries, refresh_provider, run_refresh
+from affiliate.resilience import RetryPolicy
 from providers.base import (
     AuthFailed,
     FilmKey,
@@ -24,9 +25,11 @@ from providers.base import (
     RateLimited,
     Transient,
 )
+from tests.clock import FakeClock
 
 LLV = FilmKey(imdb_id="tt0113627")
 RULES = CatalogSettings(hide_after_misses=1)
+NO_RETRY = RetryPolicy(attempts=1)
 
 
 class ScriptedProvider(Provider):
@@ -68,9 +71,9 @@ def visible_offers(db):
 ])
 def test_a_failed_fetch_keeps_every_offer_and_is_recorded(db, error):
     provider = ScriptedProvider(good_answer(), error)
-    refresh_provider(db, provider, None, RULES)
+    refresh_provider(db, provider, None, RULES, retry=NO_RETRY, clock=FakeClock())
 
-    report = refresh_provider(db, provider, None, RULES)
+    report = refresh_provider(db, provider, None, RULES, retry=NO_RETRY, clock=FakeClock())
 
     assert report.status == "failed"
     assert len(visible_offers(db)) == 1
@@ -86,7 +89,7 @@ def test_an_outage_is_logged_once_and_its_end_once(db, caplog):
     provider = ScriptedProvider(Transient("down"), Transient("down"), Transient("down"), good_answer())
     with caplog.at_level(logging.INFO, logger="affiliate.refresh"):
         for _ in range(4):
-            refresh_provider(db, provider, None, RULES)
+            refresh_provider(db, provider, None, RULES, retry=NO_RETRY, clock=FakeClock())
 
     messages = [r.getMessage() for r in caplog.records]
     assert sum(m.startswith("provider scripted failed") for m in messages) == 1
@@ -94,7 +97,7 @@ def test_an_outage_is_logged_once_and_its_end_once(db, caplog):
 
 
 def test_film_queries_carry_the_ids_the_catalog_knows(db):
-    refresh_provider(db, ScriptedProvider(good_answer()), None, RULES)
+    refresh_provider(db, ScriptedProvider(good_answer()), None, RULES, clock=FakeClock())
 
     (query,) = film_queries(db, "tmdb:451")
 
@@ -115,3 +118,14 @@ def test_an_unknown_internal_id_is_an_error(db):
 def test_an_unknown_provider_name_lists_the_configured_ones(db, settings):
     with pytest.raises(UnknownProvider, match=r"no provider named 'nope' \(configured: demo\)"):
         run_refresh(db, settings, "nope")
+
+
+def test_transient_failures_are_retried_with_backoff_within_one_run(db):
+    clock = FakeClock()
+    provider = ScriptedProvider(Transient("reset"), RateLimited("slow down", retry_after=7), good_answer())
+
+    report = refresh_provider(db, provider, None, RULES, clock=clock)
+
+    assert report.status == "complete" and len(provider.asked) == 3
+    assert clock.slept[1] == 7  # the second wait is the source's Retry-After
+    assert len(visible_offers(db)) == 1

@@ -9,6 +9,7 @@ from sqlmodel import select
 from affiliate import create_app
 from affiliate.catalog import prepare
 from affiliate.models import Offer, ProviderState
+from affiliate.refresh import RefreshEngine
 from affiliate.scheduler import build_scheduler, load_demo_if_empty, refresh_job
 from affiliate.types import utcnow
 
@@ -39,8 +40,13 @@ def test_a_provider_refreshed_recently_is_due_after_its_interval(app, db):
     assert job.next_run_time == last + dt.timedelta(minutes=360)
 
 
+def engine(app):
+    state = app.extensions["affiliate"]
+    return RefreshEngine(state.db, state.settings)
+
+
 def test_the_job_refreshes_its_provider(app, db):
-    refresh_job(app, "demo")
+    refresh_job(app, engine(app), "demo")
 
     with db.session() as session:
         assert session.exec(select(Offer)).first() is not None
@@ -51,9 +57,9 @@ def test_the_job_survives_an_unexpected_error(app, monkeypatch, caplog):
     def broken(*args):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("affiliate.scheduler.run_refresh", broken)
+    monkeypatch.setattr(RefreshEngine, "run", broken)
 
-    refresh_job(app, "demo")
+    refresh_job(app, engine(app), "demo")
 
     assert "scheduled refresh of demo failed" in caplog.text
 

@@ -470,3 +470,15 @@ def test_internal_ids_come_from_the_catalog(db, settings):
     with db.session() as session:
         film_id = session.exec(select(Film.id)).one()
     assert watch(db, settings, ref=str(film_id)).film.ref == "imdb:tt0000001"
+
+
+def test_how_to_watch_views_are_counted_for_popularity(client, demo):
+    from affiliate.models import FilmView
+
+    for _ in range(3):
+        client.get(f"/widgets/how-to-watch/{LLV}?region=US")
+    client.get(f"/widgets/related-products/{LLV}?region=US")
+    client.get("/widgets/how-to-watch/imdb:tt9999999")
+
+    with demo.session() as session:
+        assert [v.views for v in session.exec(select(FilmView))] == [3]

@@ -4,11 +4,11 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-26
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import affiliate.types
+from alembic import op
 
+import affiliate.types
 
 revision = '0002'
 down_revision = '0001'

@@ -1,0 +1,123 @@
+"""The refresh engine end to end: due films in bounded, leased chunks; failures give films
+back; the guard skips a provider whose breaker is open; operators see it all in status."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from click.testing import CliRunner
+
+from affiliate.cli import main
+from affiliate.refresh import RefreshEngine, run_refresh
+from affiliate.types import utcnow
+from providers.base import (
+    OfferKind,
+    OfferRecord,
+    PlatformRecord,
+    Provider,
+    ProviderResult,
+    ProviderSettings,
+    Quality,
+    Transient,
+)
+from providers.registry import PROVIDER_TYPES
+from tests.clock import FakeClock
+
+ASKED: list[list[str]] = []
+FAILING: list[bool] = []
+
+
+class CountingSource(Provider):
+    """An API source that prices every film it is asked about, or fails when told to."""
+
+    type_name = "counting"
+    description = "test source"
+    batch_size = 2
+
+    class Settings(ProviderSettings):
+        base_url: str = "http://127.0.0.1:9"
+
+    def fetch(self, films):
+        films = list(films)
+        self.throttle()
+        if FAILING:
+            raise Transient("source down")
+        ASKED.append([str(f.key) for f in films])
+        platform = PlatformRecord("vudu", "Vudu", namespace="counting", external_id="1")
+        return ProviderResult(
+            offers=[OfferRecord(f.key, platform, "US", OfferKind.RENT, Quality.HD,
+                                "https://www.vudu.com/x", Decimal("3.99"), "USD") for f in films],
+            covered={f.key for f in films}, complete=True)
+
+
+@pytest.fixture
+def settings(monkeypatch, make_settings):
+    monkeypatch.setitem(PROVIDER_TYPES, "counting", CountingSource)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    ASKED.clear()
+    FAILING.clear()
+    return make_settings(
+        providers={"demo": {"type": "feed", "url": "builtin:demo"}, "api": {"type": "counting"}},
+        refresh={"max_films_per_run": 4, "breaker_threshold": 1,
+                 "retry": {"attempts": 1}})
+
+
+def films_asked() -> list[str]:
+    return [film for chunk in ASKED for film in chunk]
+
+
+def test_due_films_are_fetched_in_bounded_runs_until_none_is_due(db, settings):
+    run_refresh(db, settings, "demo")
+
+    first = run_refresh(db, settings, "api")
+    second = run_refresh(db, settings, "api")
+    third = run_refresh(db, settings, "api")
+
+    assert [r.films for r in first + second + third] == [4, 2, 0]
+    assert len(films_asked()) == len(set(films_asked())) == 6
+    assert first[0].status == "complete" and first[0].stats.offers_added == 4
+
+
+def test_a_failing_source_gives_its_films_back_and_its_breaker_skips_the_next_run(db, settings):
+    run_refresh(db, settings, "demo")
+    FAILING.append(True)
+
+    failed = run_refresh(db, settings, "api")
+    skipped = run_refresh(db, settings, "api")
+
+    assert failed[0].status == "failed" and "source down" in failed[0].error
+    assert skipped[0].status == "skipped" and "breaker open" in skipped[0].error
+    FAILING.clear()
+    engine = RefreshEngine(db, settings, clock=FakeClock(utcnow() + dt.timedelta(minutes=16)))
+    (after_cooldown,) = engine.run("api")  # the breaker's one trial, after its cooldown
+    engine.close()
+    assert after_cooldown.status == "complete" and after_cooldown.films == 4
+
+
+def test_status_shows_each_providers_health_and_next_run(database_url, settings, db, tmp_path):
+    run_refresh(db, settings, "demo")
+    run_refresh(db, settings, "api")
+    (tmp_path / "config.toml").write_text(
+        f'[service]\ndatabase_url = "{database_url}"\n'
+        '[providers.demo]\ntype = "feed"\nurl = "builtin:demo"\n'
+        '[providers.api]\ntype = "counting"\n')
+
+    output = CliRunner().invoke(main, ["status"]).output
+
+    demo, api = output.split("api (counting)")
+    assert demo.startswith("demo (feed): ok") and "last error: never" in demo
+    assert api.startswith(": ok") and "next run: now (2 films due)" in api
+    assert "quota left: no daily quota; breaker: closed" in api
+
+
+def test_refresh_shows_progress_and_a_summary(database_url, settings, db, tmp_path):
+    run_refresh(db, settings, "demo")
+    (tmp_path / "config.toml").write_text(
+        f'[service]\ndatabase_url = "{database_url}"\n[providers.api]\ntype = "counting"\n')
+
+    result = CliRunner().invoke(main, ["refresh"])
+
+    assert result.exit_code == 0, result.output
+    assert "api: films" in result.output  # the progress bar's label
+    assert "api: complete. Offers: 6 seen, 6 added" in result.output
