@@ -21,7 +21,7 @@ from affiliate.db import Database
 from affiliate.due import claim, ensure_rows, film_ttls, finish, new_owner, release
 from affiliate.limits import ProviderLimiter, shared_buckets
 from affiliate.models import Film, FilmExternalId, FilmProduct, Product, ProviderState, RefreshRun
-from affiliate.resilience import Clock, ProviderGuard, RetryPolicy, SystemClock, call_with_retries
+from affiliate.resilience import Clock, ProviderGuard, SystemClock, call_with_retries
 from affiliate.types import utcnow
 from providers.base import FilmKey, FilmQuery, ProductRef, Provider, ProviderError
 from providers.registry import build_provider, provider_class, validate_provider_settings
@@ -128,7 +128,10 @@ class RefreshEngine:
             limiter.acquire()
             self.requests += 1
 
-        return cls(name, options, throttle=throttle)
+        def retry(call):
+            return call_with_retries(call, self.settings.refresh.retry, self.clock)
+
+        return cls(name, options, throttle=throttle, retry=retry)
 
     def quota_left(self, name: str) -> int | None:
         self.provider(name)
@@ -164,8 +167,7 @@ class RefreshEngine:
             else:
                 reports.append(self.refresh_due(provider, rules, progress))
                 continue
-            reports.append(refresh_provider(self.db, provider, films, rules, self.guard(provider),
-                                            self.settings.refresh.retry, self.clock))
+            reports.append(refresh_provider(self.db, provider, films, rules, self.guard(provider)))
         return reports
 
     def refresh_due(self, provider: Provider, rules: CatalogSettings,
@@ -184,8 +186,7 @@ class RefreshEngine:
             if not chunk:
                 break
             budget -= len(chunk)
-            report = refresh_provider(self.db, provider, film_queries_for(self.db, chunk), rules,
-                                      guard, settings.retry, self.clock)
+            report = refresh_provider(self.db, provider, film_queries_for(self.db, chunk), rules, guard)
             reports.append(report)
             if report.status in ("failed", "skipped"):
                 # The provider, not these films, failed: give them back still due; the
@@ -261,12 +262,11 @@ def sync_platforms(db: Database, settings: Settings, region: str) -> dict[str, s
 
 
 def refresh_provider(db: Database, provider: Provider, films: Iterable[FilmQuery] | None,
-                     rules: CatalogSettings, guard: ProviderGuard | None = None,
-                     retry: RetryPolicy | None = None, clock: Clock | None = None) -> RunReport:
-    """Fetch `films` (None: the whole catalog of a feed) with retries, unless the provider's
-    guard says no, and reconcile the answer. Never raises for a provider's failure."""
-    clock = clock or SystemClock()
-    guard = guard or ProviderGuard(db, provider, clock)
+                     rules: CatalogSettings, guard: ProviderGuard | None = None) -> RunReport:
+    """Fetch `films` (None: the whole catalog of a feed), unless the provider's guard says
+    no, and reconcile the answer; the provider retries each request as it was built to.
+    Never raises for a provider's failure."""
+    guard = guard or ProviderGuard(db, provider, SystemClock())
     reason = guard.check()
     if reason is not None:
         return RunReport(provider.name, "skipped", error=reason)
@@ -276,7 +276,7 @@ def refresh_provider(db: Database, provider: Provider, films: Iterable[FilmQuery
     with db.session() as session:
         session.add(run)
     try:
-        result = call_with_retries(lambda: provider.fetch(films), retry or RetryPolicy(), clock)
+        result = provider.fetch(films)
     except Exception as exc:  # an adapter bug must not stop the scheduler or lose data
         failures = guard.record_failure(exc)
         kind = exc.kind if isinstance(exc, ProviderError) else "error"

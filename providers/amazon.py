@@ -140,6 +140,7 @@ from providers.base import (
     ProviderSettings,
     RateLimited,
     Relation,
+    Retry,
 )
 from providers.http import Http, parse_as, retry_after_seconds, safe_label
 from providers.regions import normalize_region
@@ -432,12 +433,11 @@ class AmazonProvider(Provider):
     disclosure = "As an Amazon Associate I earn from qualifying purchases."
     price_max_age = dt.timedelta(hours=24)
 
-    def __init__(self, name: str, settings: ProviderSettings,
-                 throttle: Callable[[], None] | None = None):
-        super().__init__(name, settings, throttle)
+    def __init__(self, *args, **kwargs):  # Provider's: name, settings, throttle, retry
+        super().__init__(*args, **kwargs)
         # Shown in the provider's status while Amazon refuses the account (AssociateNotEligible).
         self.link_only = False
-        self._client = _Client(settings, self.throttle)
+        self._client = _Client(self.settings, self.throttle, self.retry)
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         queries = list(films or ())
@@ -540,11 +540,11 @@ def _detail(error: _ErrorBody) -> str:
 class _Client:
     """getItems and searchItems, throttled, with the token and one retry on a 401."""
 
-    def __init__(self, settings: AmazonProvider.Settings, throttle: Callable[[], None]):
+    def __init__(self, settings: AmazonProvider.Settings, throttle: Callable[[], None], retry: Retry):
         self.settings = settings
         self.token = _Token(settings)
         self.http = Http(settings.timeout_seconds, headers={"x-marketplace": settings.marketplace},
-                         classify=_classify, before_request=throttle)
+                         classify=_classify, before_request=throttle, retry=retry)
 
     def get_items(self, asins: list[str]) -> _GetItemsAnswer | None:
         """The answer for up to ten ASINs; None when Amazon knows none of them (404)."""

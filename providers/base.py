@@ -12,7 +12,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -310,6 +310,14 @@ class ProviderSettings(BaseModel):
     interval_minutes: int = Field(60, ge=1)
 
 
+# Runs one request (a zero-argument call) and returns its result, retrying as it sees fit.
+Retry = Callable[[Callable[[], Any]], Any]
+
+
+def _once(call: Callable[[], Any]) -> Any:
+    return call()
+
+
 class Provider:
     """Base class: one subclass per source, registered in `providers.registry`.
 
@@ -338,13 +346,16 @@ class Provider:
     price_max_age: ClassVar[dt.timedelta | None] = None
 
     def __init__(self, name: str, settings: ProviderSettings,
-                 throttle: Callable[[], None] | None = None):
+                 throttle: Callable[[], None] | None = None, retry: Retry | None = None):
         """`throttle` is called before every request the adapter sends (its Http's
         `before_request`): refresh passes a limiter shared by every process; alone, an
-        adapter spaces its own calls to `requests_per_second`."""
+        adapter spaces its own calls to `requests_per_second`. `retry` wraps each request
+        (refresh retries transient failures and short Retry-Afters per request, so a failure
+        repeats one request, not a whole batch); alone, a request is tried once."""
         self.name = name
         self.settings = settings
         self.throttle = throttle or _own_pace(self.requests_per_second)
+        self.retry = retry or _once
 
     def platform_directory(self, region: str) -> list[PlatformRecord]:
         """The platforms the source knows in `region`, best known first; [] if it keeps no

@@ -85,6 +85,7 @@ from providers.base import (
     ProviderSettings,
     Quality,
     Relation,
+    Retry,
 )
 from providers.http import Http, safe_label
 from providers.regions import normalize_region
@@ -134,7 +135,7 @@ class FeedProvider(Provider):
     description = "A JSON catalog or a Google Merchant-style CSV product feed, from a file or URL"
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
-        source = _Source(self.settings, self.throttle)
+        source = _Source(self.settings, self.throttle, self.retry)
         body, name, content_type = source.read()
         text = _decode(_gunzip(body, source.label), source.label)
         json_format = self._format(name, content_type, source.label) == "json"
@@ -159,9 +160,10 @@ class FeedProvider(Provider):
 class _Source:
     """Where the feed's bytes come from; failures become the ProviderError refresh expects."""
 
-    def __init__(self, settings: FeedProvider.Settings, throttle: Callable[[], None]):
+    def __init__(self, settings: FeedProvider.Settings, throttle: Callable[[], None], retry: Retry):
         self.settings = settings
         self.throttle = throttle
+        self.retry = retry
         self.url = settings.url
         parts = urlsplit(self.url)
         self.is_http = parts.scheme.lower() in ("http", "https")
@@ -187,7 +189,7 @@ class _Source:
     def _download(self) -> tuple[bytes, str, str | None]:
         # Affiliate networks put the account's key in the feed's path: name only the host.
         response = Http(self.settings.timeout_seconds, show_path=False,
-                        before_request=self.throttle).request("GET", self.url)
+                        before_request=self.throttle, retry=self.retry).request("GET", self.url)
         return response.content, urlsplit(self.url).path, response.headers.get("Content-Type")
 
 

@@ -84,7 +84,8 @@ class Http:
 
     def __init__(self, timeout: float, headers: dict[str, str] | None = None,
                  classify: Classifier | None = None, show_path: bool = True,
-                 before_request: Callable[[], None] | None = None):
+                 before_request: Callable[[], None] | None = None,
+                 retry: Callable[[Callable[[], Any]], Any] | None = None):
         self.timeout = timeout
         self.show_path = show_path
         self.session = requests.Session()
@@ -92,8 +93,15 @@ class Http:
         self.classify = classify
         # The provider's throttle: waits for its rate, or raises RateLimited when it may not call.
         self.before_request = before_request
+        # The provider's retry policy around each request (see Provider.retry).
+        self.retry = retry
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        if self.retry is None:
+            return self._request_once(method, url, **kwargs)
+        return self.retry(lambda: self._request_once(method, url, **kwargs))
+
+    def _request_once(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         label = safe_label(url, self.show_path)
         if self.before_request is not None:
             self.before_request()

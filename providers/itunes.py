@@ -82,6 +82,7 @@ from providers.base import (
     Quality,
     RateLimited,
     Relation,
+    Retry,
     Transient,
 )
 from providers.http import Http, parse_as, retry_after_seconds, safe_label
@@ -215,7 +216,7 @@ class ItunesProvider(Provider):
     batch_size = 1
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
-        client = _Client(self.settings, self.throttle)
+        client = _Client(self.settings, self.throttle, self.retry)
         result = ProviderResult(complete=True)
         for query in films or ():
             _FilmFetch(client, self.settings, query, result).run()
@@ -226,9 +227,9 @@ class _Client:
     """GETs against the configured base URL, each after the provider's throttle, as checked
     envelopes."""
 
-    def __init__(self, settings: ItunesProvider.Settings, throttle: Callable[[], None]):
+    def __init__(self, settings: ItunesProvider.Settings, throttle: Callable[[], None], retry: Retry):
         self.http = Http(settings.timeout_seconds, headers={"Accept": "application/json"},
-                         classify=_classify, before_request=throttle)
+                         classify=_classify, before_request=throttle, retry=retry)
         self.base_url = settings.base_url
 
     def get(self, path: str, **params: Any) -> tuple[_Answer, str]:

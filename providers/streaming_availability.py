@@ -275,7 +275,7 @@ class StreamingAvailabilityProvider(Provider):
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         http = Http(self.settings.timeout_seconds, headers=self._headers(), classify=_classify,
-                    before_request=self.throttle)
+                    before_request=self.throttle, retry=self.retry)
         result = ProviderResult(complete=True)
         for film in films or ():
             self._fetch_film(http, film, result)

@@ -94,6 +94,7 @@ from providers.base import (
     ProviderResult,
     ProviderSettings,
     Quality,
+    Retry,
 )
 from providers.http import Http, parse_as, safe_label
 from providers.platforms import slugify
@@ -306,10 +307,9 @@ class TmdbProvider(Provider):
                     "https://www.themoviedb.org"),
     )
 
-    def __init__(self, name: str, settings: ProviderSettings,
-                 throttle: Callable[[], None] | None = None):
-        super().__init__(name, settings, throttle)
-        self._client = _Client(settings, self.throttle)
+    def __init__(self, *args, **kwargs):  # Provider's: name, settings, throttle, retry
+        super().__init__(*args, **kwargs)
+        self._client = _Client(self.settings, self.throttle, self.retry)
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         result = ProviderResult(complete=True)
@@ -404,7 +404,7 @@ class TmdbProvider(Provider):
 class _Client:
     """TMDB's HTTP side: authentication, its error bodies, and validation of answers."""
 
-    def __init__(self, settings: TmdbProvider.Settings, throttle: Callable[[], None]):
+    def __init__(self, settings: TmdbProvider.Settings, throttle: Callable[[], None], retry: Retry):
         self.base_url = settings.base_url
         headers = {"Accept": "application/json"}
         self.auth_params: dict[str, str] = {}
@@ -415,7 +415,7 @@ class _Client:
         self.secrets = [secret.get_secret_value() for secret in
                         (settings.read_access_token, settings.api_key) if secret is not None]
         self.http = Http(settings.timeout_seconds, headers, classify=self._classify,
-                         before_request=throttle)
+                         before_request=throttle, retry=retry)
 
     def get(self, path: str, model: type[_Model], **params: str):
         url = self.base_url + path

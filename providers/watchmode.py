@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 import requests
@@ -207,9 +207,8 @@ class WatchmodeProvider(Provider):
     batch_size = 1
     attributions = (Attribution("Streaming availability by Watchmode", "https://www.watchmode.com"),)
 
-    def __init__(self, name: str, settings: ProviderSettings,
-                 throttle: Callable[[], None] | None = None):
-        super().__init__(name, settings, throttle)
+    def __init__(self, *args, **kwargs):  # Provider's: name, settings, throttle, retry
+        super().__init__(*args, **kwargs)
         # The credits left, as of the last answer; None until Watchmode has answered.
         self.quota: Quota | None = None
 
@@ -217,7 +216,7 @@ class WatchmodeProvider(Provider):
         key = self.settings.api_key.get_secret_value()
         http = Http(self.settings.timeout_seconds, classify=self._classify,
                     headers={"X-API-Key": key, "Accept": "application/json"},
-                    before_request=self.throttle)
+                    before_request=self.throttle, retry=self.retry)
         result = ProviderResult(complete=True)
         for query in films or ():
             self._fetch_film(http, query, result)

@@ -5,15 +5,23 @@ import logging
 from decimal import Decimal
 
 import pytest
+import responses
 from sqlmodel import select
 
 from affiliate.config import CatalogSettings
 from affiliate.models import Offer, ProviderState, RefreshRun
-from affiliate.refresh import UnknownFilm, UnknownProvider, film_queries, refresh_provider, run_refresh
-from affiliate.resilience import RetryPolicy
+from affiliate.refresh import (
+    RefreshEngine,
+    UnknownFilm,
+    UnknownProvider,
+    film_queries,
+    refresh_provider,
+    run_refresh,
+)
 from providers.base import (
     AuthFailed,
     FilmKey,
+    FilmQuery,
     FilmRecord,
     OfferKind,
     OfferRecord,
@@ -29,7 +37,6 @@ from tests.clock import FakeClock
 
 LLV = FilmKey(imdb_id="tt0113627")
 RULES = CatalogSettings(hide_after_misses=1)
-NO_RETRY = RetryPolicy(attempts=1)
 
 
 class ScriptedProvider(Provider):
@@ -71,9 +78,9 @@ def visible_offers(db):
 ])
 def test_a_failed_fetch_keeps_every_offer_and_is_recorded(db, error):
     provider = ScriptedProvider(good_answer(), error)
-    refresh_provider(db, provider, None, RULES, retry=NO_RETRY, clock=FakeClock())
+    refresh_provider(db, provider, None, RULES)
 
-    report = refresh_provider(db, provider, None, RULES, retry=NO_RETRY, clock=FakeClock())
+    report = refresh_provider(db, provider, None, RULES)
 
     assert report.status == "failed"
     assert len(visible_offers(db)) == 1
@@ -89,7 +96,7 @@ def test_an_outage_is_logged_once_and_its_end_once(db, caplog):
     provider = ScriptedProvider(Transient("down"), Transient("down"), Transient("down"), good_answer())
     with caplog.at_level(logging.INFO, logger="affiliate.refresh"):
         for _ in range(4):
-            refresh_provider(db, provider, None, RULES, retry=NO_RETRY, clock=FakeClock())
+            refresh_provider(db, provider, None, RULES)
 
     messages = [r.getMessage() for r in caplog.records]
     assert sum(m.startswith("provider scripted failed") for m in messages) == 1
@@ -97,7 +104,7 @@ def test_an_outage_is_logged_once_and_its_end_once(db, caplog):
 
 
 def test_film_queries_carry_the_ids_the_catalog_knows(db):
-    refresh_provider(db, ScriptedProvider(good_answer()), None, RULES, clock=FakeClock())
+    refresh_provider(db, ScriptedProvider(good_answer()), None, RULES)
 
     (query,) = film_queries(db, "tmdb:451")
 
@@ -120,12 +127,23 @@ def test_an_unknown_provider_name_lists_the_configured_ones(db, settings):
         run_refresh(db, settings, "nope")
 
 
-def test_transient_failures_are_retried_with_backoff_within_one_run(db):
+@responses.activate
+def test_the_engine_retries_each_request_not_the_whole_fetch(db, make_settings):
+    """A 503 and a 429 (Retry-After: 7) on one film repeat that film's request only."""
+    url = "https://api.watchmode.com/v1/title/{}/sources/"
+    responses.get(url.format(1), json=[])
+    responses.get(url.format(2), status=503)
+    responses.get(url.format(2), status=429, headers={"Retry-After": "7"})
+    responses.get(url.format(2), json=[])
+    settings = make_settings(providers={"wm": {"type": "watchmode", "api_key": "k-0123456789"}})
     clock = FakeClock()
-    provider = ScriptedProvider(Transient("reset"), RateLimited("slow down", retry_after=7), good_answer())
+    engine = RefreshEngine(db, settings, clock=clock)
+    films = [FilmQuery(FilmKey(imdb_id=f"tt000000{n}"), "Film", external_ids={"watchmode": str(n)})
+             for n in (1, 2)]
 
-    report = refresh_provider(db, provider, None, RULES, clock=clock)
+    result = engine.provider("wm").fetch(films)
+    engine.close()
 
-    assert report.status == "complete" and len(provider.asked) == 3
-    assert clock.slept[1] == 7  # the second wait is the source's Retry-After
-    assert len(visible_offers(db)) == 1
+    assert result.covered == {f.key for f in films}
+    assert [call.request.url.split("/")[-3] for call in responses.calls] == ["1", "2", "2", "2"]
+    assert clock.slept[-1] == 7
