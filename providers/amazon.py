@@ -108,7 +108,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any, Callable, Iterable, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 from pydantic import (
@@ -142,6 +142,7 @@ from providers.base import (
     Relation,
     Retry,
 )
+from providers.fields import base_url, http_url
 from providers.http import Http, parse_as, retry_after_seconds, safe_label
 from providers.regions import normalize_region
 
@@ -231,20 +232,9 @@ _SEARCHES = (
 )
 
 
-def _http_url(value: str) -> str:
-    problem = ValueError(f"{value[:100]!r} is not an http(s) URL")
-    if any(char.isspace() or ord(char) < 32 for char in value):
-        raise problem
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        raise problem from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise problem
-    return value
 
 
-_HttpUrl = Annotated[str, AfterValidator(_http_url)]
+_HttpUrl = Annotated[str, AfterValidator(http_url)]
 
 
 class _Wire(BaseModel):
@@ -411,7 +401,7 @@ class AmazonProvider(Provider):
         @field_validator("base_url", "token_url")
         @classmethod
         def _url(cls, value: str | None) -> str | None:
-            return None if value is None else _http_url(value.strip()).rstrip("/")
+            return None if value is None else base_url(value)
 
     type_name = "amazon"
     description = "Amazon products (editions, soundtracks, books) through the Creators API"

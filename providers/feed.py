@@ -87,6 +87,7 @@ from providers.base import (
     Relation,
     Retry,
 )
+from providers.fields import is_http_url
 from providers.http import Http, safe_label
 from providers.regions import normalize_region
 
@@ -564,19 +565,11 @@ def _fold(text: str) -> str:
 
 def _url(entry: dict, key: str, required: bool = False, max_length: int = 2000) -> str | None:
     value = _text(entry, key, required, max_length)
-    if value is not None and not _is_http_url(value):
+    if value is not None and not is_http_url(value):
         raise ValueError(f"{key}: {value!r} is not an http(s) URL")
     return value
 
 
-def _is_http_url(value: str) -> bool:
-    if any(char.isspace() or ord(char) < 32 for char in value):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def _price(entry: dict) -> tuple[Decimal | None, str | None]:

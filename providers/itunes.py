@@ -85,9 +85,9 @@ from providers.base import (
     Retry,
     Transient,
 )
+from providers.fields import base_url, is_http_url, region_list
 from providers.http import Http, parse_as, retry_after_seconds, safe_label
 from providers.platforms import CANONICAL
-from providers.regions import normalize_region
 
 ID_SOURCE = "itunes"
 MERCHANT = "Apple Music"
@@ -174,18 +174,12 @@ class ItunesProvider(Provider):
         @field_validator("base_url")
         @classmethod
         def _base_url(cls, value: str) -> str:
-            parts = urlsplit(value.strip())
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"{value!r}: use an http(s) URL such as https://itunes.apple.com")
-            return value.strip().rstrip("/")
+            return base_url(value)
 
         @field_validator("regions")
         @classmethod
         def _regions(cls, value: list[str]) -> list[str]:
-            regions = list(dict.fromkeys(normalize_region(code) for code in value))
-            if not regions:
-                raise ValueError("name at least one storefront, e.g. [\"US\"]")
-            return regions
+            return region_list(value)
 
         @field_validator("affiliate_token")
         @classmethod
@@ -401,7 +395,7 @@ def _soundtrack(query: FilmQuery, album: _Item, region: str,
         link=_affiliate_link(album.collectionViewUrl, settings, f"{where}: collectionViewUrl"),
         region=region,
         films=(ProductLink(film=query.key, relation=Relation.SOUNDTRACK, candidate=True),),
-        image_url=album.artworkUrl100 if _is_http(album.artworkUrl100) else None,
+        image_url=album.artworkUrl100 if is_http_url(album.artworkUrl100) else None,
         price=price,
         currency=_currency(album, where) if price is not None else None,
     )
@@ -413,14 +407,11 @@ def _currency(item: _Item, where: str) -> str:
     return item.currency
 
 
-def _is_http(url: str | None) -> bool:
-    parts = urlsplit(url or "")
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _affiliate_link(url: str | None, settings: ItunesProvider.Settings, where: str) -> str:
     """Apple's link with the operator's `at`/`ct` added, keeping Apple's own parameters."""
-    if not _is_http(url):
+    if not is_http_url(url):
         raise _Unusable(f"{where}: {url!r} is not an http(s) link")
     if not settings.affiliate_token:
         return url

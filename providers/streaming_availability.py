@@ -70,7 +70,7 @@ import datetime as dt
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Iterable, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 from pydantic import (
@@ -102,9 +102,9 @@ from providers.base import (
     Quality,
     RateLimited,
 )
+from providers.fields import base_url, http_url, region_list
 from providers.http import Http, parse_as, retry_after_seconds, safe_label
 from providers.platforms import slugify
-from providers.regions import normalize_region
 
 TYPE_NAME = "streaming-availability"
 RAPIDAPI_HOST = "streaming-availability.p.rapidapi.com"
@@ -145,17 +145,6 @@ _IMDB_RE = re.compile(r"^tt\d{7,10}$")
 _TMDB_MOVIE_RE = re.compile(r"^movie/(\d{1,10})$")
 
 
-def _http_url(value: str) -> str:
-    problem = ValueError(f"{value!r} is not an http(s) URL")
-    if any(char.isspace() or ord(char) < 32 for char in value):
-        raise problem
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        raise problem from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise problem
-    return value
 
 
 def _utc_date(value: Any) -> dt.date:
@@ -168,7 +157,7 @@ def _utc_date(value: Any) -> dt.date:
         raise ValueError(f"{value!r} is not a Unix time in seconds") from None
 
 
-_Url = Annotated[str, AfterValidator(_http_url)]
+_Url = Annotated[str, AfterValidator(http_url)]
 _UnixDate = Annotated[dt.date, BeforeValidator(_utc_date)]
 
 
@@ -242,12 +231,12 @@ class StreamingAvailabilityProvider(Provider):
         @field_validator("base_url")
         @classmethod
         def _base_url(cls, value: str | None) -> str | None:
-            return None if value is None else _http_url(value.strip()).rstrip("/")
+            return None if value is None else base_url(value)
 
         @field_validator("regions")
         @classmethod
         def _regions(cls, value: list[str]) -> list[str]:
-            return list(dict.fromkeys(normalize_region(code) for code in value))
+            return region_list(value)
 
         @property
         def url(self) -> str:

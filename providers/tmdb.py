@@ -96,6 +96,7 @@ from providers.base import (
     Quality,
     Retry,
 )
+from providers.fields import base_url, http_url
 from providers.http import Http, parse_as, safe_label
 from providers.platforms import slugify
 from providers.regions import normalize_region
@@ -144,16 +145,10 @@ _SLUGS: dict[int, str] = {
     40: "chili",
 }
 
-_HTTP_URL_RE = re.compile(r"^https?://[^/\s]+", re.IGNORECASE)
 _IMDB_RE = re.compile(r"^tt\d{7,10}$")
 _YEAR_RE = re.compile(r"^(\d{4})-\d{2}-\d{2}$")
 
 
-def _http_url(value: str) -> str:
-    value = value.strip()
-    if not _HTTP_URL_RE.match(value):
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value
 
 
 def _present(secret: SecretStr | None) -> SecretStr | None:
@@ -186,7 +181,7 @@ class _Region(_Model):
     @classmethod
     def _link(cls, value: str, info) -> str:
         if value.strip():
-            return _http_url(value)
+            return http_url(value)
         if any(info.data.get(bucket) for bucket, _ in _BUCKETS):
             raise ValueError("empty, yet providers are listed")
         return ""
@@ -263,7 +258,7 @@ class TmdbProvider(Provider):
         @field_validator("base_url", "image_base_url")
         @classmethod
         def _url(cls, value: str) -> str:
-            return _http_url(value).rstrip("/")
+            return base_url(value)
 
         @field_validator("read_access_token")
         @classmethod

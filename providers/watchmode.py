@@ -71,6 +71,7 @@ from providers.base import (
     Quality,
     RateLimited,
 )
+from providers.fields import base_url, region_list
 from providers.http import Http, decode_json, parse_as, safe_label
 from providers.platforms import CANONICAL, slugify
 from providers.regions import normalize_region
@@ -180,10 +181,7 @@ class WatchmodeProvider(Provider):
         @field_validator("base_url")
         @classmethod
         def _base_url(cls, value: str) -> str:
-            parts = urlsplit(value.strip())
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"{value!r} is not an http(s) URL such as https://api.watchmode.com")
-            return value.strip().rstrip("/")
+            return base_url(value)
 
         @field_validator("api_key")
         @classmethod
@@ -195,7 +193,7 @@ class WatchmodeProvider(Provider):
         @field_validator("regions")
         @classmethod
         def _regions(cls, value: list[str]) -> list[str]:
-            return list(dict.fromkeys(normalize_region(region) for region in value))
+            return region_list(value)
 
     type_name = "watchmode"
     description = "Watchmode: subscription, free, rent and buy offers per region, with prices"

@@ -515,7 +515,7 @@ def test_settings_defaults_and_normalization():
 
 @pytest.mark.parametrize("settings, message", [
     ({"regions": ["XX"]}, "ISO 3166-1"),
-    ({"regions": []}, "at least one storefront"),
+    ({"regions": []}, "at least one country"),
     ({"base_url": "ftp://itunes.apple.com"}, "http"),
     ({"affiliate_token": "abc def"}, "letters and digits"),
     ({"affiliate_token": AT, "campaign_token": "a&b"}, "no \\?, ! or &"),
