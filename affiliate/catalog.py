@@ -291,6 +291,7 @@ def _reconcile_film_offers(session: Session, film_id: int, source: str,
                            hide_after_misses: int, now: dt.datetime, stats: ReconcileStats) -> None:
     stored = {_stored_key(o): o for o in session.exec(
         select(Offer).where(Offer.film_id == film_id, Offer.source == source))}
+    changes: list[history.Change] = []
     for key, record in records.items():
         stats.offers_seen += 1
         offer = stored.get(key)
@@ -300,24 +301,23 @@ def _reconcile_film_offers(session: Session, film_id: int, source: str,
             offer = Offer(film_id=film_id, platform_id=key[0], region=key[1], kind=key[2],
                           quality=key[3], source=source, first_seen=now, **values)
             _mark_seen(session, offer, now)
-            history.record(session, offer, history.APPEARED, now)
+            changes.append(history.Change(offer, history.APPEARED))
             continue
         price_before, was_hidden = offer.price, offer.hidden
         if _apply(offer, values) or was_hidden:
             stats.offers_changed += 1
         _mark_seen(session, offer, now)
         if was_hidden:
-            history.record(session, offer, history.RETURNED, now)
+            changes.append(history.Change(offer, history.RETURNED))
         elif offer.price != price_before:
-            history.record(session, offer, history.PRICE_CHANGED, now, price_before)
-    if not may_mark_missing:
-        return
-    for key, offer in stored.items():
+            changes.append(history.Change(offer, history.PRICE_CHANGED, price_before))
+    for key, offer in stored.items() if may_mark_missing else ():
         if key not in records and not offer.hidden:
             _mark_missing(session, offer, now, hide_after_misses)
             stats.offers_missing += 1
             if offer.hidden:
-                history.record(session, offer, history.LEFT, now)
+                changes.append(history.Change(offer, history.LEFT))
+    history.record(session, changes, now)
 
 
 def _mark_seen(session: Session, row: Offer | Product, now: dt.datetime) -> None:

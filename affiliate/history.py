@@ -17,12 +17,21 @@ from affiliate.models import Offer, OfferEvent, Platform
 APPEARED, PRICE_CHANGED, LEFT, RETURNED = "appeared", "price_changed", "left", "returned"
 
 
-def record(session: Session, offer: Offer, event: str, now: dt.datetime,
-           price_before: Decimal | None = None) -> None:
-    session.flush()  # a new offer needs its id
-    session.add(OfferEvent(offer_id=offer.id, film_id=offer.film_id, event=event, at=now,
-                           price_before=price_before, price_after=offer.price,
-                           currency=offer.currency))
+@dataclass(frozen=True)
+class Change:
+    offer: Offer
+    event: str
+    price_before: Decimal | None = None
+
+
+def record(session: Session, changes: list[Change], now: dt.datetime) -> None:
+    """Store a film's changes; one flush gives every new offer its id first."""
+    if not changes:
+        return
+    session.flush()
+    session.add_all(OfferEvent(offer_id=c.offer.id, film_id=c.offer.film_id, event=c.event, at=now,
+                               price_before=c.price_before, price_after=c.offer.price,
+                               currency=c.offer.currency) for c in changes)
 
 
 @dataclass(frozen=True)

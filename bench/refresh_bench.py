@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import subprocess
@@ -23,6 +24,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,6 +56,10 @@ class RateLimitedTmdb(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path == "/stats":
+            self._send(200, json.dumps({"served": self.server.served,
+                                        "refused": self.server.refused}).encode())
+            return
         if not self.server.admit():
             self._send(429, b'{"status_code":25,"status_message":"over the limit"}', {"Retry-After": "1"})
             return
@@ -73,6 +79,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+def serve_standin(rate: float, ports) -> None:
+    """The stand-in runs in its own process, so it does not share the refresh's GIL."""
+    server = RateLimitedTmdb(rate)
+    ports.put(server.server_address[1])
+    server.serve_forever()
+
+
 def run_one(films: int, rate: float) -> dict:
     from sqlalchemy import insert
 
@@ -85,15 +98,17 @@ def run_one(films: int, rate: float) -> dict:
     from providers.tmdb import TmdbProvider
 
     TmdbProvider.requests_per_second = rate  # the stand-in's published limit
-    server = RateLimitedTmdb(rate)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ports = multiprocessing.Queue()
+    standin = multiprocessing.Process(target=serve_standin, args=(rate, ports), daemon=True)
+    standin.start()
+    port = ports.get(timeout=30)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         settings = load_settings(
             service={"database_url": url},
             refresh={"max_films_per_run": films},
             providers={"tmdb": {"type": "tmdb", "read_access_token": "bench-token",
-                                "base_url": f"http://127.0.0.1:{server.server_address[1]}",
+                                "base_url": f"http://127.0.0.1:{port}",
                                 "regions": ["US"]}})
         db = Database(url)
         prepare(db)
@@ -106,11 +121,12 @@ def run_one(films: int, rate: float) -> dict:
         wall = time.monotonic() - started
         engine.close()
         db.dispose()
-    server.shutdown()
+    counts = json.loads(urlopen(f"http://127.0.0.1:{port}/stats").read())
+    standin.terminate()
     minimum = films / rate
     return {"films": films, "status": report.status, "wall_s": round(wall, 1),
             "minimum_s": round(minimum, 1), "ratio": round(wall / minimum, 2),
-            "requests": server.served, "minimum_requests": films, "refused_429": server.refused,
+            "requests": counts["served"], "minimum_requests": films, "refused_429": counts["refused"],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
