@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from affiliate import history
@@ -161,16 +161,20 @@ def _quarantine_reason(db: Database, source: str, offers_by_film: dict[int, dict
     catalog), or None."""
     if not covered:
         return None
+    shown = (Offer.source == source) & (Offer.hidden == False)  # noqa: E712  (SQL comparison)
     with db.session() as session:
-        visible = session.exec(select(Offer).where(Offer.source == source,
-                                                   Offer.hidden == False)).all()  # noqa: E712
-    would_hide = sum(
-        1 for offer in visible
-        if offer.film_id in covered and offer.missing_count + 1 >= hide_after_misses
-        and _stored_key(offer) not in offers_by_film.get(offer.film_id, {}))
-    if not visible or would_hide / len(visible) <= max_hidden_share:
+        # Only the covered films' offers are read; the source's total is counted in SQL, so
+        # a chunk of a large catalog costs what the chunk holds.
+        at_risk = session.exec(select(Offer).where(
+            shown, Offer.film_id.in_(covered), Offer.missing_count + 1 >= hide_after_misses)).all()
+        would_hide = sum(1 for offer in at_risk
+                         if _stored_key(offer) not in offers_by_film.get(offer.film_id, {}))
+        if not would_hide:
+            return None
+        visible = session.exec(select(func.count()).select_from(Offer).where(shown)).one()
+    if would_hide / visible <= max_hidden_share:
         return None
-    return (f"the answer would hide {would_hide} of {len(visible)} visible offers, more than "
+    return (f"the answer would hide {would_hide} of {visible} visible offers, more than "
             f"{max_hidden_share:.0%}; nothing was applied (refresh with --accept-removals to apply)")
 
 
