@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -23,7 +24,7 @@ from affiliate.limits import ProviderLimiter, shared_buckets
 from affiliate.models import Film, FilmExternalId, FilmProduct, Product, ProviderState, RefreshRun
 from affiliate.resilience import Clock, ProviderGuard, SystemClock, call_with_retries
 from affiliate.types import utcnow
-from providers.base import FilmKey, FilmQuery, ProductRef, Provider, ProviderError
+from providers.base import FilmKey, FilmQuery, ProductRef, Provider, ProviderError, ProviderResult
 from providers.registry import build_provider, provider_class, validate_provider_settings
 
 log = logging.getLogger(__name__)
@@ -173,32 +174,57 @@ class RefreshEngine:
     def refresh_due(self, provider: Provider, rules: CatalogSettings,
                     progress: Progress | None = None) -> RunReport:
         """Claim due films in chunks (leased, so no other process runs them), fetch and
-        store each chunk, and schedule each film's next refresh by how it went."""
-        settings, name = self.settings.refresh, provider.name
+        store each chunk, and schedule each film's next refresh by how it went.
+
+        While one chunk is stored the next is already being fetched in a worker thread, so
+        a source's rate limit, not the database, sets the pace."""
+        name = provider.name
         ensure_rows(self.db, name, self.clock.now())
         guard = self.guard(provider)
         reports: list[RunReport] = []
-        budget = settings.max_films_per_run
-        ttl = dt.timedelta(minutes=provider.settings.interval_minutes)
-        while budget > 0:
+        budget = self.settings.refresh.max_films_per_run  # per run; jobs share this engine
+        gave_up = False
+
+        def start_chunk():
+            """Claim the next chunk and start fetching it: (ids, attempt, future) or None."""
+            nonlocal budget
+            if budget <= 0:
+                return None
             chunk = claim(self.db, name, self.owner, min(_chunk_size(provider), budget),
-                          dt.timedelta(minutes=settings.lease_minutes), self.clock.now())
+                          dt.timedelta(minutes=self.settings.refresh.lease_minutes), self.clock.now())
             if not chunk:
-                break
+                return None
             budget -= len(chunk)
-            report = refresh_provider(self.db, provider, film_queries_for(self.db, chunk), rules, guard)
-            reports.append(report)
-            if report.status in ("failed", "skipped"):
-                # The provider, not these films, failed: give them back still due; the
-                # guard's pause or breaker does the backing off.
-                release(self.db, name, self.owner)
-                break
-            covered = report.stats.covered_films
-            ttls = film_ttls(self.db, name, chunk, ttl, provider.price_max_age, self.clock.now())
-            finish(self.db, name, self.owner, chunk, covered, self.clock.now(), ttls.__getitem__)
-            if progress is not None:
-                progress(len(chunk), self.requests, len(report.stats.problems))
+            attempt = _Attempt.start(self.db, provider, film_queries_for(self.db, chunk), guard)
+            return chunk, attempt, None if attempt.report else pool.submit(attempt.fetch)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{name}") as pool:
+            pending = start_chunk()
+            while pending is not None:
+                chunk, attempt, fetched = pending
+                pending = start_chunk() if fetched else None
+                report = attempt.report or attempt.store(self.db, rules, fetched.result())
+                reports.append(report)
+                if report.status in ("failed", "skipped"):
+                    gave_up, budget = True, 0  # no new chunks; one in flight is stored
+                    continue
+                self._finish_chunk(provider, chunk, report, progress)
+        if gave_up:
+            # The provider, not these films, failed: they stay due; the guard's pause or
+            # breaker does the backing off.
+            release(self.db, name, self.owner)
         return _combined(name, reports)
+
+    def _finish_chunk(self, provider: Provider, chunk: list[int], report: RunReport,
+                      progress: Progress | None) -> None:
+        now = self.clock.now()
+        ttls = film_ttls(self.db, provider.name, chunk,
+                         dt.timedelta(minutes=provider.settings.interval_minutes),
+                         provider.price_max_age, now)
+        finish(self.db, provider.name, self.owner, chunk, report.stats.covered_films, now,
+               ttls.__getitem__)
+        if progress is not None:
+            progress(len(chunk), self.requests, len(report.stats.problems))
 
     def close(self) -> None:
         """Give back this process's leases (its films stay due) and close the limiters."""
@@ -267,33 +293,62 @@ def refresh_provider(db: Database, provider: Provider, films: Iterable[FilmQuery
     no, and reconcile the answer; the provider retries each request as it was built to.
     Never raises for a provider's failure."""
     guard = guard or ProviderGuard(db, provider, SystemClock())
-    reason = guard.check()
-    if reason is not None:
-        return RunReport(provider.name, "skipped", error=reason)
-    films = list(films) if films is not None else None
-    run = RefreshRun(provider=provider.name,
-                     films_requested=len(films) if films is not None else None)
-    with db.session() as session:
-        session.add(run)
-    try:
-        result = provider.fetch(films)
-    except Exception as exc:  # an adapter bug must not stop the scheduler or lose data
-        failures = guard.record_failure(exc)
-        kind = exc.kind if isinstance(exc, ProviderError) else "error"
-        if not isinstance(exc, ProviderError):
-            log.exception("provider %s crashed", provider.name)
-        return _failed(db, provider, run, kind, str(exc) if kind != "error" else
-                       f"{type(exc).__name__}: {exc}", first=failures == 1)
-    previous_failures = guard.record_success()
-    # A quarantine or a bad record is not the provider's failure: it answered.
-    stats = reconcile(db, provider.name, result, rules.hide_after_misses, rules.max_hidden_share)
-    if stats.quarantined:
-        status = "quarantined"
-        log.error("provider %s: answer quarantined: %s", provider.name, stats.quarantined)
-    else:
-        status = "complete" if result.complete and not stats.problems else "partial"
-    _finished(db, provider, run, status, stats, previous_failures)
-    return RunReport(provider.name, status, stats, films=len(films) if films is not None else 0)
+    attempt = _Attempt.start(db, provider, films, guard)
+    return attempt.report if attempt.report else attempt.store(db, rules, attempt.fetch())
+
+
+@dataclass
+class _Attempt:
+    """One fetch, split so that the fetching (network only, no database) can run in another
+    thread while the previous chunk is stored: start and store run where the caller is."""
+
+    provider: Provider
+    guard: ProviderGuard
+    run: RefreshRun | None = None
+    films: list[FilmQuery] | None = None
+    report: RunReport | None = None  # set when the guard said no
+
+    @classmethod
+    def start(cls, db: Database, provider: Provider, films: Iterable[FilmQuery] | None,
+              guard: ProviderGuard) -> "_Attempt":
+        reason = guard.check()
+        if reason is not None:
+            return cls(provider, guard, report=RunReport(provider.name, "skipped", error=reason))
+        films = list(films) if films is not None else None
+        run = RefreshRun(provider=provider.name,
+                         films_requested=len(films) if films is not None else None)
+        with db.session() as session:
+            session.add(run)
+        return cls(provider, guard, run, films)
+
+    def fetch(self) -> ProviderResult | BaseException:
+        try:
+            return self.provider.fetch(self.films)
+        except Exception as exc:  # an adapter bug must not stop the scheduler or lose data
+            return exc
+
+    def store(self, db: Database, rules: CatalogSettings,
+              outcome: ProviderResult | BaseException) -> RunReport:
+        provider = self.provider
+        if isinstance(outcome, BaseException):
+            failures = self.guard.record_failure(outcome)
+            if isinstance(outcome, ProviderError):
+                kind, message = outcome.kind, str(outcome)
+            else:
+                log.error("provider %s crashed", provider.name, exc_info=outcome)
+                kind, message = "error", f"{type(outcome).__name__}: {outcome}"
+            return _failed(db, provider, self.run, kind, message, first=failures == 1)
+        previous_failures = self.guard.record_success()
+        # A quarantine or a bad record is not the provider's failure: it answered.
+        stats = reconcile(db, provider.name, outcome, rules.hide_after_misses, rules.max_hidden_share)
+        if stats.quarantined:
+            status = "quarantined"
+            log.error("provider %s: answer quarantined: %s", provider.name, stats.quarantined)
+        else:
+            status = "complete" if outcome.complete and not stats.problems else "partial"
+        _finished(db, provider, self.run, status, stats, previous_failures)
+        return RunReport(provider.name, status, stats,
+                         films=len(self.films) if self.films is not None else 0)
 
 
 def _state(session, provider: Provider) -> ProviderState:
