@@ -23,7 +23,6 @@ from affiliate.refresh import (
     UnknownFilm,
     UnknownProvider,
     configured_providers,
-    sync_platforms,
 )
 from affiliate.types import utcnow
 from providers.base import FilmKey
@@ -347,7 +346,11 @@ def platforms_sync(region: str | None) -> None:
         region = normalize_region(region or settings.service.default_region)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--region") from None
-    outcomes = sync_platforms(state().db, settings, region)
+    engine = RefreshEngine(state().db, settings)
+    try:
+        outcomes = engine.sync_platforms(region)
+    finally:
+        engine.close()
     if not outcomes:
         click.echo("No enabled provider keeps a platform directory (TMDB does).")
     for name, outcome in outcomes.items():

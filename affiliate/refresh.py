@@ -52,6 +52,8 @@ _COUNTS = ("offers_seen", "offers_added", "offers_changed", "offers_missing",
 
 
 def configured_providers(settings: Settings) -> dict[str, Provider]:
+    """Providers as configured, for listing them; calls go through a RefreshEngine's, which
+    are throttled and retried."""
     return {name: build_provider(name, raw) for name, raw in settings.providers.items()}
 
 
@@ -226,6 +228,22 @@ class RefreshEngine:
         if progress is not None:
             progress(len(chunk), self.requests, len(report.stats.problems))
 
+    def sync_platforms(self, region: str) -> dict[str, str]:
+        """Store every enabled provider's platform directory for `region`: name -> outcome."""
+        outcomes = {}
+        for name in self.settings.providers:
+            provider = self.provider(name)
+            if not provider.settings.enabled:
+                continue
+            try:
+                platforms = provider.platform_directory(region)
+            except ProviderError as exc:
+                outcomes[name] = f"failed ({exc.kind}): {exc}"
+                continue
+            if platforms:
+                outcomes[name] = f"{store_platforms(self.db, platforms)} platforms"
+        return outcomes
+
     def close(self) -> None:
         """Give back this process's leases (its films stay due) and close the limiters."""
         for name, limiter in self._limiters.items():
@@ -263,28 +281,12 @@ def _combined(name: str, reports: list[RunReport]) -> RunReport:
 
 def run_refresh(db: Database, settings: Settings, provider_name: str | None = None,
                 film_ref: str | None = None, accept_removals: bool = False) -> list[RunReport]:
-    """One refresh with a fresh engine: the CLI's and tests' entry point."""
+    """One refresh with an engine of its own, for callers that hold none (tests, a console)."""
     engine = RefreshEngine(db, settings)
     try:
         return engine.run(provider_name, film_ref, accept_removals)
     finally:
         engine.close()
-
-
-def sync_platforms(db: Database, settings: Settings, region: str) -> dict[str, str]:
-    """Store every enabled provider's platform directory for `region`: name -> outcome."""
-    outcomes = {}
-    for name, provider in configured_providers(settings).items():
-        if not provider.settings.enabled:
-            continue
-        try:
-            platforms = provider.platform_directory(region)
-        except ProviderError as exc:
-            outcomes[name] = f"failed ({exc.kind}): {exc}"
-            continue
-        if platforms:
-            outcomes[name] = f"{store_platforms(db, platforms)} platforms"
-    return outcomes
 
 
 def refresh_provider(db: Database, provider: Provider, films: Iterable[FilmQuery] | None,

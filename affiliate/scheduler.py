@@ -1,4 +1,5 @@
-"""APScheduler jobs: one interval job per enabled provider, each calling `run_refresh`.
+"""APScheduler jobs: one interval job per enabled provider, each running the process's
+RefreshEngine for that provider.
 
 Only `affiliate serve` and `affiliate scheduler` build a scheduler; `create_app` never
 does, so web workers under gunicorn do not each start one.
