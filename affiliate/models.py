@@ -27,6 +27,9 @@ class Film(SQLModel, table=True):
     runtime_minutes: int | None = None
     director: str | None = Field(default=None, max_length=200)
     created_at: dt.datetime = _utc(default_factory=utcnow)
+    # Raised in the same transaction as any change to the film's offers, products or their
+    # curation, so a rendered widget can be cached under (film, revision, region, locale).
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class FilmExternalId(SQLModel, table=True):
@@ -156,6 +159,12 @@ class ProviderState(SQLModel, table=True):
     auth_blocked_fingerprint: str | None = Field(default=None, max_length=64)
     quota_remaining: int | None = None
     quota_checked_at: dt.datetime | None = _utc(nullable=True, default=None)
+    # Where an incremental source (Streaming Availability /changes) left off.
+    changes_cursor: str | None = Field(default=None, max_length=512)
+    # The last "test connection" of the credentials: when, and what the provider said.
+    credentials_checked_at: dt.datetime | None = _utc(nullable=True, default=None)
+    credentials_ok: bool | None = None
+    credentials_message: str | None = Field(default=None, max_length=500)
 
 
 class FilmProviderState(SQLModel, table=True):
@@ -224,3 +233,61 @@ class RefreshRun(SQLModel, table=True):
     products_missing: int = 0
     problems: int = 0
     message: str | None = Field(default=None, max_length=4000)
+
+
+class Click(SQLModel, table=True):
+    """One visitor's click on a widget link. No IP address, no cookie, no user agent: only
+    what the click reports need. The platform or merchant name is copied so a report still
+    reads right after the offer or product is gone."""
+
+    __table_args__ = (Index("ix_click_day", "day"), Index("ix_click_film_day", "film_id", "day"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = _utc(default_factory=utcnow)
+    day: dt.date
+    film_id: int = Field(foreign_key="film.id")
+    offer_id: int | None = Field(default=None, foreign_key="offer.id")
+    product_id: int | None = Field(default=None, foreign_key="product.id")
+    target: str = Field(max_length=120)  # platform or merchant name
+    region: str = Field(max_length=2)
+    kind: str = Field(max_length=20)  # offer kind (rent, subscription...) or product format
+    widget: str = Field(max_length=20)  # how-to-watch | related-products
+    via: str = Field(max_length=10)  # redirect (/go/<id>) | beacon (direct Amazon links)
+
+
+class AdminUser(SQLModel, table=True):
+    __tablename__ = "admin_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=80, unique=True)
+    password_hash: str = Field(max_length=255)
+    created_at: dt.datetime = _utc(default_factory=utcnow)
+    last_login_at: dt.datetime | None = _utc(nullable=True, default=None)
+
+
+class ApiToken(SQLModel, table=True):
+    """An admin API token; only its hash is kept, the token is shown once when created."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80)
+    token_hash: str = Field(max_length=128, unique=True)
+    created_at: dt.datetime = _utc(default_factory=utcnow)
+    last_used_at: dt.datetime | None = _utc(nullable=True, default=None)
+    revoked_at: dt.datetime | None = _utc(nullable=True, default=None)
+
+
+class ProviderCredential(SQLModel, table=True):
+    """One credential field of one provider, set from the CLI or the console, encrypted
+    (Fernet) with the key from the environment; `hint` is at most its last 4 characters."""
+
+    __tablename__ = "provider_credential"
+    __table_args__ = (UniqueConstraint("provider", "field"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=64)
+    field: str = Field(max_length=64)
+    ciphertext: str = Field(max_length=4000)
+    hint: str | None = Field(default=None, max_length=4)
+    updated_at: dt.datetime = _utc(default_factory=utcnow)
