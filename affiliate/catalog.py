@@ -6,6 +6,12 @@ complete answer may count an offer or product as missing, and even then it is hi
 more than `max_hidden_share` of the source's visible offers is quarantined: reported, not
 applied. Each film's offers, products and history change in one transaction, so an
 interrupted refresh leaves every film either as before or as after.
+
+The same transaction raises the revision (affiliate.revisions) of every film whose widgets
+show something different: an offer or product added, changed, hidden or shown again, a
+product link that appeared or moved, the film's own details. A check that changes nothing
+but `last_checked` raises none, except where the source's prices are shown with their age
+(`dated_prices`: Amazon's "as of"), since that age is on the page.
 """
 from __future__ import annotations
 
@@ -14,10 +20,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, insert, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from affiliate import history
+from affiliate import history, revisions
 from affiliate.db import Database
 from affiliate.models import (
     Film,
@@ -30,6 +37,7 @@ from affiliate.models import (
 )
 from affiliate.types import utcnow
 from providers.base import (
+    ChangedFilm,
     FilmKey,
     FilmRecord,
     OfferRecord,
@@ -41,6 +49,7 @@ from providers.base import (
 )
 from providers.platforms import CANONICAL
 
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _OFFER_FIELDS = ("price", "currency", "link", "deep_link", "expires_on", "available_since")
 _PRODUCT_FIELDS = ("title", "format", "image_url", "price", "currency", "availability", "gtin", "link")
 
@@ -93,14 +102,42 @@ def find_film(session: Session, key: FilmKey) -> Film | None:
     return session.exec(select(Film).where(Film.tmdb_id == key.tmdb_id)).first()
 
 
+def films_named(db: Database, source_type: str, named: Iterable[ChangedFilm]) -> set[int]:
+    """The stored films a change feed named: by IMDb id, TMDB id or the source's own id
+    (kept under `source_type` in film_external_id). Creates none: a feed names films the
+    catalog never asked about."""
+    named = list(named)
+    imdb = {film.imdb_id for film in named if film.imdb_id}
+    tmdb = {film.tmdb_id for film in named if film.tmdb_id is not None}
+    own = {film.source_id for film in named if film.source_id}
+    found: set[int] = set()
+    with db.session() as session:
+        for chunk in _chunks(sorted(imdb)):
+            found.update(session.exec(select(Film.id).where(Film.imdb_id.in_(chunk))))
+        for chunk in _chunks(sorted(tmdb)):
+            found.update(session.exec(select(Film.id).where(Film.tmdb_id.in_(chunk))))
+        for chunk in _chunks(sorted(own)):
+            found.update(session.exec(select(FilmExternalId.film_id).where(
+                FilmExternalId.source == source_type, FilmExternalId.external_id.in_(chunk))))
+    return found
+
+
+def _chunks(values: list, size: int = 500) -> Iterable[list]:
+    """Bounded IN lists: SQLite allows a limited number of parameters per statement."""
+    return (values[start:start + size] for start in range(0, len(values), size))
+
+
 def reconcile(db: Database, source: str, result: ProviderResult, hide_after_misses: int,
-              max_hidden_share: float = 1.0, now: dt.datetime | None = None) -> ReconcileStats:
-    """Store `result` as `source`'s current word; return what changed."""
+              max_hidden_share: float = 1.0, now: dt.datetime | None = None,
+              dated_prices: bool = False) -> ReconcileStats:
+    """Store `result` as `source`'s current word; return what changed. `dated_prices`: the
+    widgets show when this source's product prices were checked."""
     now = now or utcnow()
     stats = ReconcileStats(problems=list(result.problems))
     with db.session() as session:
         platform_ids = _upsert_platforms(session, {o.platform for o in result.offers})
-        film_ids = _upsert_films(session, result.films, stats.problems)
+        film_ids, changed_films = _upsert_films(session, result.films, stats.problems)
+        revisions.bump(session, changed_films)
     film_ids.update(_resolve_keys(db, _referenced_keys(result) - film_ids.keys()))
     offers_by_film = _offers_by_film(result.offers, film_ids, platform_ids, stats)
     products_by_film = _products_by_film(result.products, film_ids, stats)
@@ -114,15 +151,27 @@ def reconcile(db: Database, source: str, result: ProviderResult, hide_after_miss
         return stats
     stats.covered_films = covered
     answered = {_product_key(record) for record in result.products}
+    # A source that lists no products and holds none (TMDB, Watchmode) cannot miss one:
+    # no need to look for its products film by film.
+    may_hold_products = bool(result.products) or _holds_products(db, source)
     counted: set[tuple] = set()
     for film_id in sorted(set(offers_by_film) | set(products_by_film) | covered):
         with db.session() as session:  # one transaction per film
-            _reconcile_film_offers(session, film_id, source, offers_by_film.get(film_id, {}),
-                                   film_id in covered, hide_after_misses, now, stats)
-            _reconcile_film_products(session, film_id, source, products_by_film.get(film_id, []),
-                                     answered if film_id in covered else None,
-                                     hide_after_misses, now, stats, counted)
+            changed: set[int] = set()
+            if _reconcile_film_offers(session, film_id, source, offers_by_film.get(film_id, {}),
+                                      film_id in covered, hide_after_misses, now, stats):
+                changed.add(film_id)
+            changed |= _reconcile_film_products(
+                session, film_id, source, products_by_film.get(film_id, []),
+                answered if film_id in covered and may_hold_products else None,
+                hide_after_misses, now, stats, counted, dated_prices)
+            revisions.bump(session, changed)
     return stats
+
+
+def _holds_products(db: Database, source: str) -> bool:
+    with db.session() as session:
+        return session.exec(select(Product.id).where(Product.source == source).limit(1)).first() is not None
 
 
 def _offers_by_film(records: list[OfferRecord], film_ids: dict[FilmKey, int],
@@ -193,71 +242,107 @@ def _referenced_keys(result: ProviderResult) -> set[FilmKey]:
 
 
 def _resolve_keys(db: Database, keys: Iterable[FilmKey]) -> dict[FilmKey, int]:
-    resolved = {}
+    """Stored films' ids for keys, a few queries for any number of keys (a chunk names hundreds)."""
+    keys = list(keys)
+    by_column = ((Film.imdb_id, {k.imdb_id for k in keys if k.imdb_id}),
+                 (Film.tmdb_id, {k.tmdb_id for k in keys if not k.imdb_id and k.tmdb_id is not None}),
+                 (Film.id, {k.internal_id for k in keys if k.internal_id is not None}))
+    found: dict[tuple, int] = {}
     with db.session() as session:
-        for key in keys:
-            film = find_film(session, key)
-            if film is not None:
-                resolved[key] = film.id
+        for column, values in by_column:
+            for chunk in _chunks(sorted(values)):
+                for film_id, value in session.exec(select(Film.id, column).where(column.in_(chunk))):
+                    found[(column.key, value)] = film_id
+    resolved = {}
+    for key in keys:
+        if key.imdb_id:
+            film_id = found.get(("imdb_id", key.imdb_id))
+        elif key.tmdb_id is not None:
+            film_id = found.get(("tmdb_id", key.tmdb_id))
+        else:
+            film_id = found.get(("id", key.internal_id))
+        if film_id is not None:
+            resolved[key] = film_id
     return resolved
 
 
 def _upsert_platforms(session: Session, records: set[PlatformRecord]) -> dict[PlatformRecord, int]:
     """Map each record to a platform: by the source's own id (alias), else by slug; a
-    platform first seen is created under the source's name and slug."""
+    platform first seen is created under the source's name and slug.
+
+    Several processes store the same platforms at once: records are taken in one fixed
+    order, so their rows are locked in the same order everywhere (no deadlock), and new
+    platforms and aliases are inserted with ON CONFLICT DO NOTHING, so the second process
+    to add one uses the first's."""
+    insert_for = _INSERTS[session.get_bind().dialect.name]
     ids = {}
-    for record in records:
-        platform = _platform_for(session, record)
+    for record in sorted(records, key=_platform_order):
+        platform = _platform_row(session, record, insert_for)
         # A source that knows no logo or homepage does not erase another source's.
-        platform.logo_url = platform.logo_url or record.logo_url
-        platform.homepage = platform.homepage or record.homepage
-        session.add(platform)
-        session.flush()
+        missing = {attr: getattr(record, attr) for attr in ("logo_url", "homepage")
+                   if getattr(record, attr) and getattr(platform, attr) is None}
+        for attr, value in missing.items():
+            column = getattr(Platform.__table__.c, attr)
+            session.execute(update(Platform.__table__)
+                            .where(Platform.__table__.c.id == platform.id, column.is_(None))
+                            .values({attr: value}))
         if record.namespace and record.external_id:
-            _learn_alias(session, platform.id, record)
+            session.execute(insert_for(PlatformAlias.__table__)
+                            .values(platform_id=platform.id, namespace=record.namespace,
+                                    external_id=record.external_id)
+                            .on_conflict_do_nothing(index_elements=["namespace", "external_id"]))
         ids[record] = platform.id
     return ids
 
 
-def _platform_for(session: Session, record: PlatformRecord) -> Platform:
+def _platform_order(record: PlatformRecord) -> tuple:
+    return (record.slug, record.namespace or "", record.external_id or "", record.name)
+
+
+def _platform_row(session: Session, record: PlatformRecord, insert_for):
+    """The platform's (id, logo_url, homepage), created if neither its alias nor its slug is known."""
+    table = Platform.__table__
+    columns = (table.c.id, table.c.logo_url, table.c.homepage)
+    alias = PlatformAlias.__table__
     if record.namespace and record.external_id:
-        aliased = session.exec(
-            select(Platform).join(PlatformAlias, PlatformAlias.platform_id == Platform.id)
-            .where(PlatformAlias.namespace == record.namespace,
-                   PlatformAlias.external_id == record.external_id)).first()
+        aliased = session.execute(
+            select(*columns).join(alias, alias.c.platform_id == table.c.id)
+            .where(alias.c.namespace == record.namespace, alias.c.external_id == record.external_id)).first()
         if aliased is not None:
             return aliased
-    platform = session.exec(select(Platform).where(Platform.slug == record.slug)).first()
-    return platform or Platform(slug=record.slug, name=record.name)
-
-
-def _learn_alias(session: Session, platform_id: int, record: PlatformRecord) -> None:
-    exists = session.exec(select(PlatformAlias.id).where(
-        PlatformAlias.namespace == record.namespace,
-        PlatformAlias.external_id == record.external_id)).first()
-    if exists is None:
-        session.add(PlatformAlias(platform_id=platform_id, namespace=record.namespace,
-                                  external_id=record.external_id))
+    by_slug = select(*columns).where(table.c.slug == record.slug)
+    found = session.execute(by_slug).first()
+    if found is None:
+        session.execute(insert_for(table).values(slug=record.slug, name=record.name)
+                        .on_conflict_do_nothing(index_elements=["slug"]))
+        found = session.execute(by_slug).first()
+    return found
 
 
 def _upsert_films(session: Session, records: list[FilmRecord],
-                  problems: list[Problem]) -> dict[FilmKey, int]:
+                  problems: list[Problem]) -> tuple[dict[FilmKey, int], set[int]]:
+    """Store what sources say about films; return their ids, and the stored films whose
+    details changed."""
     ids: dict[FilmKey, int] = {}
+    changed: set[int] = set()
     for record in records:
         film = _find_film_for_record(session, record)
+        stored = film is not None
         if film is None:
             film = Film(title=record.title or str(record.key))
-        film.title = record.title or film.title
+        values = {"title": record.title or film.title}
         for attr in ("year", "imdb_id", "tmdb_id", "runtime_minutes", "director"):
             value = getattr(record, attr)
             if value is not None:
-                setattr(film, attr, value)
+                values[attr] = value
+        if _apply(film, values) and stored:
+            changed.add(film.id)
         session.add(film)
         session.flush()
         for id_source, external_id in record.external_ids.items():
             _upsert_external_id(session, film.id, id_source, external_id, problems)
         ids[record.key] = film.id
-    return ids
+    return ids, changed
 
 
 def _find_film_for_record(session: Session, record: FilmRecord) -> Film | None:
@@ -292,36 +377,49 @@ def _upsert_external_id(session: Session, film_id: int, source: str, external_id
 
 def _reconcile_film_offers(session: Session, film_id: int, source: str,
                            records: dict[tuple, OfferRecord], may_mark_missing: bool,
-                           hide_after_misses: int, now: dt.datetime, stats: ReconcileStats) -> None:
+                           hide_after_misses: int, now: dt.datetime, stats: ReconcileStats) -> bool:
+    """Upsert one film's offers from `source` and write their history; True if anything a
+    widget shows changed. New offers and their 'appeared' events go in as multi-row
+    INSERTs, not objects: a first refresh of a large catalog is mostly new offers."""
     stored = {_stored_key(o): o for o in session.exec(
         select(Offer).where(Offer.film_id == film_id, Offer.source == source))}
     changes: list[history.Change] = []
+    new_rows: list[dict] = []
+    edited = False
     for key, record in records.items():
         stats.offers_seen += 1
         offer = stored.get(key)
         values = {attr: getattr(record, attr) for attr in _OFFER_FIELDS}
         if offer is None:
-            stats.offers_added += 1
-            offer = Offer(film_id=film_id, platform_id=key[0], region=key[1], kind=key[2],
-                          quality=key[3], source=source, first_seen=now, **values)
-            _mark_seen(session, offer, now)
-            changes.append(history.Change(offer, history.APPEARED))
+            new_rows.append({"film_id": film_id, "platform_id": key[0], "region": key[1],
+                             "kind": key[2], "quality": key[3], "source": source, "first_seen": now,
+                             "last_seen": now, "last_checked": now, "missing_count": 0,
+                             "hidden": False, **values})
             continue
         price_before, was_hidden = offer.price, offer.hidden
         if _apply(offer, values) or was_hidden:
             stats.offers_changed += 1
+            edited = True
         _mark_seen(session, offer, now)
         if was_hidden:
-            changes.append(history.Change(offer, history.RETURNED))
+            changes.append(history.Change.of(offer, history.RETURNED))
         elif offer.price != price_before:
-            changes.append(history.Change(offer, history.PRICE_CHANGED, price_before))
+            changes.append(history.Change.of(offer, history.PRICE_CHANGED, price_before))
     for key, offer in stored.items() if may_mark_missing else ():
         if key not in records and not offer.hidden:
             _mark_missing(session, offer, now, hide_after_misses)
             stats.offers_missing += 1
             if offer.hidden:
-                changes.append(history.Change(offer, history.LEFT))
+                changes.append(history.Change.of(offer, history.LEFT))
+    if new_rows:
+        stats.offers_added += len(new_rows)
+        ids = session.execute(insert(Offer.__table__).returning(Offer.__table__.c.id,
+                                                                sort_by_parameter_order=True),
+                              new_rows).scalars().all()
+        changes += [history.Change(offer_id, film_id, history.APPEARED, row["price"], row["currency"])
+                    for offer_id, row in zip(ids, new_rows, strict=True)]
     history.record(session, changes, now)
+    return edited or bool(changes)
 
 
 def _mark_seen(session: Session, row: Offer | Product, now: dt.datetime) -> None:
@@ -352,14 +450,21 @@ def _apply(row, values: dict) -> bool:
 def _reconcile_film_products(session: Session, film_id: int, source: str,
                              links: list[tuple[ProductRecord, ProductLink]],
                              answered: set[tuple] | None, hide_after_misses: int,
-                             now: dt.datetime, stats: ReconcileStats, counted: set[tuple]) -> None:
+                             now: dt.datetime, stats: ReconcileStats, counted: set[tuple],
+                             dated_prices: bool) -> set[int]:
     """Upsert this film's products and links; with `answered` (a complete answer's product
-    keys), count a miss for this source's products it no longer lists."""
+    keys), count a miss for this source's products it no longer lists. Returns the films
+    whose widgets changed: a product shows with every film linked to it."""
+    changed: set[int] = set()
     for record, link in links:
-        product = _upsert_product(session, source, record, now, stats, counted)
-        _upsert_film_product(session, film_id, product.id, link, source)
+        product, product_changed = _upsert_product(session, source, record, now, stats, counted,
+                                                   dated_prices)
+        if product_changed:
+            changed |= _films_showing(session, product.id)
+        if _upsert_film_product(session, film_id, product.id, link, source):
+            changed.add(film_id)
     if answered is None:
-        return
+        return changed
     query = (select(Product).join(FilmProduct, FilmProduct.product_id == Product.id)
              .where(Product.source == source, FilmProduct.film_id == film_id,
                     Product.hidden == False))  # noqa: E712  (SQL comparison)
@@ -369,11 +474,21 @@ def _reconcile_film_products(session: Session, film_id: int, source: str,
             counted.add(key)
             _mark_missing(session, product, now, hide_after_misses)
             stats.products_missing += 1
+            if product.hidden:
+                changed |= _films_showing(session, product.id)
+    return changed
+
+
+def _films_showing(session: Session, product_id: int) -> set[int]:
+    return set(session.exec(select(FilmProduct.film_id).where(FilmProduct.product_id == product_id)))
 
 
 def _upsert_product(session: Session, source: str, record: ProductRecord, now: dt.datetime,
-                    stats: ReconcileStats, counted: set[tuple]) -> Product:
-    """Products linked to several films are upserted with each; `counted` counts them once."""
+                    stats: ReconcileStats, counted: set[tuple],
+                    dated_prices: bool) -> tuple[Product, bool]:
+    """Products linked to several films are upserted with each; `counted` counts them once.
+    Returns the product and whether a stored one now shows differently (a new one shows
+    only through the link that is made next)."""
     first_time = _product_key(record) not in counted
     counted.add(_product_key(record))
     stats.products_seen += first_time
@@ -385,22 +500,28 @@ def _upsert_product(session: Session, source: str, record: ProductRecord, now: d
     values["availability"] = record.availability.value
     if product is not None and record.link_only:
         values = {"link": record.link, "price": None, "currency": None, "image_url": None}
+    shows_differently = False
     if product is None:
         stats.products_added += 1
         product = Product(merchant=record.merchant, merchant_id=record.merchant_id,
                           region=record.region, source=source, first_seen=now, **values)
-    elif (_apply(product, values) or product.hidden or product.source != source) and first_time:
-        stats.products_changed += 1
+    else:
+        edited = _apply(product, values) or product.hidden
+        if (edited or product.source != source) and first_time:
+            stats.products_changed += 1
+        # A dated price shows when it was checked: checking it again changes the page.
+        shows_differently = edited or (dated_prices and first_time and product.price is not None)
     product.source = source
     _mark_seen(session, product, now)
     session.flush()
-    return product
+    return product, shows_differently
 
 
 def _upsert_film_product(session: Session, film_id: int, product_id: int, link: ProductLink,
-                         source: str) -> None:
+                         source: str) -> bool:
     """Create the link, or let a curated source update its place; a guessing source never
-    moves or re-approves a link that exists, and an operator's pin fixes the position."""
+    moves or re-approves a link that exists, and an operator's pin fixes the position.
+    True if the film's widget changed: a link it shows appeared or moved."""
     row = session.exec(select(FilmProduct).where(
         FilmProduct.film_id == film_id, FilmProduct.product_id == product_id)).first()
     if row is None:
@@ -408,7 +529,11 @@ def _upsert_film_product(session: Session, film_id: int, product_id: int, link: 
                           position=link.position, source=source,
                           origin="curated" if link.curated else "discovered",
                           status="candidate" if link.candidate else "approved")
+        changed = row.status == "approved"
     elif link.curated and not row.pinned:
-        row.position = link.position
-        row.relation = link.relation.value
+        changed = _apply(row, {"position": link.position, "relation": link.relation.value})
+        changed = changed and row.status == "approved" and not row.hidden
+    else:
+        changed = False
     session.add(row)
+    return changed

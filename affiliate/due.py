@@ -21,6 +21,11 @@ Leases: `claim` marks rows with an owner (one per process, `new_owner`) until an
 Another process takes a row over only once that lease has expired (its holder died or
 hung); `finish` and `release` touch only rows their owner still holds, so a process whose
 work was taken over cannot overwrite its successor's state.
+
+Change feeds (Streaming Availability /changes): one process at a time reads a provider's
+feed, once per interval (`take_changes_turn`); the films it names are made due now and the
+feed's cursor advances in the same transaction (`changed_films_due`), so a crash between
+the two neither loses a change nor skips one.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ import datetime as dt
 import os
 import secrets
 import socket
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from sqlalchemy import Float, case, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,7 +41,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from affiliate.db import Database
-from affiliate.models import Film, FilmProviderState, FilmView, Offer
+from affiliate.models import Film, FilmProviderState, FilmView, Offer, ProviderState
 from affiliate.types import UTCDateTime
 
 VIEW_WINDOW_DAYS = 7
@@ -51,6 +56,7 @@ RETRY_CAP = dt.timedelta(hours=6)
 
 _state = FilmProviderState.__table__
 _views = FilmView.__table__
+_providers = ProviderState.__table__
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
@@ -61,9 +67,18 @@ def new_owner() -> str:
 
 def record_view(db: Database, film_id: int, now: dt.datetime) -> None:
     """Count one widget view of a film today; one atomic upsert, safe for many web workers."""
-    stmt = _insert(db, _views).values(film_id=film_id, day=_today(now), views=1)
+    record_views(db, {(film_id, _today(now)): 1})
+
+
+def record_views(db: Database, counts: Mapping[tuple[int, dt.date], int]) -> None:
+    """Add views per (film id, day) in one transaction of atomic upserts (the web processes
+    buffer them: affiliate.view_counts)."""
+    if not counts:
+        return
+    stmt = _insert(db, _views).values([{"film_id": film_id, "day": day, "views": views}
+                                       for (film_id, day), views in counts.items()])
     stmt = stmt.on_conflict_do_update(index_elements=["film_id", "day"],
-                                      set_={"views": _views.c.views + 1})
+                                      set_={"views": _views.c.views + stmt.excluded.views})
     with db.engine.begin() as connection:
         connection.execute(stmt)
 
@@ -183,6 +198,51 @@ def release(db: Database, provider_name: str, owner: str) -> int:
             .values(lease_owner=None, lease_expires_at=None))
     with db.engine.begin() as connection:
         return connection.execute(stmt).rowcount
+
+
+def make_due(db: Database, provider_name: str, now: dt.datetime) -> int:
+    """Make every film due now for this provider (an operator's "refresh now"); return how
+    many were not due yet. Leases are left alone: a film being fetched finishes as it is."""
+    ensure_rows(db, provider_name, now)
+    stmt = (update(_state).where(_state.c.provider == provider_name, _state.c.due_at > now)
+            .values(due_at=now))
+    with db.engine.begin() as connection:
+        return connection.execute(stmt).rowcount
+
+
+def take_changes_turn(db: Database, provider_name: str, every: dt.timedelta, now: dt.datetime) -> bool:
+    """True if this process is to read the provider's change feed now: its last reading
+    began at least `every` ago. One conditional UPDATE decides between processes, as the
+    breaker's trial does; the provider's row exists (its guard made it)."""
+    stmt = (update(_providers)
+            .where(_providers.c.name == provider_name,
+                   or_(_providers.c.changes_read_at.is_(None), _providers.c.changes_read_at <= now - every))
+            .values(changes_read_at=now))
+    with db.engine.begin() as connection:
+        return connection.execute(stmt).rowcount == 1
+
+
+def changes_cursor(db: Database, provider_name: str) -> str | None:
+    with db.engine.connect() as connection:
+        return connection.execute(select(_providers.c.changes_cursor)
+                                  .where(_providers.c.name == provider_name)).scalar()
+
+
+def changed_films_due(db: Database, provider_name: str, film_ids: Iterable[int], cursor: str | None,
+                      now: dt.datetime) -> int:
+    """Make these films due now for the provider (none is put off) and store the feed's new
+    cursor, in one transaction; return how many films were brought forward."""
+    ids = sorted(set(film_ids))
+    with db.engine.begin() as connection:
+        moved = 0
+        if ids:
+            moved = connection.execute(
+                update(_state).where(_state.c.provider == provider_name, _state.c.film_id.in_(ids),
+                                     _state.c.due_at > now)
+                .values(due_at=now)).rowcount
+        connection.execute(update(_providers).where(_providers.c.name == provider_name)
+                           .values(changes_cursor=cursor))
+    return moved
 
 
 def due_summary(db: Database, provider_name: str, now: dt.datetime) -> tuple[int, dt.datetime | None]:

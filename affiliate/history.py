@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from affiliate.db import Database
@@ -19,19 +20,26 @@ APPEARED, PRICE_CHANGED, LEFT, RETURNED = "appeared", "price_changed", "left", "
 
 @dataclass(frozen=True)
 class Change:
-    offer: Offer
+    offer_id: int
+    film_id: int
     event: str
+    price_after: Decimal | None
+    currency: str | None
     price_before: Decimal | None = None
+
+    @classmethod
+    def of(cls, offer: Offer, event: str, price_before: Decimal | None = None) -> "Change":
+        return cls(offer.id, offer.film_id, event, offer.price, offer.currency, price_before)
 
 
 def record(session: Session, changes: list[Change], now: dt.datetime) -> None:
-    """Store a film's changes; one flush gives every new offer its id first."""
+    """Store a film's changes with one executemany, in the caller's transaction."""
     if not changes:
         return
-    session.flush()
-    session.add_all(OfferEvent(offer_id=c.offer.id, film_id=c.offer.film_id, event=c.event, at=now,
-                               price_before=c.price_before, price_after=c.offer.price,
-                               currency=c.offer.currency) for c in changes)
+    session.execute(insert(OfferEvent.__table__), [
+        {"offer_id": c.offer_id, "film_id": c.film_id, "event": c.event, "at": now,
+         "price_before": c.price_before, "price_after": c.price_after, "currency": c.currency}
+        for c in changes])
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """Refresh benchmark: N films against a local stand-in TMDB that enforces its rate limit.
 
-    python bench/refresh_bench.py 1000 10000 [--rate 40]
+    python bench/refresh_bench.py 1000 10000 [--rate 40] [--margin 0.05]
 
 Each size runs in a fresh process (so its peak memory is its own) on a fresh SQLite
 database: the films are inserted, then one RefreshEngine run per provider fetches every
 film's watch providers through the real TMDB adapter, throttled by the real shared
-limiter, and reconciles them. The stand-in answers 429 to any request beyond its rate.
+limiter (which keeps `--margin` of the rate unused, as `refresh.rate_margin` does), and
+reconciles them. The stand-in answers 429 to any request beyond its rate.
 Printed per size: wall time against the minimum (requests / rate), requests issued
 against the minimum (one per film), 429s received and peak RSS. Not a test: numbers vary
 with the machine; bench/RESULTS.md keeps what was measured and how.
@@ -86,7 +87,7 @@ def serve_standin(rate: float, ports) -> None:
     server.serve_forever()
 
 
-def run_one(films: int, rate: float) -> dict:
+def run_one(films: int, rate: float, margin: float) -> dict:
     from sqlalchemy import insert
 
     from affiliate.catalog import prepare
@@ -95,9 +96,7 @@ def run_one(films: int, rate: float) -> dict:
     from affiliate.models import Film
     from affiliate.refresh import RefreshEngine
     from affiliate.types import utcnow
-    from providers.tmdb import TmdbProvider
 
-    TmdbProvider.requests_per_second = rate  # the stand-in's published limit
     ports = multiprocessing.Queue()
     standin = multiprocessing.Process(target=serve_standin, args=(rate, ports), daemon=True)
     standin.start()
@@ -106,9 +105,10 @@ def run_one(films: int, rate: float) -> dict:
         url = f"sqlite:///{tmp}/bench.db"
         settings = load_settings(
             service={"database_url": url},
-            refresh={"max_films_per_run": films},
+            refresh={"max_films_per_run": films, "rate_margin": margin},
             providers={"tmdb": {"type": "tmdb", "read_access_token": "bench-token",
                                 "base_url": f"http://127.0.0.1:{port}",
+                                "requests_per_second": rate,  # the stand-in's published limit
                                 "regions": ["US"]}})
         db = Database(url)
         prepare(db)
@@ -124,7 +124,8 @@ def run_one(films: int, rate: float) -> dict:
     counts = json.loads(urlopen(f"http://127.0.0.1:{port}/stats").read())
     standin.terminate()
     minimum = films / rate
-    return {"films": films, "status": report.status, "wall_s": round(wall, 1),
+    return {"films": films, "rate": rate, "margin": margin, "status": report.status,
+            "offers_added": report.stats.offers_added, "wall_s": round(wall, 1),
             "minimum_s": round(minimum, 1), "ratio": round(wall / minimum, 2),
             "requests": counts["served"], "minimum_requests": films, "refused_429": counts["refused"],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -134,13 +135,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="+", type=int)
     parser.add_argument("--rate", type=float, default=40.0)
+    parser.add_argument("--margin", type=float, default=0.05)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.sizes[0], args.rate)))
+        print(json.dumps(run_one(args.sizes[0], args.rate, args.margin)))
         return
     for size in args.sizes:
-        out = subprocess.run([sys.executable, __file__, str(size), "--rate", str(args.rate), "--child"],
+        out = subprocess.run([sys.executable, __file__, str(size), "--rate", str(args.rate),
+                              "--margin", str(args.margin), "--child"],
                              capture_output=True, text=True, check=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
         print(out.strip().splitlines()[-1], flush=True)

@@ -7,8 +7,11 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
+from sqlmodel import select
 
+from affiliate import refresh
 from affiliate.cli import main
+from affiliate.models import FilmProviderState
 from affiliate.refresh import RefreshEngine, run_refresh
 from affiliate.types import utcnow
 from providers.base import (
@@ -95,6 +98,25 @@ def test_a_failing_source_gives_its_films_back_and_its_breaker_skips_the_next_ru
     assert after_cooldown.status == "complete" and after_cooldown.films == 4
 
 
+def test_a_store_that_crashes_gives_its_films_back_at_once(db, settings, monkeypatch):
+    run_refresh(db, settings, "demo")
+
+    def database_gone(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    reconcile = refresh.reconcile
+    monkeypatch.setattr(refresh, "reconcile", database_gone)
+    with pytest.raises(RuntimeError):
+        run_refresh(db, settings, "api")
+
+    with db.session() as session:
+        held = session.exec(select(FilmProviderState).where(FilmProviderState.lease_owner.is_not(None))).all()
+    assert held == []
+    monkeypatch.setattr(refresh, "reconcile", reconcile)
+    (report,) = run_refresh(db, settings, "api")  # due at once, not after the lease
+    assert report.films == 4
+
+
 def test_status_shows_each_providers_health_and_next_run(database_url, settings, db, tmp_path):
     run_refresh(db, settings, "demo")
     run_refresh(db, settings, "api")
@@ -108,7 +130,7 @@ def test_status_shows_each_providers_health_and_next_run(database_url, settings,
     demo, api = output.split("api (counting)")
     assert demo.startswith("demo (feed): ok") and "last error: never" in demo
     assert api.startswith(": ok") and "next run: now (2 films due)" in api
-    assert "quota left: no daily quota; breaker: closed" in api
+    assert "quota left: no quota; breaker: closed" in api
 
 
 def test_refresh_shows_progress_and_a_summary(database_url, settings, db, tmp_path):

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from affiliate.db import Database
 from affiliate.limits import (
+    RATE_MARGIN,
     ProviderLimiter,
     QuotaExhausted,
     limits_file,
@@ -24,6 +25,7 @@ from affiliate.resilience import quota_exhausted
 from providers.amazon import AmazonProvider
 from providers.base import FilmKey, FilmQuery, RateLimited
 from providers.itunes import ItunesProvider
+from providers.registry import validate_provider_settings
 from providers.streaming_availability import StreamingAvailabilityProvider
 from tests.clock import FakeClock
 
@@ -49,9 +51,10 @@ def limiter(database, clock):
     """Builds limiters as separate processes would: each with its own bucket and connection."""
     made: list[ProviderLimiter] = []
 
-    def make(name="amazon", per_second=None, quota=None, **options):
+    def make(name="amazon", per_second=None, quota=None, margin=0.0, **options):
+        """Exact rates (no margin) unless `margin` is given, so waits read as the rate."""
         built = ProviderLimiter(name, per_second, quota, shared_buckets(database.engine),
-                                clock=clock, **options)
+                                clock=clock, margin=margin, **options)
         made.append(built)
         return built
 
@@ -91,6 +94,24 @@ def test_a_whole_second_of_rate_may_go_at_once(limiter, clock):
     assert clock.slept == []
     tmdb.acquire()
     assert clock.slept == [pytest.approx(1.001)]
+
+
+def test_the_default_margin_stretches_the_window_not_the_burst(limiter, clock):
+    tmdb = limiter("tmdb", per_second=40, margin=RATE_MARGIN)
+    for _ in range(40):
+        tmdb.acquire()
+    tmdb.acquire()
+    # 40 requests per 1.053 s: 38 a second, 95 % of the published 40.
+    assert RATE_MARGIN == 0.05 and clock.slept == [pytest.approx(1.054)]
+    apple = limiter("itunes", per_second=ItunesProvider.requests_per_second, margin=RATE_MARGIN)
+    apple.acquire()
+    apple.acquire()
+    assert clock.slept[1:] == [pytest.approx(3.159)]  # one every 3.158 s instead of 3
+
+
+def test_a_margin_outside_zero_to_one_is_refused(limiter):
+    with pytest.raises(ValueError, match="tmdb: the rate margin must be"):
+        limiter("tmdb", per_second=40, margin=1)
 
 
 def test_quota_counts_down_across_processes_then_raises_until_the_window_frees(limiter, clock):
@@ -163,18 +184,59 @@ def test_without_limits_nothing_is_stored_or_waited_for(limiter, clock):
     assert feed.quota_left() is None and clock.slept == []
 
 
-def test_a_quota_that_cannot_fit_the_rate_is_refused_early(limiter):
-    with pytest.raises(ValueError, match="tmdb: a daily quota of 10"):
-        limiter("tmdb", per_second=40, quota=10)
+def test_a_quota_below_the_rates_burst_is_the_only_limit(limiter, clock):
+    tmdb = limiter("tmdb", per_second=40, quota=10)
+    for _ in range(10):
+        tmdb.acquire()
+    assert clock.slept == [] and tmdb.quota_left() == 0
+    with pytest.raises(QuotaExhausted):
+        tmdb.acquire()
+
+
+def test_a_quota_the_rate_cannot_reach_in_a_day_is_still_counted(limiter, clock):
+    slow = limiter("slow", per_second=1, quota=100_000)
+    slow.acquire()
+    slow.acquire()
+    assert clock.slept == [pytest.approx(1.001)] and slow.quota_left() == 100_000 - 2
+
+
+def motn_settings(**table):
+    return StreamingAvailabilityProvider.Settings(type="streaming-availability", api_key="k", **table)
 
 
 def test_for_provider_reads_the_class_limits(database, clock):
-    motn = ProviderLimiter.for_provider("motn", StreamingAvailabilityProvider,
+    motn = ProviderLimiter.for_provider("motn", StreamingAvailabilityProvider, motn_settings(),
                                         shared_buckets(database.engine), clock=clock)
     try:
         assert motn.quota_left() == StreamingAvailabilityProvider.daily_quota == 100
     finally:
         motn.close()
+
+
+def test_a_paid_plans_limits_in_the_provider_table_replace_the_published_ones(database, clock):
+    settings = motn_settings(daily_quota=25_000, requests_per_second=10)
+    motn = ProviderLimiter.for_provider("motn", StreamingAvailabilityProvider, settings,
+                                        shared_buckets(database.engine), clock=clock, margin=0)
+    adapter = StreamingAvailabilityProvider("motn", settings)
+    try:
+        for _ in range(11):
+            motn.acquire()
+        assert clock.slept == [pytest.approx(1.001)]  # 10 a second
+        assert motn.quota_left() == 25_000 - 11
+        assert (adapter.requests_per_second, adapter.daily_quota) == (10, 25_000)
+        assert StreamingAvailabilityProvider.daily_quota == 100  # the class keeps its own
+    finally:
+        motn.close()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("requests_per_second", 0, "greater than 0"),
+    ("requests_per_second", "fast", "valid number"),
+    ("daily_quota", 0, "greater than or equal to 1"),
+])
+def test_a_wrong_limit_in_a_provider_table_names_its_key(key, value, message):
+    with pytest.raises(ValueError, match=f"config key providers.motn.{key}: .*{message}"):
+        validate_provider_settings("motn", {"type": "streaming-availability", "api_key": "k", key: value})
 
 
 @responses.activate
@@ -195,7 +257,8 @@ def test_a_spent_quota_stops_an_adapter_before_its_request(limiter):
 def test_sqlite_keeps_the_log_beside_the_database_not_in_it(tmp_path, clock):
     database = Database(f"sqlite:///{tmp_path / 'affiliate.db'}")
     try:
-        limiter = ProviderLimiter("amazon", 1, None, shared_buckets(database.engine), clock=clock)
+        limiter = ProviderLimiter("amazon", 1, None, shared_buckets(database.engine), clock=clock,
+                                  margin=0)
         limiter.acquire()
         limiter.close()
         assert limits_file(tmp_path / "affiliate.db") == tmp_path / "affiliate-limits.db"
@@ -210,7 +273,8 @@ def test_sqlite_keeps_the_log_beside_the_database_not_in_it(tmp_path, clock):
 def test_an_in_memory_database_limits_this_process_only(clock):
     database = Database("sqlite://")
     try:
-        limiter = ProviderLimiter("amazon", 1, 5, shared_buckets(database.engine), clock=clock)
+        limiter = ProviderLimiter("amazon", 1, 5, shared_buckets(database.engine), clock=clock,
+                                  margin=0)
         limiter.acquire()
         limiter.acquire()
         assert clock.slept == [pytest.approx(1.001)] and limiter.quota_left() == 3
@@ -245,7 +309,8 @@ def test_postgres_waits_briefly_while_another_process_holds_the_log(database, li
 def test_redis_shares_rate_and_quota(clock):
     name = f"test-{uuid.uuid4().hex[:8]}"
     engine = create_engine("sqlite://")  # named Redis wins over the database
-    first, second = (ProviderLimiter(name, 1, 2, shared_buckets(engine, REDIS_URL), clock=clock)
+    first, second = (ProviderLimiter(name, 1, 2, shared_buckets(engine, REDIS_URL), clock=clock,
+                                     margin=0)
                      for _ in range(2))
     try:
         first.acquire()
