@@ -16,16 +16,33 @@ from typing import Callable, Iterable
 
 from sqlmodel import select
 
-from affiliate.catalog import ReconcileStats, film_key, find_film, reconcile, store_platforms
+from affiliate.catalog import (
+    ReconcileStats,
+    film_key,
+    films_named,
+    find_film,
+    reconcile,
+    store_platforms,
+)
 from affiliate.config import CatalogSettings, Settings
+from affiliate.credentials import build_provider
 from affiliate.db import Database
-from affiliate.due import claim, ensure_rows, film_ttls, finish, new_owner, release
+from affiliate.due import (
+    changed_films_due,
+    changes_cursor,
+    claim,
+    ensure_rows,
+    film_ttls,
+    finish,
+    new_owner,
+    release,
+    take_changes_turn,
+)
 from affiliate.limits import ProviderLimiter, shared_buckets
 from affiliate.models import Film, FilmExternalId, FilmProduct, Product, ProviderState, RefreshRun
 from affiliate.resilience import Clock, ProviderGuard, SystemClock, call_with_retries
 from affiliate.types import utcnow
 from providers.base import FilmKey, FilmQuery, ProductRef, Provider, ProviderError, ProviderResult
-from providers.registry import build_provider, provider_class, validate_provider_settings
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +68,10 @@ _COUNTS = ("offers_seen", "offers_added", "offers_changed", "offers_missing",
            "products_seen", "products_added", "products_changed", "products_missing")
 
 
-def configured_providers(settings: Settings) -> dict[str, Provider]:
-    """Providers as configured, for listing them; calls go through a RefreshEngine's, which
-    are throttled and retried."""
-    return {name: build_provider(name, raw) for name, raw in settings.providers.items()}
+def configured_providers(settings: Settings, db: Database | None = None) -> dict[str, Provider]:
+    """Providers as configured (with their stored credentials when given the database), for
+    listing them; calls go through a RefreshEngine's, which are throttled and retried."""
+    return {name: build_provider(db, settings, name) for name in settings.providers}
 
 
 def film_queries(db: Database, ref: str) -> list[FilmQuery]:
@@ -119,22 +136,23 @@ class RefreshEngine:
         if name not in self.settings.providers:
             known = ", ".join(sorted(self.settings.providers)) or "none configured"
             raise UnknownProvider(f"no provider named {name!r} (configured: {known})")
-        options = validate_provider_settings(name, self.settings.providers[name])
-        cls = provider_class(options.type)
-        if name not in self._limiters:
-            self._limiters[name] = ProviderLimiter.for_provider(
-                name, cls, self._buckets, clock=self.clock,
-                max_wait=self.settings.refresh.retry.max_wait_seconds)
-        limiter = self._limiters[name]
 
         def throttle() -> None:
-            limiter.acquire()
+            self._limiters[name].acquire()
             self.requests += 1
 
         def retry(call):
             return call_with_retries(call, self.settings.refresh.retry, self.clock)
 
-        return cls(name, options, throttle=throttle, retry=retry)
+        # Built afresh on every call with the stored credentials read again, so credentials
+        # saved from the CLI or the console reach a long-running scheduler's next run.
+        provider = build_provider(self.db, self.settings, name, throttle=throttle, retry=retry)
+        if name not in self._limiters:
+            self._limiters[name] = ProviderLimiter.for_provider(
+                name, type(provider), provider.settings, self._buckets, clock=self.clock,
+                max_wait=self.settings.refresh.retry.max_wait_seconds,
+                margin=self.settings.refresh.rate_margin)
+        return provider
 
     def quota_left(self, name: str) -> int | None:
         self.provider(name)
@@ -183,6 +201,7 @@ class RefreshEngine:
         name = provider.name
         ensure_rows(self.db, name, self.clock.now())
         guard = self.guard(provider)
+        self.follow_changes(provider, guard)
         reports: list[RunReport] = []
         budget = self.settings.refresh.max_films_per_run  # per run; jobs share this engine
         gave_up = False
@@ -200,22 +219,57 @@ class RefreshEngine:
             attempt = _Attempt.start(self.db, provider, film_queries_for(self.db, chunk), guard)
             return chunk, attempt, None if attempt.report else pool.submit(attempt.fetch)
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{name}") as pool:
-            pending = start_chunk()
-            while pending is not None:
-                chunk, attempt, fetched = pending
-                pending = start_chunk() if fetched else None
-                report = attempt.report or attempt.store(self.db, rules, fetched.result())
-                reports.append(report)
-                if report.status in ("failed", "skipped"):
-                    gave_up, budget = True, 0  # no new chunks; one in flight is stored
-                    continue
-                self._finish_chunk(provider, chunk, report, progress)
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{name}") as pool:
+                pending = start_chunk()
+                while pending is not None:
+                    chunk, attempt, fetched = pending
+                    pending = start_chunk() if fetched else None
+                    report = attempt.report or attempt.store(self.db, rules, fetched.result())
+                    reports.append(report)
+                    if report.status in ("failed", "skipped"):
+                        gave_up, budget = True, 0  # no new chunks; one in flight is stored
+                        continue
+                    self._finish_chunk(provider, chunk, report, progress)
+        except BaseException:
+            # Storing failed (the database went away, a bug): the films stay due now, for
+            # this process's next run or another's, rather than held until the lease expires.
+            release(self.db, name, self.owner)
+            raise
         if gave_up:
             # The provider, not these films, failed: they stay due; the guard's pause or
             # breaker does the backing off.
             release(self.db, name, self.owner)
         return _combined(name, reports)
+
+    def follow_changes(self, provider: Provider, guard: ProviderGuard) -> int | None:
+        """Read the provider's change feed if it keeps one and this process's turn has come
+        (one process per `changes_every`), and make the tracked films it names due now; the
+        feed's cursor advances only with them. Returns the films brought forward, None when
+        the feed was not read. A failure is the provider's, as a fetch's would be."""
+        if provider.changes_every is None:
+            return None
+        now = self.clock.now()
+        # Read-only: a pause, a block or an open breaker waits, and a breaker's trial call is
+        # left to the run's own fetch.
+        if guard.status() is not None or not take_changes_turn(self.db, provider.name,
+                                                                provider.changes_every, now):
+            return None
+        try:
+            changed = provider.changes(changes_cursor(self.db, provider.name), now)
+        except Exception as exc:  # like a fetch: recorded on the guard, never raised
+            failures = guard.record_failure(exc)
+            kind = exc.kind if isinstance(exc, ProviderError) else "error"
+            _note_error(self.db, provider, kind, f"change feed: {exc}", first=failures == 1)
+            return None
+        guard.record_success()
+        for problem in changed.problems:
+            log.warning("provider %s: change feed: skipped %s", provider.name, problem)
+        films = films_named(self.db, provider.type_name, changed.films)
+        moved = changed_films_due(self.db, provider.name, films, changed.cursor, now)
+        if moved:
+            log.info("provider %s: change feed made %d films due", provider.name, moved)
+        return moved
 
     def _finish_chunk(self, provider: Provider, chunk: list[int], report: RunReport,
                       progress: Progress | None) -> None:
@@ -332,6 +386,7 @@ class _Attempt:
     def store(self, db: Database, rules: CatalogSettings,
               outcome: ProviderResult | BaseException) -> RunReport:
         provider = self.provider
+        note_reported_state(db, provider, utcnow())
         if isinstance(outcome, BaseException):
             failures = self.guard.record_failure(outcome)
             if isinstance(outcome, ProviderError):
@@ -342,7 +397,8 @@ class _Attempt:
             return _failed(db, provider, self.run, kind, message, first=failures == 1)
         previous_failures = self.guard.record_success()
         # A quarantine or a bad record is not the provider's failure: it answered.
-        stats = reconcile(db, provider.name, outcome, rules.hide_after_misses, rules.max_hidden_share)
+        stats = reconcile(db, provider.name, outcome, rules.hide_after_misses, rules.max_hidden_share,
+                          dated_prices=provider.price_max_age is not None)
         if stats.quarantined:
             status = "quarantined"
             log.error("provider %s: answer quarantined: %s", provider.name, stats.quarantined)
@@ -351,6 +407,32 @@ class _Attempt:
         _finished(db, provider, self.run, status, stats, previous_failures)
         return RunReport(provider.name, status, stats,
                          films=len(self.films) if self.films is not None else 0)
+
+
+def reported_state(provider: Provider) -> tuple[int | None, str | None, str | None]:
+    """(quota left, its period, notice) that an adapter keeps on its instance from the
+    source's last answer: Watchmode's monthly credits (`quota`), Amazon's link-only mode
+    (`link_only`). Read here so every process and `affiliate status` can see them."""
+    quota = getattr(provider, "quota", None)
+    remaining = getattr(quota, "remaining", None)
+    notice = None
+    if getattr(provider, "link_only", False):
+        notice = ("link-only mode: the source refuses this account's API calls; showing "
+                  "tagged links without prices or images")
+    return remaining, "month" if remaining is not None else None, notice
+
+
+def note_reported_state(db: Database, provider: Provider, now: dt.datetime) -> None:
+    """Store `reported_state` on the provider's row; a quota the source did not report this
+    time is kept as last reported, a notice that is over is cleared."""
+    remaining, period, notice = reported_state(provider)
+    with db.session() as session:
+        state = _state(session, provider)
+        if remaining is not None:
+            state.quota_remaining, state.quota_period, state.quota_checked_at = remaining, period, now
+        if notice != state.notice:
+            state.notice, state.notice_since = notice, now if notice else None
+        session.add(state)
 
 
 def _state(session, provider: Provider) -> ProviderState:
@@ -381,16 +463,22 @@ def _finished(db: Database, provider: Provider, run: RefreshRun, status: str,
         log.warning("provider %s: skipped %s", provider.name, problem)
 
 
-def _failed(db: Database, provider: Provider, run: RefreshRun, kind: str, message: str,
-            first: bool) -> RunReport:
-    now = utcnow()
-    if first:  # one line per outage, not one per run
+def _note_error(db: Database, provider: Provider, kind: str, message: str, first: bool) -> None:
+    """Record a provider's failure on its state row; log it once per outage, not once per run."""
+    if first:
         log.warning("provider %s failed (%s): %s; keeping stored data", provider.name, kind, message)
     with db.session() as session:
         state = _state(session, provider)
-        state.last_run_at = state.last_error_at = now
+        state.last_run_at = state.last_error_at = utcnow()
         state.last_error_kind, state.last_error = kind, message[:2000]
         session.add(state)
+
+
+def _failed(db: Database, provider: Provider, run: RefreshRun, kind: str, message: str,
+            first: bool) -> RunReport:
+    _note_error(db, provider, kind, message, first)
+    now = utcnow()
+    with db.session() as session:
         run = session.merge(run)
         run.finished_at, run.status, run.message = now, "failed", f"{kind}: {message}"[:4000]
         session.add(run)

@@ -157,6 +157,8 @@ _TOKEN_URLS = {
 }
 _TOKEN_MARGIN_SECONDS = 60
 _MAX_ITEM_IDS = 10
+# Asked for by check_credentials: Leaving Las Vegas on Blu-ray (Amazon US).
+_CHECK_ASIN = "B00C6FBZ8S"
 _RESOURCES = [
     "itemInfo.title",
     "itemInfo.classifications",
@@ -428,6 +430,16 @@ class AmazonProvider(Provider):
         # Shown in the provider's status while Amazon refuses the account (AssociateNotEligible).
         self.link_only = False
         self._client = _Client(self.settings, self.throttle, self.retry)
+
+    def check_credentials(self) -> str:
+        """A token, then getItems of one ASIN: proves the credential id, secret and version
+        and the partner tag in one API call. Amazon not knowing the ASIN still proves them."""
+        try:
+            self._client.get_items([_CHECK_ASIN])
+        except _NotEligible as exc:
+            return (f"Amazon accepted the credentials, but refuses this account's API calls for "
+                    f"now ({exc}); links are shown without prices until it has qualifying sales")
+        return "Amazon accepted the credentials and the partner tag"
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         queries = list(films or ())

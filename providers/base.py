@@ -231,6 +231,25 @@ class ProviderResult:
 
 
 @dataclass(frozen=True)
+class ChangedFilm:
+    """A film a source's change feed named, by whichever ids the feed gave."""
+
+    imdb_id: str | None = None
+    tmdb_id: int | None = None
+    source_id: str | None = None  # the source's own id, as in FilmRecord.external_ids[type_name]
+
+
+@dataclass
+class ChangeSet:
+    """What a change feed said since the last cursor: the films it named, and the cursor to
+    continue from, which refresh stores only together with what it did about those films."""
+
+    films: list[ChangedFilm] = field(default_factory=list)
+    cursor: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class FilmQuery:
     """A film the service asks a provider about, with every id it already knows."""
 
@@ -308,6 +327,10 @@ class ProviderSettings(BaseModel):
     type: str
     enabled: bool = True
     interval_minutes: int = Field(60, ge=1)
+    # The operator's plan, where it allows more (or should use less) than the adapter's
+    # published free-plan limits; unset, those apply.
+    requests_per_second: float | None = Field(None, gt=0, le=1000)
+    daily_quota: int | None = Field(None, ge=1)
 
 
 # Runs one request (a zero-argument call) and returns its result, retrying as it sees fit.
@@ -344,6 +367,8 @@ class Provider:
     disclosure: ClassVar[str | None] = None
     # Prices older than this are not shown (Amazon: 24 hours).
     price_max_age: ClassVar[dt.timedelta | None] = None
+    # How often refresh reads the source's change feed (`changes`); None: it has none.
+    changes_every: dt.timedelta | None = None
 
     def __init__(self, name: str, settings: ProviderSettings,
                  throttle: Callable[[], None] | None = None, retry: Retry | None = None):
@@ -354,13 +379,38 @@ class Provider:
         repeats one request, not a whole batch); alone, a request is tried once."""
         self.name = name
         self.settings = settings
+        self.requests_per_second, self.daily_quota = self.configured_limits(settings)
         self.throttle = throttle or _own_pace(self.requests_per_second)
         self.retry = retry or _once
+
+    @classmethod
+    def configured_limits(cls, settings: ProviderSettings) -> tuple[float | None, int | None]:
+        """(requests per second, daily quota): the provider table's, where it sets them,
+        else the adapter's published ones."""
+        per_second = getattr(settings, "requests_per_second", None)
+        daily_quota = getattr(settings, "daily_quota", None)
+        return (per_second if per_second is not None else cls.requests_per_second,
+                daily_quota if daily_quota is not None else cls.daily_quota)
 
     def platform_directory(self, region: str) -> list[PlatformRecord]:
         """The platforms the source knows in `region`, best known first; [] if it keeps no
         directory. Lets operators learn logos and aliases before any film names them."""
         return []
+
+    def check_credentials(self) -> str | None:
+        """Make the cheapest request that proves the credentials work ("test connection")
+        and say what the source answered, for the operator; never include a secret.
+
+        Raises a ProviderError as fetch does (AuthFailed when the source refuses them).
+        None: the adapter has no such request, so only a refresh tries its credentials.
+        Adapters that declare credentials override it."""
+        return None
+
+    def changes(self, cursor: str | None, now: dt.datetime) -> ChangeSet:
+        """For a source with a change feed (`changes_every` set): the films it says changed
+        since `cursor`, and the cursor to continue from; None starts the feed at `now`.
+        Raises a ProviderError as fetch does."""
+        raise NotImplementedError(f"{self.type_name} keeps no change feed")
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         """Fetch offers and products for `films`, or everything the source has if None.

@@ -40,12 +40,19 @@ streaming-availability-api, openapi.yaml), its README and TERMS.md, and public c
   is provided by Streaming Availability API by Movie of the Night, with a link to
   https://www.movieofthenight.com/about/api. Reselling or redistributing the data is not
   allowed.
-- `GET /changes?country=&catalogs=&change_type=new|removed|updated|expiring|upcoming
-  &item_type=show&show_type=movie&from=&to=&cursor=` answers `{changes: [{changeType,
-  itemType, showId, showType, service, streamingOptionType, addon?, timestamp?, link?}],
-  shows: {showId: show}, hasMore, nextCursor}`, 25 changes a page, 31 days back or ahead.
-  Incremental refresh is not this adapter's business yet; each film records the show's own
-  id under `external_ids["streaming-availability"]` so a change can be matched to it later.
+- `GET /changes` (openapi.yaml `getChanges`, schemas `change` and `changesResult`):
+  `country` (required, one), `change_type` (required: new | removed | updated | expiring |
+  upcoming; "updated" includes recent additions and removals, plus options whose link,
+  subtitles or video quality changed), `item_type` (required: show | season | episode),
+  `show_type` (movie | series), `catalogs` (optional; all of the country's when omitted),
+  `from` and `to` (Unix seconds, inclusive; past changes only from today back to 31 days
+  ago, `from` defaulting to 31 days ago and `to` to today), `order_direction` (asc | desc),
+  `cursor`. Results are ordered by the date of the change, 25 a page. The answer is
+  `{changes: [change], shows: {showId: show}, hasMore, nextCursor?}` (changes, shows and
+  hasMore required); a change is `{changeType, itemType, showId, showType, service,
+  streamingOptionType}` (required) with `season?`, `episode?`, `addon?`, `timestamp?` (Unix
+  seconds; always there for new, removed and updated) and `link?`. `shows` holds the full
+  show objects the changes name. Each page is one request of the plan's quota.
 
 Design:
 - `access` picks the door ("rapidapi", the default, or "direct"); `base_url` defaults to
@@ -63,6 +70,16 @@ Design:
 - Errors: 401/403 -> AuthFailed, 429 -> RateLimited (Retry-After, else RapidAPI's quota
   reset), timeouts/5xx -> Transient, a body that is not a show -> BadResponse. A 404, or an
   option of the wrong shape, is a Problem for that film, which is then not covered.
+- The change feed (`changes`): every `changes_interval_minutes` (0: never), per region,
+  `change_type=updated&item_type=show&show_type=movie` from where the last read ended to
+  now, oldest first, at most `changes_max_pages` pages. It names films by the show's id
+  and, from `shows`, its IMDb and TMDB ids; refresh makes the ones it tracks due now, so
+  they are fetched whole by `fetch` (a change alone does not say everything a film has in
+  every configured region). The cursor is `us:<unix seconds>,gb:<...>`, where each
+  region's next read starts: the `to` of a read that reached the end, else the timestamp
+  of the last change read (`from` is inclusive: re-reading a change only marks a film due
+  twice). A first read, or a region new to the config, starts now; a read more than 31
+  days behind starts 31 days back, as far as the API goes.
 """
 from __future__ import annotations
 
@@ -79,6 +96,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    RootModel,
     SecretStr,
     field_validator,
     model_validator,
@@ -86,7 +104,10 @@ from pydantic import (
 
 from providers.base import (
     Attribution,
+    AuthFailed,
     BadResponse,
+    ChangedFilm,
+    ChangeSet,
     Credential,
     FilmKey,
     FilmQuery,
@@ -97,13 +118,14 @@ from providers.base import (
     PlatformRecord,
     Problem,
     Provider,
+    ProviderError,
     ProviderResult,
     ProviderSettings,
     Quality,
     RateLimited,
 )
 from providers.fields import base_url, http_url, region_list
-from providers.http import Http, parse_as, retry_after_seconds, safe_label
+from providers.http import Http, decode_json, parse_as, retry_after_seconds, safe_label
 from providers.platforms import slugify
 
 TYPE_NAME = "streaming-availability"
@@ -143,6 +165,9 @@ _KINDS = {
 _QUALITIES = {"sd": Quality.SD, "hd": Quality.HD, "qhd": Quality.HD, "uhd": Quality.UHD}
 _IMDB_RE = re.compile(r"^tt\d{7,10}$")
 _TMDB_MOVIE_RE = re.compile(r"^movie/(\d{1,10})$")
+_CURSOR_RE = re.compile(r"^([a-z]{2}):(\d{1,12})$")
+# How far back /changes reaches (31 days), less an hour for clocks that disagree.
+_CHANGES_REACH = dt.timedelta(days=31) - dt.timedelta(hours=1)
 
 
 
@@ -212,6 +237,33 @@ class _Show(_Model):
     streamingOptions: dict[str, list[Any]]
 
 
+class _Change(_Model):
+    showId: str = Field(min_length=1)
+    timestamp: int | None = Field(None, ge=0)
+
+
+class _ChangedShow(_Model):
+    imdbId: str | None = None
+    tmdbId: str | None = None
+
+
+class _ChangePage(_Model):
+    # Entries are read one by one, so one odd change costs only itself.
+    changes: list[Any]
+    shows: dict[str, Any]
+    hasMore: bool
+    nextCursor: str | None = None
+
+
+class _Genre(_Model):
+    id: str = Field(min_length=1)
+    name: str
+
+
+class _Genres(RootModel[list[_Genre]]):
+    """`GET /genres`: `[{"id": "action", "name": "Action"}, ...]`, the API's smallest answer."""
+
+
 class StreamingAvailabilityProvider(Provider):
     class Settings(ProviderSettings):
         api_key: SecretStr
@@ -219,6 +271,10 @@ class StreamingAvailabilityProvider(Provider):
         base_url: str | None = None
         regions: list[str] = Field(default_factory=lambda: ["US"], min_length=1)
         timeout_seconds: float = Field(15, gt=0)
+        # The /changes feed: how often it is read (0: never) and at most how many pages per
+        # region each time; every page is one request of the plan's quota.
+        changes_interval_minutes: int = Field(360, ge=0)
+        changes_max_pages: int = Field(4, ge=1, le=100)
 
         @field_validator("api_key")
         @classmethod
@@ -262,13 +318,78 @@ class StreamingAvailabilityProvider(Provider):
         "https://www.movieofthenight.com/about/api",
     ),)
 
+    def __init__(self, *args, **kwargs):  # Provider's: name, settings, throttle, retry
+        super().__init__(*args, **kwargs)
+        minutes = self.settings.changes_interval_minutes
+        self.changes_every = dt.timedelta(minutes=minutes) if minutes else None
+
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
-        http = Http(self.settings.timeout_seconds, headers=self._headers(), classify=_classify,
-                    before_request=self.throttle, retry=self.retry)
         result = ProviderResult(complete=True)
+        http = self._http()
         for film in films or ():
             self._fetch_film(http, film, result)
         return result
+
+    def changes(self, cursor: str | None, now: dt.datetime) -> ChangeSet:
+        """The movies /changes lists as updated in each region since `cursor` (see the
+        module docstring); a region without a position starts now, without a request."""
+        started = _read_cursor(cursor)
+        to = int(now.timestamp())
+        reach = int((now - _CHANGES_REACH).timestamp())
+        result = ChangeSet()
+        positions = {}
+        http = self._http()
+        for country in (region.lower() for region in self.settings.regions):
+            start = started.get(country)
+            positions[country] = to if start is None else self._read_changes(
+                http, country, max(start, reach), to, result)
+        result.cursor = ",".join(f"{country}:{at}" for country, at in positions.items())
+        return result
+
+    def _read_changes(self, http: Http, country: str, start: int, to: int, result: ChangeSet) -> int:
+        """Read one region's pages; return where its next read starts."""
+        url = f"{self.settings.url}/changes"
+        params = {"country": country, "change_type": "updated", "item_type": "show",
+                  "show_type": "movie", "from": str(start), "to": str(to), "order_direction": "asc"}
+        last = start
+        for _ in range(self.settings.changes_max_pages):
+            page = parse_as(_ChangePage, http.json("GET", url, params=params), safe_label(url))
+            for index, entry in enumerate(page.changes):
+                where = f"/changes {country} changes[{index}]"
+                try:
+                    change = parse_as(_Change, entry, where)
+                except BadResponse as exc:
+                    result.problems.append(Problem(where, str(exc)))
+                    continue
+                result.films.append(_changed_film(change.showId, page.shows.get(change.showId)))
+                last = max(last, change.timestamp or last)
+            if not page.hasMore:
+                return to
+            if not page.nextCursor:
+                raise BadResponse(f"{safe_label(url)}: hasMore is true but there is no nextCursor")
+            params["cursor"] = page.nextCursor
+        # Out of pages: continue after the last change read, and past a second so crowded
+        # with changes that the pages ran out inside it (its films refresh on their interval).
+        return last if last > start else last + 1
+
+    def _http(self) -> Http:
+        return Http(self.settings.timeout_seconds, headers=self._headers(), classify=_classify,
+                    before_request=self.throttle, retry=self.retry)
+
+    def check_credentials(self) -> str:
+        """`GET /genres`: one request (it counts against a RapidAPI plan's daily quota like
+        any other), the smallest answer the API gives, authenticated like every call."""
+        http = Http(self.settings.timeout_seconds, headers=self._headers(), classify=_classify_check,
+                    before_request=self.throttle, retry=self.retry)
+        url = f"{self.settings.url}/genres"
+        response = http.request("GET", url)
+        parse_as(_Genres, decode_json(response, safe_label(url)), safe_label(url))
+        left = response.headers.get("X-RateLimit-Requests-Remaining", "").strip()
+        limit = response.headers.get("X-RateLimit-Requests-Limit", "").strip()
+        if left.isdigit() and limit.isdigit():
+            return (f"Streaming Availability accepted the key; {left} of {limit} requests left "
+                    "in the plan's period")
+        return "Streaming Availability accepted the key"
 
     def _headers(self) -> dict[str, str]:
         key = self.settings.api_key.get_secret_value()
@@ -318,6 +439,28 @@ class StreamingAvailabilityProvider(Provider):
                 except ValueError as exc:
                     problems.append(f"{where}: {exc}")
         return offers, problems
+
+
+def _read_cursor(cursor: str | None) -> dict[str, int]:
+    """Each region's position in a cursor `changes` wrote; a part it cannot read starts now."""
+    positions = {}
+    for part in (cursor or "").split(","):
+        match = _CURSOR_RE.match(part.strip())
+        if match:
+            positions[match[1]] = int(match[2])
+    return positions
+
+
+def _changed_film(show_id: str, show: Any) -> ChangedFilm:
+    """The ids a change gives for its film: the show's own, and IMDb's and TMDB's from the
+    answer's `shows` when it holds the show in a readable shape."""
+    try:
+        ids = _ChangedShow.model_validate(show) if show is not None else _ChangedShow()
+    except ValueError:
+        ids = _ChangedShow()
+    tmdb = _TMDB_MOVIE_RE.match(ids.tmdbId or "")
+    return ChangedFilm(imdb_id=ids.imdbId if ids.imdbId and _IMDB_RE.match(ids.imdbId) else None,
+                       tmdb_id=int(tmdb[1]) if tmdb else None, source_id=show_id)
 
 
 def _film_record(key: FilmKey, show: _Show) -> FilmRecord:
@@ -381,6 +524,14 @@ def _classify(response: requests.Response, label: str) -> RateLimited | None:
     if wait is None and headers.get("X-RateLimit-Requests-Remaining", "").strip() == "0":
         wait = retry_after_seconds(headers.get("X-RateLimit-Requests-Reset"))
     return RateLimited(f"{label}: HTTP 429{_message(response)}", retry_after=wait)
+
+
+def _classify_check(response: requests.Response, label: str) -> ProviderError | None:
+    """As _classify, and a refused key keeps the API's reason ("You are not subscribed to
+    this API.") for the operator who just entered it."""
+    if response.status_code in (401, 403):
+        return AuthFailed(f"{label}: HTTP {response.status_code}{_message(response)}")
+    return _classify(response, label)
 
 
 def _message(response: requests.Response) -> str:

@@ -234,6 +234,13 @@ class _Error(_Model):
     status_message: str = ""
 
 
+class _KeyCheck(_Model):
+    """`GET /3/authentication` ("Validate Key"): `{"success": true, "status_code": 1,
+    "status_message": "Success."}`; a refused key is TMDB's 401 error body."""
+
+    success: bool
+
+
 class _FilmProblem(Exception):
     """One film cannot be read; the fetch goes on with the others."""
 
@@ -321,6 +328,13 @@ class TmdbProvider(Provider):
             if not answer.problems:
                 result.covered.add(query.key)
         return result
+
+    def check_credentials(self) -> str:
+        """TMDB's "Validate Key" call: one small request, authenticated like every other."""
+        used = "read access token" if self.settings.read_access_token is not None else "API key"
+        if not self._client.get("/3/authentication", _KeyCheck).success:
+            raise AuthFailed(f"TMDB did not accept the {used} (success: false)")
+        return f"TMDB accepted the {used}"
 
     def platform_directory(self, region: str) -> list[PlatformRecord]:
         """TMDB's platforms for one region, in JustWatch's display order there."""

@@ -153,6 +153,13 @@ class _Search(BaseModel):
     title_results: list[_TitleHit]
 
 
+class _Status(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    quota: int | None = Field(None, ge=0)
+    quotaUsed: int | None = Field(None, ge=0)
+
+
 class _Sources(RootModel[list[Any]]):
     """The bare array; each entry is checked on its own so one bad entry costs one film."""
 
@@ -211,14 +218,28 @@ class WatchmodeProvider(Provider):
         self.quota: Quota | None = None
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
-        key = self.settings.api_key.get_secret_value()
-        http = Http(self.settings.timeout_seconds, classify=self._classify,
-                    headers={"X-API-Key": key, "Accept": "application/json"},
-                    before_request=self.throttle, retry=self.retry)
+        http = self._http()
         result = ProviderResult(complete=True)
         for query in films or ():
             self._fetch_film(http, query, result)
         return result
+
+    def check_credentials(self) -> str:
+        """`GET /v1/status/`, the account's quota: `{"quota": 1000, "quotaUsed": 412}`.
+        Clients use it as the free call that proves a key works."""
+        status = self._get(self._http(), "/v1/status/", {}, _Status)
+        if status.quota is not None and status.quotaUsed is not None:
+            self.quota = Quota(limit=status.quota, used=status.quotaUsed)
+        if self.quota is None:
+            return "Watchmode accepted the key"
+        return (f"Watchmode accepted the key; {self.quota.remaining} of {self.quota.limit} "
+                "monthly credits left")
+
+    def _http(self) -> Http:
+        key = self.settings.api_key.get_secret_value()
+        return Http(self.settings.timeout_seconds, classify=self._classify,
+                    headers={"X-API-Key": key, "Accept": "application/json"},
+                    before_request=self.throttle, retry=self.retry)
 
     def _fetch_film(self, http: Http, query: FilmQuery, result: ProviderResult) -> None:
         where = str(query.key)
