@@ -1,26 +1,43 @@
-"""Routes: the widget fragments and the JSON API (`bp`), the standalone demo page
-(`demo_bp`), and the helpers a host app calls to render the widgets inside its own pages.
+"""Routes: the widget fragments, iframe pages and the JSON API (`bp`), the standalone demo
+page (`demo_bp`), and the helpers a host app calls to render the widgets inside its own pages.
 
 Views only check request parameters, ask `affiliate.widgets` for a view model and render it;
-every link they render was stored by the service, never taken from the request.
+every link they render was stored by the service, never taken from the request. Every widget
+is delivered the same way (`_deliver`): region and locale negotiated (affiliate.negotiation),
+the film's id and revision read (or kept from a read seconds ago: affiliate.film_memo), the
+rendering cached under them taken (or made and cached: affiliate.cache), then a 304 if the visitor holds its ETag, else the rendering,
+with the HTTP terms of affiliate.delivery.
 """
 from __future__ import annotations
 
-import logging
+import dataclasses
+import datetime as dt
 from typing import Callable, NamedTuple
 
-from flask import Blueprint, get_template_attribute, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    after_this_request,
+    current_app,
+    get_template_attribute,
+    has_request_context,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
 from markupsafe import Markup
-from sqlalchemy.exc import SQLAlchemyError
 
-from affiliate import widgets
+from affiliate import delivery, openapi, widgets
 from affiliate.app import state, templates_folder
-from affiliate.due import record_view
+from affiliate.cache import Rendered, RenderKey
+from affiliate.catalog import find_film
+from affiliate.i18n import available_locales
+from affiliate.models import Film
+from affiliate.negotiation import BadParameter, Negotiated, Preferences, checked, negotiate
 from affiliate.types import utcnow
-from providers.base import FilmKey
+from providers.base import FilmKey, OfferKind, ProductFormat, Relation
 from providers.regions import normalize_locale, normalize_region, region_name
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("affiliate", __name__, template_folder=str(templates_folder()),
                static_folder="static", static_url_path="/affiliate/static")
@@ -28,6 +45,12 @@ bp = Blueprint("affiliate", __name__, template_folder=str(templates_folder()),
 MACROS = "affiliate/macros.html"
 # The demo page's region switcher: the demo catalog's two storefronts (and their currencies).
 DEMO_REGIONS = ("US", "GB")
+# Answers that are the same for every visitor with the same URL and negotiated headers: a
+# CDN may keep and share them, so they never carry a cookie (affiliate.delivery).
+PUBLIC_ENDPOINTS = frozenset(f"{bp.name}.{name}" for name in (
+    "static", "fragment", "frame", "api_offers", "api_products", "openapi_json"))
+
+__all__ = ["BadParameter", "bp", "demo_bp", "render_how_to_watch", "render_related_products"]
 
 
 class _Widget(NamedTuple):
@@ -41,16 +64,15 @@ _WIDGETS = {
 }
 
 
-class BadParameter(ValueError):
-    """A malformed parameter; the message starts with its name ("region: ...")."""
-
-
 def render_how_to_watch(film_ref: str, region: str | None = None,
                         locale: str | None = None) -> Markup:
     """The How to Watch widget for a host page (also a Jinja global of the same name).
 
-    A film the catalog does not know yet renders as nothing, so a host's film page never
-    breaks over it; a malformed reference, region or locale is a bug and raises BadParameter.
+    Region and locale not given come from the page's own `region`/`locale` parameters (the
+    region switcher sets them), else its request headers (the page's response then varies on
+    them), else the defaults. A film the catalog does not know yet renders as
+    nothing, so a host's film page never breaks over it; a malformed reference, region or
+    locale is a bug and raises BadParameter.
     """
     return _render_for_host("how-to-watch", film_ref, region, locale)
 
@@ -70,52 +92,107 @@ def _register_jinja_globals(setup_state) -> None:
 
 
 def _render_for_host(widget: str, film_ref: str, region: str | None, locale: str | None) -> Markup:
+    negotiated = _negotiate(region or _page_parameter("region", normalize_region),
+                            locale or _page_parameter("locale", normalize_locale))
+    if negotiated.vary and has_request_context():
+        @after_this_request
+        def _vary(response: Response) -> Response:
+            response.vary.update(negotiated.vary)
+            return response
     try:
-        view = _build(widget, film_ref, region, locale)
+        film = _film(film_ref)
     except widgets.FilmNotFound:
         return Markup("")
-    _count_view(widget, view)
-    return _macro(widget, view)
+    _count_view(widget, film.id)
+    rendered = _rendered(widget, "host", film, negotiated, lambda view: _macro(widget, view))
+    return Markup(rendered.content)
 
 
-def _count_view(widget: str, view) -> None:
+def _page_parameter(name: str, parse: Callable[[str], str]) -> str | None:
+    """The host page's own ?region= or ?locale=, which the widgets' region switcher sets;
+    one that does not parse is skipped, since it is not the host's bug."""
+    value = request.args.get(name) if has_request_context() else None
+    try:
+        return parse(value) if value else None
+    except ValueError:
+        return None
+
+
+def _count_view(widget: str, film_id: int) -> None:
     """One view per page (the How to Watch box) makes a film popular, so it refreshes
-    sooner; counting must never break the widget."""
-    if widget != "how-to-watch":
+    sooner: a 304 is a view, a HEAD is not. Counted in memory (affiliate.view_counts): the
+    request writes nothing."""
+    if widget != "how-to-watch" or (has_request_context() and request.method == "HEAD"):
         return
-    try:
-        record_view(state().db, view.film.id, utcnow())
-    except SQLAlchemyError:
-        log.exception("could not count a view of film %s", view.film.id)
+    state().views.add(film_id, utcnow())
 
 
-def _build(widget: str, film_ref: str, region: str | None, locale: str | None):
-    region, locale = _region_and_locale(region, locale)
-    film = str(_checked("film", FilmKey.parse, film_ref))
+def _negotiate(region: str | None, locale: str | None) -> Negotiated:
+    """Region and locale from the parameters, else the request's headers, else the defaults."""
+    settings = state().settings
+    preferences = Preferences(settings.service.default_region, settings.service.default_locale,
+                              available_locales(), settings.http.country_header)
+    headers = request.headers if has_request_context() else {}
+    return negotiate(region, locale, headers, preferences)
+
+
+def _film(film_ref: str) -> Film:
+    """The film's row (for its id and revision), read at most every
+    `http.revision_check_seconds` in this process (affiliate.film_memo)."""
+    key = checked("film", FilmKey.parse, film_ref)
+
+    def load() -> Film | None:
+        with state().db.session() as session:
+            return find_film(session, key)
+
+    film = state().films.get(key, load)
+    if film is None:
+        raise widgets.FilmNotFound(f"no film matches {key}")
+    return film
+
+
+def _rendered(widget: str, mode: str, film: Film, negotiated: Negotiated,
+              render: Callable[[object], str], now: dt.datetime | None = None) -> Rendered:
     affiliate = state()
-    return _WIDGETS[widget].build(affiliate.db, film, region, locale, affiliate.settings)
+    key = RenderKey(widget, mode, film.id, film.revision, negotiated.region, negotiated.locale,
+                    request.url_root if has_request_context() else "")
+
+    def build() -> tuple[str, dt.datetime | None]:
+        # The row read for the cache key: the builder need not look the film up again.
+        view = _WIDGETS[widget].build(affiliate.db, film, negotiated.region,
+                                      negotiated.locale, affiliate.settings)
+        return render(view), view.fresh_until
+
+    return affiliate.fragments.get_or_render(key, now or utcnow(), build)
 
 
-def _macro(widget: str, view) -> Markup:
-    return get_template_attribute(MACROS, _WIDGETS[widget].macro)(view)
+def _deliver(widget: str, mode: str, film_ref: str, render: Callable[[object], str],
+             mimetype: str, count_view: bool = True) -> Response:
+    """A widget as a response of its own: 304 when the ETag is current, else the cached
+    or freshly rendered body."""
+    negotiated = _negotiate(request.args.get("region"), request.args.get("locale"))
+    film = _film(film_ref)
+    if count_view:
+        _count_view(widget, film.id)
+    now = utcnow()
+    rendered = _rendered(widget, mode, film, negotiated, render, now)
+    if delivery.not_modified(rendered.etag):
+        response = Response(status=304)
+    else:
+        response = Response(rendered.content, mimetype=mimetype)
+    seconds_left = (None if rendered.fresh_until is None
+                    else int((rendered.fresh_until - now).total_seconds()))
+    return delivery.shareable(response, state().settings.http, rendered.etag, negotiated.vary,
+                              seconds_left)
 
 
-def _region_and_locale(region: str | None, locale: str | None) -> tuple[str, str]:
-    """Missing (or empty) parameters fall back to the configured defaults."""
-    service = state().settings.service
-    return (_checked("region", normalize_region, region or service.default_region),
-            _checked("locale", normalize_locale, locale or service.default_locale))
+def _macro(widget: str, view, external: bool = False) -> Markup:
+    """`external`: every URL absolute, for HTML that lands on another site's page."""
+    return get_template_attribute(MACROS, _WIDGETS[widget].macro)(view, external=external)
 
 
-def _checked(name: str, parse: Callable, value: str):
-    try:
-        return parse(value)
-    except ValueError as exc:
-        raise BadParameter(f"{name}: {exc}") from None
-
-
-def _query() -> dict[str, str | None]:
-    return {"region": request.args.get("region"), "locale": request.args.get("locale")}
+def _json(data: dict) -> str:
+    return current_app.json.dumps(data) + "\n"
 
 
 # The standalone service's front page; not part of the blueprint a host app embeds, whose
@@ -125,29 +202,98 @@ demo_bp = Blueprint("affiliate_demo", __name__)
 
 @demo_bp.get("/")
 def demo():
-    region, locale = _region_and_locale(**_query())
+    negotiated = _negotiate(request.args.get("region"), request.args.get("locale"))
+    region, locale = negotiated.region, negotiated.locale
     db, settings = state().db, state().settings
     films = [(widgets.how_to_watch(db, film.ref, region, locale, settings),
               widgets.related_products(db, film.ref, region, locale, settings))
              for film in widgets.list_films(db)]
     regions = [(code, region_name(code, locale))
                for code in dict.fromkeys((*DEMO_REGIONS, region))]
-    return render_template("affiliate/demo.html", films=films, region=region, regions=regions)
+    response = Response(render_template("affiliate/demo.html", films=films, region=region,
+                                        regions=regions))
+    response.vary.update(negotiated.vary)
+    return response
 
 
-@bp.get('/widgets/<any("how-to-watch", "related-products"):widget>/<film>')
+_WIDGET_PATH = '/widgets/<any("how-to-watch", "related-products"):widget>/<film>'
+
+
+@bp.get(_WIDGET_PATH)
 def fragment(widget: str, film: str):
-    """An HTML fragment to inject into any page; it links the stylesheet by absolute URL so
-    it looks right wherever it lands."""
-    view = _build(widget, film, **_query())
-    _count_view(widget, view)
-    return render_template("affiliate/fragment.html", widget=_macro(widget, view))
+    """An HTML fragment to inject into any page (embed.js fetches it cross-origin); it links
+    the stylesheet by absolute URL so it looks right wherever it lands."""
+    return _deliver(widget, "fragment", film, lambda view: render_template(
+        "affiliate/fragment.html", widget=_macro(widget, view, external=True)), "text/html")
+
+
+@bp.get(_WIDGET_PATH + "/frame")
+def frame(widget: str, film: str):
+    """A whole page for an <iframe>: frame.js tells the parent page its height."""
+    def page(view) -> str:
+        return render_template("affiliate/frame.html", widget=_macro(widget, view), view=view,
+                               widget_name=widget)
+
+    response = _deliver(widget, "frame", film, page, "text/html")
+    return delivery.frameable(response, state().settings.http)
 
 
 @bp.get("/api/v1/films/<film>/offers")
 def api_offers(film: str):
-    view: widgets.HowToWatch = _build("how-to-watch", film, **_query())
-    return jsonify(
+    kinds = _choices("kind", OfferKind)
+
+    def body(view: widgets.HowToWatch) -> str:
+        if kinds:
+            view = dataclasses.replace(
+                view, groups=tuple(group for group in view.groups if group.kind in kinds))
+        return _json(_offers_json(view))
+
+    return _deliver("how-to-watch", _api_mode("offers", kind=kinds), film, body,
+                    "application/json", count_view=False)
+
+
+@bp.get("/api/v1/films/<film>/products")
+def api_products(film: str):
+    formats, relations = _choices("format", ProductFormat), _choices("relation", Relation)
+
+    def body(view: widgets.RelatedProducts) -> str:
+        cards = tuple(card for card in view.cards
+                      if (not formats or card.format in formats)
+                      and (not relations or card.relation in relations))
+        return _json(_products_json(dataclasses.replace(view, cards=cards)))
+
+    return _deliver("related-products", _api_mode("products", format=formats, relation=relations),
+                    film, body, "application/json", count_view=False)
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi_json():
+    base = url_for("affiliate.openapi_json", _external=True).removesuffix("/api/v1/openapi.json")
+    response = jsonify(openapi.document(base or "/"))
+    response.add_etag()
+    response.make_conditional(request)
+    return delivery.shareable(response, state().settings.http, None, ())
+
+
+def _choices(name: str, allowed) -> frozenset[str]:
+    """A filter's values, repeated (?kind=rent&kind=buy) or comma-separated (?kind=rent,buy)."""
+    values = {value.strip() for raw in request.args.getlist(name) for value in raw.split(",")}
+    values.discard("")
+    known = [member.value for member in allowed]
+    unknown = sorted(values - set(known))
+    if unknown:
+        raise BadParameter(f"{name}: {unknown[0]!r} is not one of {', '.join(known)}")
+    return frozenset(values)
+
+
+def _api_mode(resource: str, **filters: frozenset[str]) -> str:
+    """The cache mode of an API answer names its filters, in a stable order."""
+    return ";".join([f"api:{resource}", *(f"{name}={','.join(sorted(values))}"
+                                         for name, values in filters.items() if values)])
+
+
+def _offers_json(view: widgets.HowToWatch) -> dict:
+    return dict(
         film=_film_json(view.film), region=view.region, region_name=view.region_name,
         groups=[{
             "kind": group.kind,
@@ -163,10 +309,8 @@ def api_offers(film: str):
     )
 
 
-@bp.get("/api/v1/films/<film>/products")
-def api_products(film: str):
-    view: widgets.RelatedProducts = _build("related-products", film, **_query())
-    return jsonify(
+def _products_json(view: widgets.RelatedProducts) -> dict:
+    return dict(
         film=_film_json(view.film), region=view.region, region_name=view.region_name,
         products=[{
             "title": card.title, "format": card.format, "format_label": card.format_label,
@@ -208,8 +352,15 @@ for _blueprint in (bp, demo_bp):
     _blueprint.register_error_handler(widgets.FilmNotFound, _film_not_found)
 
 
-def _error(message: str, status: int):
+def _error(message: str, status: int) -> Response:
     """JSON for the API, a one-line fragment for everything that renders HTML."""
     if request.endpoint and request.endpoint.startswith(f"{bp.name}.api_"):
-        return jsonify(error=message), status
-    return Markup('<p class="affiliate-error">{}</p>').format(message), status
+        response = jsonify(error=message)
+    else:
+        response = Response(Markup('<p class="affiliate-error">{}</p>').format(message))
+    response.status_code = status
+    return delivery.not_stored(response) if request.endpoint in PUBLIC_ENDPOINTS else response
+
+
+# The click routes (/go/<target>) attach themselves to `bp`.
+from affiliate import go  # noqa: E402,F401  (needs bp)

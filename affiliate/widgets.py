@@ -1,26 +1,36 @@
-"""View models for the widgets: the database read once, then sorted, formatted and linked.
+"""View models for the widgets: the database read once, then sorted, formatted, translated and
+linked.
 
 Templates and the JSON API only render these plain objects, so every decision about order,
-prices and links is made (and tested) here, in one place, without Flask.
+prices, badges, wording and links is made (and tested) here, in one place, without Flask.
+Text comes from the catalog of the view's own locale (`affiliate.i18n`); prices and dates are
+formatted by Babel for the locale itself.
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
-from babel.dates import format_datetime
+from babel import Locale
+from babel.dates import format_date, format_skeleton, format_time, get_datetime_format
 from babel.numbers import format_currency
+from babel.support import NullTranslations
 from sqlmodel import Session, select
 
 from affiliate.catalog import film_key, find_film
+from affiliate.clicks import is_direct
 from affiliate.config import Settings
 from affiliate.db import Database
+from affiliate.history import PRICE_CHANGED
+from affiliate.i18n import N_, text_language, translations
 from affiliate.links import tag_link
-from affiliate.models import Film, FilmProduct, Offer, Platform, Product
+from affiliate.models import Film, FilmProduct, Offer, OfferEvent, Platform, Product
 from affiliate.types import utcnow
 from providers.base import (
     Attribution,
@@ -55,15 +65,25 @@ class QualityPrice:
 
 
 @dataclass(frozen=True)
+class Badge:
+    kind: str  # new | price-drop | leaving
+    label: str
+
+
+@dataclass(frozen=True)
 class PlatformRow:
     name: str
     slug: str
     logo_url: str | None
     monogram: str
-    link: str
+    link: str  # the stored link with the operator's tags
+    go_target: str  # "o<offer id>": /go/<target> counts the click and redirects to `link`
+    direct: bool  # `link` must be shown as is (Amazon); its click is counted by beacon
     prices: tuple[QualityPrice, ...]
     lowest_price: Price | None
     action_label: str
+    badges: tuple[Badge, ...]
+    checked_at: dt.datetime | None  # when the oldest of its prices was last confirmed
     sources: tuple[str, ...]  # whose price or link the row shows
 
 
@@ -86,16 +106,40 @@ class FilmSummary:
 
 
 @dataclass(frozen=True)
+class Labels:
+    """The widget's fixed words, in its language, so templates hold no text of their own."""
+
+    heading: str  # before the film's title
+    region: str  # the region switcher's label
+    change_region: str  # its button
+    see_related: str  # How to Watch's empty state, linking to Related Products
+    price_details: str  # opens a price disclaimer
+
+
+@dataclass(frozen=True)
+class RegionChoice:
+    code: str
+    name: str
+    selected: bool
+
+
+@dataclass(frozen=True)
 class HowToWatch:
     film: FilmSummary
     region: str
     region_name: str
-    locale: str
+    locale: str  # as asked for: prices and dates are formatted for it
+    language: str  # the language of the text (the locale's catalog, else "en")
+    labels: Labels
+    regions: tuple[RegionChoice, ...]
     groups: tuple[OfferGroup, ...]
     sources: tuple[str, ...]
     attributions: tuple[Attribution, ...]
     disclosure: str
     empty_message: str
+    checked_at: dt.datetime | None  # when the oldest price shown was last confirmed
+    prices_as_of: str | None  # "Prices as of ...", from checked_at
+    fresh_until: dt.datetime | None  # the first time a badge changes by the clock alone
 
 
 @dataclass(frozen=True)
@@ -107,12 +151,16 @@ class ProductCard:
     image_url: str | None
     price: Price | None
     merchant: str
-    link: str
+    link: str  # the stored link with the operator's tags
+    go_target: str  # "p<product id>", see PlatformRow
+    direct: bool
     availability: str
     availability_label: str | None
     action: str
     action_label: str
     price_as_of: str | None  # when the source's rules want the price's age shown
+    price_as_of_label: str | None  # "as of <price_as_of>"
+    price_disclaimer: str | None  # the statement those rules want beside such a price
 
 
 @dataclass(frozen=True)
@@ -121,11 +169,15 @@ class RelatedProducts:
     region: str
     region_name: str
     locale: str
+    language: str
+    labels: Labels
+    regions: tuple[RegionChoice, ...]
     cards: tuple[ProductCard, ...]
     sources: tuple[str, ...]
     attributions: tuple[Attribution, ...]
     disclosures: tuple[str, ...]  # the site's disclosure, then any a source requires
     empty_message: str
+    fresh_until: dt.datetime | None  # when a shown price passes its source's age limit
 
 
 class _GroupText(NamedTuple):
@@ -134,37 +186,34 @@ class _GroupText(NamedTuple):
     label: str  # what the link does, for screen readers
 
 
-# Insertion order is the display order of the groups.
-_GROUP_TEXT = {
-    OfferKind.SUBSCRIPTION.value: _GroupText("Stream", "Stream", "Stream {film} on {platform}"),
-    OfferKind.FREE.value: _GroupText("Free", "Watch", "Watch {film} free on {platform}"),
-    OfferKind.ADS.value: _GroupText("With ads", "Watch", "Watch {film} with ads on {platform}"),
-    OfferKind.RENT.value: _GroupText("Rent", "Rent", "Rent {film} on {platform}"),
-    OfferKind.BUY.value: _GroupText("Buy", "Buy", "Buy {film} on {platform}"),
-}
+class _Words(NamedTuple):
+    """One render's text (its locale's catalog) and the locale numbers and dates follow."""
+
+    t: NullTranslations
+    language: str
+    locale: str
+
+
 _PRICED_KINDS = {OfferKind.RENT.value, OfferKind.BUY.value}
 _QUALITY_RANK = {quality.value: rank for rank, quality in enumerate(Quality)}
 _RELATION_RANK = {relation.value: rank for rank, relation in enumerate(Relation)}
 
 _FORMAT_LABELS = {
-    ProductFormat.BLU_RAY.value: "Blu-ray",
-    ProductFormat.DVD.value: "DVD",
-    ProductFormat.UHD_BLU_RAY.value: "4K Ultra HD",
-    ProductFormat.SOUNDTRACK_CD.value: "Soundtrack CD",
-    ProductFormat.VINYL.value: "Vinyl",
-    ProductFormat.DIGITAL_ALBUM.value: "Digital album",
-    ProductFormat.COLLECTION.value: "Collection",
-    ProductFormat.BOOK.value: "Book",
-    ProductFormat.MERCHANDISE.value: "Merchandise",
+    ProductFormat.BLU_RAY.value: N_("Blu-ray"),
+    ProductFormat.DVD.value: N_("DVD"),
+    ProductFormat.UHD_BLU_RAY.value: N_("4K Ultra HD"),
+    ProductFormat.SOUNDTRACK_CD.value: N_("Soundtrack CD"),
+    ProductFormat.VINYL.value: N_("Vinyl"),
+    ProductFormat.DIGITAL_ALBUM.value: N_("Digital album"),
+    ProductFormat.COLLECTION.value: N_("Collection"),
+    ProductFormat.BOOK.value: N_("Book"),
+    ProductFormat.MERCHANDISE.value: N_("Merchandise"),
 }
-# In stock needs no badge; the other states change what the visitor can do.
-_AVAILABILITY = {
-    Availability.IN_STOCK.value: (None, "Buy"),
-    Availability.PREORDER.value: ("Pre-order", "Pre-order"),
-    Availability.OUT_OF_STOCK.value: ("Out of stock", "View"),
-}
-# English names that read "in the ...": the rest of the rule is in _in_region.
+# English names that read "in the ...": the rest of the rule is in _needs_the.
 _REGIONS_WITH_THE = frozenset({"BS", "GM", "MV", "NL", "PH"})
+# An offer first seen this soon after its film entered the catalog came with the film's first
+# fetches: when it really appeared on the platform is unknown, so it is not called new.
+_ARRIVED_WITH_FILM = dt.timedelta(days=1)
 
 
 def list_films(db: Database) -> list[FilmSummary]:
@@ -174,38 +223,55 @@ def list_films(db: Database) -> list[FilmSummary]:
     return [_summary(film) for film in films]
 
 
-def how_to_watch(db: Database, film_ref: str, region: str, locale: str,
-                 settings: Settings) -> HowToWatch:
-    """Where `film_ref` can be watched in `region`; raises FilmNotFound or ValueError."""
+def how_to_watch(db: Database, film_ref: str | Film, region: str, locale: str,
+                 settings: Settings, now: dt.datetime | None = None) -> HowToWatch:
+    """Where a film can be watched in `region`; raises FilmNotFound or ValueError.
+
+    `film_ref` is a reference, or the film's row if the caller has read it already. Two
+    queries whatever the number of offers (one if given the row): the film, and its visible
+    offers in the region, each with its latest recent price change (for the badges)."""
+    now = now or utcnow()
+    words = _words(locale)
+    t = words.t
     with db.session() as session:
         film = _get_film(session, film_ref)
-        found = session.exec(
-            select(Offer, Platform).join(Platform, Platform.id == Offer.platform_id)
-            .where(Offer.film_id == film.id, Offer.region == region,
-                   Offer.hidden == False)  # noqa: E712  (SQL comparison)
-            .order_by(Offer.id)
-        ).all()
-    offers = _known_qualities_first(found)
-    by_kind = _by_kind_and_platform(offers)
+        found = session.exec(_offers_query(film.id, region, now, settings)).all()
+    drops = _price_drops(found, settings)
+    badges = _BadgeRules(film, drops, now, settings, words)
+    by_kind = _by_kind_and_platform((offer, platform) for offer, platform, _ in found)
     groups = tuple(
-        _offer_group(kind, text, by_kind[kind].values(), film.title, locale, settings)
-        for kind, text in _GROUP_TEXT.items() if by_kind.get(kind)
+        _offer_group(kind, text, by_kind[kind].values(), film.title, badges, settings, words)
+        for kind, text in _group_texts(t).items() if by_kind.get(kind)
     )
-    name = region_name(region, locale)
+    name = region_name(region, words.language)
     sources = tuple(sorted({s for group in groups for row in group.rows for s in row.sources}))
+    checked_at = min((row.checked_at for group in groups for row in group.rows if row.checked_at),
+                     default=None)
     return HowToWatch(
-        film=_summary(film), region=region, region_name=name, locale=locale, groups=groups,
-        sources=sources,
+        film=_summary(film), region=region, region_name=name, locale=locale,
+        language=words.language, labels=_labels(t, t.gettext("How to watch")),
+        regions=_region_choices(region, settings, words), groups=groups, sources=sources,
         attributions=_attributions(sources, settings),
-        disclosure=settings.widgets.disclosure,
-        empty_message=(f"{film.title} isn't available to stream, rent or buy "
-                       f"{_in_region(region, name, locale)} yet."),
+        disclosure=t.gettext(settings.widgets.disclosure),
+        empty_message=_in_region(
+            region, name, words,
+            t.gettext("{film} isn't available to stream, rent or buy in the {region} yet."),
+            t.gettext("{film} isn't available to stream, rent or buy in {region} yet."),
+        ).format(film=film.title, region=name),
+        checked_at=checked_at,
+        prices_as_of=(t.gettext("Prices as of {time}").format(time=_moment(checked_at, locale))
+                      if checked_at else None),
+        fresh_until=badges.fresh_until,
     )
 
 
-def related_products(db: Database, film_ref: str, region: str, locale: str,
-                     settings: Settings) -> RelatedProducts:
-    """Products shown with `film_ref` in `region`; raises FilmNotFound or ValueError."""
+def related_products(db: Database, film_ref: str | Film, region: str, locale: str,
+                     settings: Settings, now: dt.datetime | None = None) -> RelatedProducts:
+    """Products shown with a film in `region`; raises FilmNotFound or ValueError. Two queries
+    (one if given the film's row), as `how_to_watch`."""
+    now = now or utcnow()
+    words = _words(locale)
+    t = words.t
     with db.session() as session:
         film = _get_film(session, film_ref)
         found = session.exec(
@@ -215,21 +281,79 @@ def related_products(db: Database, film_ref: str, region: str, locale: str,
                    FilmProduct.hidden == False, Product.hidden == False)  # noqa: E712
         ).all()
     ordered = sorted(found, key=_card_order)
-    name = region_name(region, locale)
+    name = region_name(region, words.language)
     sources = tuple(sorted({product.source for _, product in found}))
+    cards = [_card(link, product, now, settings, words) for link, product in ordered]
     return RelatedProducts(
         film=_summary(film), region=region, region_name=name, locale=locale,
-        cards=tuple(_card(link, product, locale, settings) for link, product in ordered),
+        language=words.language, labels=_labels(t, t.gettext("Related products for")),
+        regions=_region_choices(region, settings, words),
+        cards=tuple(card for card, _ in cards),
         sources=sources,
         attributions=_attributions(sources, settings),
-        disclosures=(settings.widgets.disclosure,
+        disclosures=(t.gettext(settings.widgets.disclosure),
                      *_merchant_disclosures({product.merchant for _, product in found})),
-        empty_message=(f"There are no related products for {film.title} "
-                       f"{_in_region(region, name, locale)} yet."),
+        empty_message=_in_region(
+            region, name, words,
+            t.gettext("There are no related products for {film} in the {region} yet."),
+            t.gettext("There are no related products for {film} in {region} yet."),
+        ).format(film=film.title, region=name),
+        fresh_until=min((until for _, until in cards if until), default=None),
     )
 
 
-def _get_film(session: Session, film_ref: str) -> Film:
+def _words(locale: str) -> _Words:
+    return _Words(translations(locale), text_language(locale), locale)
+
+
+def _labels(t: NullTranslations, heading: str) -> Labels:
+    return Labels(heading=heading, region=t.gettext("Region"),
+                  change_region=t.pgettext("button", "Change"),
+                  see_related=t.gettext("See related products"),
+                  price_details=t.gettext("Details"))
+
+
+def _group_texts(t: NullTranslations) -> dict[str, _GroupText]:
+    """Insertion order is the display order of the groups."""
+    return {
+        OfferKind.SUBSCRIPTION.value: _GroupText(
+            t.pgettext("offer group", "Stream"), t.gettext("Stream"),
+            t.gettext("Stream {film} on {platform}")),
+        OfferKind.FREE.value: _GroupText(
+            t.pgettext("offer group", "Free"), t.gettext("Watch"),
+            t.gettext("Watch {film} free on {platform}")),
+        OfferKind.ADS.value: _GroupText(
+            t.pgettext("offer group", "With ads"), t.gettext("Watch"),
+            t.gettext("Watch {film} with ads on {platform}")),
+        OfferKind.RENT.value: _GroupText(
+            t.pgettext("offer group", "Rent"), t.gettext("Rent"),
+            t.gettext("Rent {film} on {platform}")),
+        OfferKind.BUY.value: _GroupText(
+            t.pgettext("offer group", "Buy"), t.gettext("Buy"),
+            t.gettext("Buy {film} on {platform}")),
+    }
+
+
+def _availability_texts(t: NullTranslations) -> dict[str, tuple[str | None, str]]:
+    """Per availability, the card's note and its button. In stock needs no note; the other
+    states change what the visitor can do."""
+    return {
+        Availability.IN_STOCK.value: (None, t.gettext("Buy")),
+        Availability.PREORDER.value: (t.pgettext("availability", "Pre-order"), t.gettext("Pre-order")),
+        Availability.OUT_OF_STOCK.value: (t.pgettext("availability", "Out of stock"), t.gettext("View")),
+    }
+
+
+def _region_choices(region: str, settings: Settings, words: _Words) -> tuple[RegionChoice, ...]:
+    """The configured regions, and the one shown if it is not among them."""
+    codes = dict.fromkeys((*settings.widgets.regions, region))
+    return tuple(RegionChoice(code, region_name(code, words.language), code == region)
+                 for code in codes)
+
+
+def _get_film(session: Session, film_ref: str | Film) -> Film:
+    if isinstance(film_ref, Film):
+        return film_ref
     key = FilmKey.parse(film_ref)
     film = find_film(session, key)
     if film is None:
@@ -242,12 +366,105 @@ def _summary(film: Film) -> FilmSummary:
                        imdb_id=film.imdb_id, tmdb_id=film.tmdb_id)
 
 
-def _known_qualities_first(found) -> list[tuple[Offer, Platform]]:
-    """An offer of unknown quality (TMDB's) only stands where no source knows a quality."""
-    known = {(platform.id, offer.kind) for offer, platform in found
-             if offer.quality != Quality.UNKNOWN.value}
-    return [(offer, platform) for offer, platform in found
-            if offer.quality != Quality.UNKNOWN.value or (platform.id, offer.kind) not in known]
+def _offers_query(film_id: int, region: str, now: dt.datetime, settings: Settings):
+    """The film's visible offers in the region, each with its latest price change within the
+    "Price drop" window (or None), in one query."""
+    since = now - dt.timedelta(days=settings.widgets.price_drop_days)
+    latest_change = (
+        select(OfferEvent.id)
+        .where(OfferEvent.offer_id == Offer.id, OfferEvent.event == PRICE_CHANGED,
+               OfferEvent.at >= since)
+        .order_by(OfferEvent.at.desc(), OfferEvent.id.desc()).limit(1)
+        .correlate(Offer).scalar_subquery())
+    return (select(Offer, Platform, OfferEvent)
+            .join(Platform, Platform.id == Offer.platform_id)
+            .outerjoin(OfferEvent, OfferEvent.id == latest_change)
+            .where(Offer.film_id == film_id, Offer.region == region,
+                   Offer.hidden == False)  # noqa: E712  (SQL comparison)
+            .order_by(Offer.id))
+
+
+def _price_drops(found, settings: Settings) -> dict[int, OfferEvent]:
+    """The offers whose latest recent price change lowered the price, with that change."""
+    if not settings.widgets.price_drop_days:
+        return {}
+    return {offer.id: change for offer, _, change in found
+            if change is not None and change.price_before is not None
+            and change.price_after is not None and change.price_after < change.price_before}
+
+
+class _BadgeRules:
+    """Decides a row's badges and remembers the first moment one would change by the clock
+    alone, so a cached widget knows when it goes stale without any data changing."""
+
+    def __init__(self, film: Film, drops: dict[int, OfferEvent], now: dt.datetime,
+                 settings: Settings, words: _Words):
+        self.film, self.drops, self.now, self.words = film, drops, now, words
+        self.today = now.date()
+        self.widgets = settings.widgets
+        self.fresh_until: dt.datetime | None = None
+
+    def for_row(self, every: list[Offer], shown: list[Offer]) -> tuple[Badge, ...]:
+        t = self.words.t
+        badges = []
+        if self._is_new(every):
+            badges.append(Badge("new", t.gettext("New")))
+        if self._dropped(shown):
+            badges.append(Badge("price-drop", t.gettext("Price drop")))
+        leaving = self._leaving(every)
+        if leaving:
+            date = format_skeleton("MMMd", leaving, locale=_babel(self.words.locale))
+            badges.append(Badge("leaving", t.gettext("Leaving {date}").format(date=date)))
+        return tuple(badges)
+
+    def _is_new(self, offers: list[Offer]) -> bool:
+        """New on the platform: every offer of the row appeared within the window."""
+        days = self.widgets.new_days
+        appeared = [self._appeared_on(offer) for offer in offers]
+        if not days or None in appeared:
+            return False
+        ends = min(appeared) + dt.timedelta(days=days)
+        self._changes_at(_midnight(ends))
+        return ends > self.today
+
+    def _appeared_on(self, offer: Offer) -> dt.date | None:
+        if offer.available_since is not None:
+            return offer.available_since
+        if offer.first_seen - self.film.created_at < _ARRIVED_WITH_FILM:
+            return None
+        return offer.first_seen.date()
+
+    def _dropped(self, shown: list[Offer]) -> bool:
+        """A price the row shows was lowered within the window (drops holds only those)."""
+        events = [self.drops[offer.id] for offer in shown if offer.id in self.drops]
+        if events:
+            self._changes_at(max(e.at for e in events)
+                             + dt.timedelta(days=self.widgets.price_drop_days))
+        return bool(events)
+
+    def _leaving(self, offers: list[Offer]) -> dt.date | None:
+        """The earliest date a source gives for the platform dropping the film, once it is
+        within the window (and until it has passed)."""
+        days = self.widgets.leaving_days
+        dates = [offer.expires_on for offer in offers
+                 if offer.expires_on is not None and offer.expires_on >= self.today]
+        if not days or not dates:
+            return None
+        leaving = min(dates)
+        starts = leaving - dt.timedelta(days=days)
+        if starts > self.today:
+            self._changes_at(_midnight(starts))
+            return None
+        self._changes_at(_midnight(leaving + dt.timedelta(days=1)))
+        return leaving
+
+    def _changes_at(self, moment: dt.datetime) -> None:
+        if moment > self.now and (self.fresh_until is None or moment < self.fresh_until):
+            self.fresh_until = moment
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
 
 
 def _by_kind_and_platform(offers) -> dict[str, dict[int, list[tuple[Offer, Platform]]]]:
@@ -265,9 +482,9 @@ def _quality_rank(offer: Offer) -> int:
     return _QUALITY_RANK.get(offer.quality, len(_QUALITY_RANK))
 
 
-def _offer_group(kind: str, text: _GroupText, platforms, film_title: str, locale: str,
-                 settings: Settings) -> OfferGroup:
-    rows = [_platform_row(offers, text, film_title, locale, settings) for offers in platforms]
+def _offer_group(kind: str, text: _GroupText, platforms, film_title: str, badges: _BadgeRules,
+                 settings: Settings, words: _Words) -> OfferGroup:
+    rows = [_platform_row(offers, text, film_title, badges, settings, words) for offers in platforms]
     rows.sort(key=_row_order if kind in _PRICED_KINDS else lambda row: row.name.casefold())
     return OfferGroup(kind=kind, heading=text.heading, action=text.action, rows=tuple(rows))
 
@@ -279,25 +496,32 @@ def _row_order(row: PlatformRow) -> tuple:
 
 
 def _platform_row(offers: list[tuple[Offer, Platform]], text: _GroupText, film_title: str,
-                  locale: str, settings: Settings) -> PlatformRow:
+                  badges: _BadgeRules, settings: Settings, words: _Words) -> PlatformRow:
     """One row per platform, merged across sources: each quality at its best-known price,
-    and the link to the platform's own page for the film wherever any source knows it."""
+    and the link to the platform's own page for the film wherever any source knows it.
+    An offer of unknown quality (TMDB's) only stands where no source knows a quality."""
     platform = offers[0][1]
     every = [offer for offer, _ in offers]
+    usable = [offer for offer in every if offer.quality != Quality.UNKNOWN.value] or every
     best: dict[str, Offer] = {}
-    for offer in sorted(every, key=_cheapness):
+    for offer in sorted(usable, key=_cheapness):
         best.setdefault(offer.quality, offer)
     by_quality = sorted(best.values(), key=_quality_rank)
     cheapest = min(by_quality, key=_cheapness)
-    linked = min(every, key=lambda offer: (not offer.deep_link, *_cheapness(offer)))
+    linked = min(usable, key=lambda offer: (not offer.deep_link, *_cheapness(offer)))
+    link = tag_link(linked.link, settings.link_tags)
     return PlatformRow(
         name=platform.name, slug=platform.slug, logo_url=platform.logo_url,
-        monogram=_monogram(platform.name),
-        link=tag_link(linked.link, settings.link_tags),
-        prices=tuple(_quality_price(offer, locale) for offer in by_quality
+        monogram=_monogram(platform.name), link=link, go_target=f"o{linked.id}",
+        direct=is_direct(link),
+        prices=tuple(_quality_price(offer, words.locale) for offer in by_quality
                      if offer.quality != Quality.UNKNOWN.value),
-        lowest_price=_price(cheapest.price, cheapest.currency, locale),
+        lowest_price=_price(cheapest.price, cheapest.currency, words.locale),
         action_label=text.label.format(film=film_title, platform=platform.name),
+        badges=badges.for_row(every, by_quality),
+        checked_at=min((offer.last_checked for offer in by_quality
+                        if offer.price is not None and offer.quality != Quality.UNKNOWN.value),
+                       default=None),
         sources=tuple(sorted({offer.source for offer in (*by_quality, linked)})),
     )
 
@@ -312,7 +536,24 @@ def _price(amount: Decimal | None, currency: str | None, locale: str) -> Price |
     if amount is None or not currency:
         return None
     return Price(amount=amount, currency=currency,
-                 text=format_currency(amount, currency, locale=locale))
+                 text=format_currency(amount, currency, locale=_babel(locale)))
+
+
+@functools.lru_cache(maxsize=64)
+def _babel(locale: str) -> Locale:
+    """The parsed locale, kept: Babel parses a locale string on every call it is given,
+    which cost most of an uncached render (one call per price)."""
+    return Locale.parse(locale)
+
+
+def _moment(moment: dt.datetime, locale: str) -> str:
+    """A date and a time to the minute, in UTC, as the locale writes them."""
+    utc = dt.timezone.utc
+    parsed = _babel(locale)
+    return (get_datetime_format("medium", locale=parsed).replace("'", "")
+            .replace("{0}", format_time(moment, "short", tzinfo=utc, locale=parsed))
+            .replace("{1}", format_date(moment.astimezone(utc).date(), "medium", locale=parsed))
+            + " UTC")
 
 
 def _monogram(name: str) -> str:
@@ -321,7 +562,8 @@ def _monogram(name: str) -> str:
 
 
 def _card_order(row: tuple[FilmProduct, Product]) -> tuple:
-    """Operators' pins first in their order; then by relation, the source's position, title."""
+    """Operators' pins first in their order; then by relation (editions, soundtrack,
+    collections, the book, merchandise), the source's position, title."""
     link, product = row
     position = link.position if link.position is not None else math.inf
     title = product.title.casefold()
@@ -330,24 +572,44 @@ def _card_order(row: tuple[FilmProduct, Product]) -> tuple:
     return (1, _RELATION_RANK.get(link.relation, len(_RELATION_RANK)), position, title)
 
 
-def _card(link: FilmProduct, product: Product, locale: str, settings: Settings) -> ProductCard:
-    badge, action = _AVAILABILITY.get(product.availability, (None, "Buy"))
+def _card(link: FilmProduct, product: Product, now: dt.datetime, settings: Settings,
+          words: _Words) -> tuple[ProductCard, dt.datetime | None]:
+    """The card, and when its price stops being shown (if its source limits a price's age)."""
+    t = words.t
+    texts = _availability_texts(t)
+    note, action = texts.get(product.availability, texts[Availability.IN_STOCK.value])
     max_age = getattr(_provider_type(product.source, settings), "price_max_age", None)
-    # Amazon's rule: a price older than its limit is not shown; a fresh one says when it was.
-    fresh = max_age is None or utcnow() - product.last_checked <= max_age
-    return ProductCard(
+    # Amazon's rule: a price older than its limit is not shown; a fresh one says when it was
+    # checked, with Amazon's statement that the price on its site at purchase applies.
+    fresh = max_age is None or now - product.last_checked <= max_age
+    aged = max_age is not None and fresh and product.price is not None
+    as_of = _moment(product.last_checked, words.locale) if aged else None
+    target_url = tag_link(product.link, settings.link_tags)
+    card = ProductCard(
         title=product.title, format=product.format,
-        format_label=_FORMAT_LABELS.get(product.format, product.format),
+        format_label=t.gettext(_FORMAT_LABELS.get(product.format, product.format)),
         relation=link.relation, image_url=product.image_url,
-        price=_price(product.price, product.currency, locale) if fresh else None,
-        merchant=product.merchant,
-        link=tag_link(product.link, settings.link_tags), availability=product.availability,
-        availability_label=badge, action=action,
-        action_label=f"{action} {product.title} at {product.merchant}",
-        price_as_of=(format_datetime(product.last_checked, "medium", tzinfo=dt.timezone.utc,
-                                     locale=locale) + " UTC"
-                     if max_age is not None and fresh and product.price is not None else None),
+        price=_price(product.price, product.currency, words.locale) if fresh else None,
+        merchant=product.merchant, link=target_url, go_target=f"p{product.id}",
+        direct=is_direct(target_url), availability=product.availability,
+        availability_label=note, action=action,
+        action_label=t.gettext("{action} {title} at {merchant}").format(
+            action=action, title=product.title, merchant=product.merchant),
+        price_as_of=as_of,
+        price_as_of_label=t.gettext("as of {time}").format(time=as_of) if as_of else None,
+        price_disclaimer=t.gettext(
+            "Product prices and availability are accurate as of the date/time indicated and are "
+            "subject to change. Any price and availability information displayed on {site} at "
+            "the time of purchase will apply to the purchase of this product."
+        ).format(site=_site_name(product)) if as_of else None,
     )
+    return card, (product.last_checked + max_age if aged else None)
+
+
+def _site_name(product: Product) -> str:
+    """The store a link leads to, as its owner writes it: "Amazon.co.uk"."""
+    host = (urlsplit(product.link).hostname or "").removeprefix("www.")
+    return host[:1].upper() + host[1:] if host else product.merchant
 
 
 def _provider_type(source: str, settings: Settings) -> type[Provider] | None:
@@ -362,14 +624,16 @@ def _attributions(sources: tuple[str, ...], settings: Settings) -> tuple[Attribu
 
 
 def _merchant_disclosures(merchants: set[str]) -> tuple[str, ...]:
+    """A programme's statement, in the programme's own words (not translated)."""
     found = (cls.disclosure for cls in PROVIDER_TYPES.values()
              if cls.disclosure and cls.merchant in merchants)
     return tuple(dict.fromkeys(found))
 
 
-def _in_region(code: str, name: str, locale: str) -> str:
-    """English puts "the" before some names: "in the United Kingdom" but "in France"."""
-    needs_the = locale.split("_")[0] == "en" and (
+def _in_region(code: str, name: str, words: _Words, with_the: str, without: str) -> str:
+    """English puts "the" before some names: "in the United Kingdom" but "in France"; other
+    languages translate both sentences alike."""
+    needs_the = words.language == "en" and (
         code in _REGIONS_WITH_THE or name.startswith("United ")
         or name.endswith(("Islands", "Republic")))
-    return f"in the {name}" if needs_the else f"in {name}"
+    return with_the if needs_the else without

@@ -2,11 +2,14 @@
 page and inside a host app."""
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import re
 from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from flask import Flask, render_template_string
+from flask import Flask, get_template_attribute, render_template_string
 from markupsafe import Markup
 from sqlalchemy import event
 from sqlmodel import select
@@ -14,6 +17,7 @@ from sqlmodel import select
 from affiliate import Affiliate, create_app
 from affiliate.blueprint import BadParameter, render_how_to_watch, render_related_products
 from affiliate.catalog import prepare, reconcile
+from affiliate.config import ConfigError
 from affiliate.models import Film, FilmProduct, Offer, Product
 from affiliate.refresh import run_refresh
 from affiliate.widgets import FilmNotFound, how_to_watch, list_films, related_products
@@ -64,8 +68,9 @@ def store(db, source: str = "test", offers=(), products=()) -> None:
     reconcile(db, source, result, hide_after_misses=3)
 
 
-def watch(db, settings, region: str = "US", locale: str = "en_US", ref: str = "imdb:tt0000001"):
-    return how_to_watch(db, ref, region, locale, settings)
+def watch(db, settings, region: str = "US", locale: str = "en_US", ref: str = "imdb:tt0000001",
+          now: dt.datetime | None = None):
+    return how_to_watch(db, ref, region, locale, settings, now=now)
 
 
 def products_of(db, settings, region: str = "US", ref: str = "imdb:tt0000001"):
@@ -177,7 +182,7 @@ def test_platform_without_a_logo_gets_a_monogram_tile(app, db, settings):
     assert alpha.logo_url == "https://img.example/alpha.png"
     html = Page(render(app))
     assert html.images == [{"class": "aff-logo", "src": "https://img.example/alpha.png", "alt": "",
-                            "width": "40", "height": "40", "loading": "lazy"}]
+                            "width": "40", "height": "40", "loading": "lazy", "decoding": "async"}]
     assert "BT" in html.text
 
 
@@ -259,8 +264,9 @@ def test_cards_say_when_out_of_stock_or_on_pre_order(app, db, settings):
     assert (c.format_label, c.availability_label, c.action) == ("4K Ultra HD", "Pre-order", "Pre-order")
     html = Page(render(app, "related-products"))
     assert "Out of stock" in html.text and "Pre-order" in html.text
-    assert html.images == [{"class": "aff-card-image", "src": "https://img.example/c.jpg",
-                            "alt": "Item c", "loading": "lazy"}]
+    # Sized, so nothing moves when it arrives; no alt text, the card's title says it already.
+    assert html.images == [{"class": "aff-card-image", "src": "https://img.example/c.jpg", "alt": "",
+                            "width": "160", "height": "160", "loading": "lazy", "decoding": "async"}]
     assert html.text.count("DVD") >= 2  # placeholder tiles carry the format label
 
 
@@ -273,8 +279,9 @@ def test_no_related_products_says_so(app, db, settings):
 
 
 def render(app, widget: str = "how-to-watch", ref: str = "imdb:tt0000001") -> str:
-    """A widget rendered through its macro, as a host page would."""
-    with app.app_context():
+    """A widget rendered through its macro, as a host page would (in a request: its links are
+    URLs of the service)."""
+    with app.test_request_context():
         helper = render_how_to_watch if widget == "how-to-watch" else render_related_products
         return str(helper(ref))
 
@@ -299,7 +306,7 @@ def test_leaving_las_vegas_in_the_us_has_four_platforms_to_rent_and_to_buy(clien
 
 def test_every_affiliate_link_is_sponsored_and_opens_in_a_new_tab(client, demo):
     for url in (LLV_URL, f"/widgets/related-products/{LLV}", "/"):
-        links = Page(client.get(url).text).external_links()
+        links = [link for link in Page(client.get(url).text).links if link.get("class") == "aff-action"]
         assert links, url
         for link in links:
             assert link["rel"] == "sponsored nofollow noopener", (url, link)
@@ -445,7 +452,7 @@ def test_a_host_app_renders_both_widgets_in_its_own_templates(host):
 
 
 def test_host_helpers_return_markup_and_skip_films_the_catalog_lacks(host):
-    with host.app_context():
+    with host.test_request_context():
         widget = render_how_to_watch("tmdb:451", region="gb")
         assert isinstance(widget, Markup)
         assert "Rent Leaving Las Vegas on Apple TV" in widget and "£2.49" in widget
@@ -480,5 +487,282 @@ def test_how_to_watch_views_are_counted_for_popularity(client, demo):
     client.get(f"/widgets/related-products/{LLV}?region=US")
     client.get("/widgets/how-to-watch/imdb:tt9999999")
 
+    client.application.extensions["affiliate"].views.flush()
     with demo.session() as session:
         assert [v.views for v in session.exec(select(FilmView))] == [3]
+
+
+# --- Badges, "prices as of" and when a rendering goes stale --------------------------------
+
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def at(days: float) -> dt.datetime:
+    return NOW + dt.timedelta(days=days)
+
+
+def store_at(db, when: dt.datetime, offers=(), source: str = "test") -> None:
+    reconcile(db, source, ProviderResult(films=[TEST_FILM], offers=list(offers)),
+              hide_after_misses=3, now=when)
+
+
+def film_created(db, when: dt.datetime) -> None:
+    with db.session() as session:
+        film = session.exec(select(Film)).one()
+        film.created_at = when
+        session.add(film)
+
+
+def badges(view) -> dict[str, list[str]]:
+    return {row.name: [badge.label for badge in row.badges]
+            for group in view.groups for row in group.rows}
+
+
+def test_an_offer_that_appears_later_is_new_for_two_weeks(db, settings):
+    store_at(db, at(-60), [offer("alpha", OfferKind.RENT, Quality.HD, "3.99")])
+    film_created(db, at(-60))
+    store_at(db, at(-3), [offer("beta", OfferKind.RENT, Quality.HD, "2.99")])
+
+    view = watch(db, settings, now=NOW)
+
+    assert badges(view) == {"Beta TV": ["New"], "Alpha Movies": []}
+    assert view.groups[0].rows[0].badges[0].kind == "new"
+    assert view.fresh_until == dt.datetime(2026, 3, 12, tzinfo=dt.timezone.utc)  # 14 days on
+    assert badges(watch(db, settings, now=at(11))) == {"Beta TV": [], "Alpha Movies": []}
+
+
+def test_offers_loaded_with_the_film_are_not_new_unless_a_source_dates_them(db, settings):
+    record = offer("beta", OfferKind.SUBSCRIPTION, Quality.HD, None)
+    store_at(db, at(-2), [offer("alpha", OfferKind.SUBSCRIPTION, Quality.HD, None),
+                          dataclasses.replace(record, available_since=at(-5).date())])
+    film_created(db, at(-2))
+
+    assert badges(watch(db, settings, now=NOW)) == {"Alpha Movies": [], "Beta TV": ["New"]}
+
+
+def test_a_lower_price_is_a_price_drop_until_it_is_two_weeks_old(db, settings):
+    store_at(db, at(-30), [offer("alpha", OfferKind.RENT, Quality.HD, "4.99"),
+                           offer("beta", OfferKind.RENT, Quality.HD, "2.99")])
+    film_created(db, at(-30))
+    store_at(db, at(-2), [offer("alpha", OfferKind.RENT, Quality.HD, "3.99"),
+                          offer("beta", OfferKind.RENT, Quality.HD, "3.49")])
+
+    view = watch(db, settings, now=NOW)
+
+    assert badges(view) == {"Beta TV": [], "Alpha Movies": ["Price drop"]}  # Beta's rose
+    assert view.fresh_until == at(12)
+    assert badges(watch(db, settings, now=at(12.5))) == {"Beta TV": [], "Alpha Movies": []}
+
+
+def test_a_drop_followed_by_a_rise_is_no_price_drop(db, settings):
+    store_at(db, at(-30), [offer("alpha", OfferKind.RENT, Quality.HD, "4.99")])
+    store_at(db, at(-5), [offer("alpha", OfferKind.RENT, Quality.HD, "2.99")])
+    store_at(db, at(-1), [offer("alpha", OfferKind.RENT, Quality.HD, "3.99")])
+
+    assert badges(watch(db, settings, now=NOW)) == {"Alpha Movies": []}
+
+
+def test_leaving_shows_the_date_from_thirty_days_before(db, settings):
+    leaving = offer("alpha", OfferKind.SUBSCRIPTION, Quality.HD, None)
+    later = offer("beta", OfferKind.SUBSCRIPTION, Quality.HD, None)
+    store_at(db, at(-30), [dataclasses.replace(leaving, expires_on=at(20).date()),
+                           dataclasses.replace(later, expires_on=at(45).date())])
+
+    view = watch(db, settings, now=NOW)
+
+    assert badges(view) == {"Alpha Movies": ["Leaving Mar 21"], "Beta TV": []}
+    # Beta's badge appears when its date comes within 30 days.
+    assert view.fresh_until == dt.datetime(2026, 3, 16, tzinfo=dt.timezone.utc)
+    assert badges(watch(db, settings, now=at(16)))["Beta TV"] == ["Leaving Apr 15"]
+    assert badges(watch(db, settings, now=at(16), locale="es_ES"))["Beta TV"] == [
+        "Disponible hasta el 15 abr"]
+
+
+def test_badge_windows_come_from_the_settings_and_zero_turns_one_off(db, make_settings):
+    settings = make_settings(widgets={"new_days": 0, "leaving_days": 60})
+    store_at(db, at(-60), [offer("alpha", OfferKind.RENT, Quality.HD, "3.99")])
+    film_created(db, at(-60))
+    later = offer("beta", OfferKind.RENT, Quality.HD, "2.99")
+    store_at(db, at(-3), [dataclasses.replace(later, expires_on=at(45).date())])
+
+    assert badges(watch(db, settings, now=NOW)) == {"Beta TV": ["Leaving Apr 15"], "Alpha Movies": []}
+
+
+def test_prices_are_as_of_the_oldest_shown_price_check(app, db, settings):
+    store_at(db, at(-2), [offer("alpha", OfferKind.RENT, Quality.HD, "3.99")], source="a")
+    store_at(db, at(-1), [offer("beta", OfferKind.BUY, Quality.HD, "9.99"),
+                          offer("gamma", OfferKind.SUBSCRIPTION, Quality.HD, None)], source="b")
+
+    view = watch(db, settings, now=NOW)
+
+    assert view.checked_at == at(-2)
+    assert view.prices_as_of == "Prices as of Feb 27, 2026, 12:00\u202fPM UTC"  # CLDR's narrow space
+    assert view.groups[1].rows[0].checked_at == at(-2)
+    assert watch(db, settings, locale="de_DE").prices_as_of == "Preise vom 27.02.2026, 12:00 UTC"
+    assert "Prices as of Feb 27, 2026, 12:00 PM UTC" in Page(render(app)).text
+
+
+def test_no_prices_no_as_of(db, settings):
+    store_at(db, at(-2), [offer("gamma", OfferKind.SUBSCRIPTION, Quality.HD, None)])
+    view = watch(db, settings, now=NOW)
+    assert (view.checked_at, view.prices_as_of, view.fresh_until) == (None, None, None)
+
+
+@pytest.mark.parametrize("build", [how_to_watch, related_products])
+def test_queries_do_not_grow_with_offers_products_or_history(db, settings, build):
+    many = [offer(slug, kind, quality, str(Decimal("1.99") + n))
+            for n, (slug, kind, quality) in enumerate(
+                (slug, kind, quality) for slug in PLATFORMS for kind in (OfferKind.RENT, OfferKind.BUY)
+                for quality in (Quality.SD, Quality.HD, Quality.UHD))]
+    goods = [product(f"item-{n}", Relation.EDITION, n) for n in range(30)]
+    for day in range(5):  # five price changes per offer
+        bumped = [dataclasses.replace(o, price=o.price + day) for o in many]
+        reconcile(db, "test", ProviderResult(films=[TEST_FILM], offers=bumped, products=goods),
+                  hide_after_misses=3, now=at(-day))
+    statements = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    view = build(db, "imdb:tt0000001", "US", "en_US", settings, now=NOW)
+    assert len(statements) == 2, statements  # the film, then its offers (or products)
+    assert view.groups if build is how_to_watch else len(view.cards) == 30
+
+    with db.session() as session:
+        film = session.exec(select(Film)).one()
+    statements.clear()
+    build(db, film, "US", "en_US", settings, now=NOW)
+    assert len(statements) == 1  # given the film's row, only the offers (or products)
+
+
+# --- Region switcher ----------------------------------------------------------------------
+
+class Forms(HTMLParser):
+    """The region switcher forms of a page: their attributes, fields and options."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.forms: list[dict] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.forms.append({"attrs": attrs, "fields": [], "options": [], "buttons": []})
+        elif self.forms and tag in ("input", "select"):
+            self.forms[-1]["fields"].append(attrs)
+        elif self.forms and tag == "option":
+            self.forms[-1]["options"].append((attrs["value"], "selected" in attrs))
+        elif self.forms and tag == "button":
+            self.forms[-1]["buttons"].append(attrs)
+
+
+def test_the_region_switcher_is_a_get_form_keeping_the_locale(client, demo):
+    html = client.get(f"{LLV_URL}?region=FR&locale=de_DE").text
+    (form,) = Forms(html).forms
+    assert form["attrs"] == {"class": "aff-region-switcher", "method": "get"}  # submits to the page
+    assert form["options"] == [("US", False), ("GB", False), ("FR", True)]
+    assert {"type": "hidden", "name": "locale", "value": "de_DE"} in form["fields"]
+    assert form["buttons"] == [{"type": "submit"}]
+    assert '<label for="affiliate-how-to-watch-1-region">Region</label>' in html
+    assert ">Frankreich</option>" in html and ">Ändern</button>" in html
+
+
+def test_region_choices_come_from_the_settings(db, make_settings):
+    settings = make_settings(widgets={"regions": ["de", "AT", "DE"]})
+    store(db)
+    view = watch(db, settings, region="US")
+    assert [(c.code, c.name, c.selected) for c in view.regions] == [
+        ("DE", "Germany", False), ("AT", "Austria", False), ("US", "United States", True)]
+    assert [c.code for c in products_of(db, settings, "AT").regions] == ["DE", "AT"]
+
+
+def test_a_wrong_region_in_the_settings_names_the_key(make_settings):
+    with pytest.raises(ConfigError, match=r"widgets\.regions.*'Narnia' is not an ISO 3166-1"):
+        make_settings(widgets={"regions": ["US", "Narnia"]})
+
+
+# --- Links ------------------------------------------------------------------------------------
+
+def test_links_go_through_go_except_amazons_which_carry_a_beacon(client, demo):
+    html = client.get(f"{LLV_URL}?region=US").text
+    actions = [link for link in Page(html).links if link.get("class") == "aff-action"]
+    amazon = [link for link in actions if "Amazon Prime Video" in link["aria-label"]]
+    others = [link for link in actions if link not in amazon]
+    assert len(amazon) == 2 and len(others) == 6
+    for link in amazon:
+        assert link["href"].startswith("https://www.amazon.com/s?k=Leaving+Las+Vegas+1995")
+        assert re.fullmatch(r"http://localhost/go/o\d+/beacon", link["data-aff-beacon"])
+    for link in others:
+        assert re.fullmatch(r"http://localhost/go/o\d+", link["href"]), link  # absolute: injected
+        assert "data-aff-beacon" not in link
+
+
+def test_product_links_name_the_film_they_were_clicked_with(client, demo):
+    film_id = next(f.id for f in list_films(demo) if f.ref == LLV)
+    html = client.get(f"/widgets/related-products/{LLV}?region=US").text
+    links = [link for link in Page(html).links if link.get("class") == "aff-action"]
+    book = next(link for link in links if "novel" in link["aria-label"])
+    assert re.fullmatch(rf"http://localhost/go/p\d+\?film={film_id}", book["href"])
+    amazon = [link for link in links if link is not book]
+    assert all(re.fullmatch(rf"http://localhost/go/p\d+/beacon\?film={film_id}", link["data-aff-beacon"])
+               for link in amazon)
+
+
+def test_a_host_page_gets_links_of_its_own_origin(host):
+    html = host.test_client().get(f"/films/{LLV}").text
+    hrefs = [link["href"] for link in Page(html).links if link.get("class") == "aff-action"]
+    assert any(re.fullmatch(r"/affiliate/go/o\d+", href) for href in hrefs)
+    assert any(re.fullmatch(r"/affiliate/go/p\d+\?film=\d+", href) for href in hrefs)
+
+
+# --- Amazon's price rules -----------------------------------------------------------------
+
+def test_amazon_api_prices_carry_the_time_and_the_associates_price_disclaimer(app, make_settings):
+    settings = make_settings(providers={"amazon": {
+        "type": "amazon", "credential_id": "id", "credential_secret": "secret-0123456789",
+        "credential_version": "3.1", "partner_tag": "site-20"}})
+    db = app.extensions["affiliate"].db
+    checked = NOW - dt.timedelta(hours=3)
+    reconcile(db, "amazon", ProviderResult(films=[TEST_FILM], products=[ProductRecord(
+        merchant="Amazon", merchant_id="B000000001", title="Test Film [Blu-ray]",
+        format=ProductFormat.BLU_RAY, link="https://www.amazon.co.uk/dp/B000000001?tag=site-21",
+        region="GB", films=(ProductLink(TEST_FILM.key, Relation.EDITION, 1),),
+        price=Decimal("12.99"), currency="GBP")]), hide_after_misses=3, now=checked)
+
+    (card,) = related_products(db, "imdb:tt0000001", "GB", "en_GB", settings, now=NOW).cards
+    assert (card.price.text, card.price_as_of) == ("£12.99", "1 Mar 2026, 09:00 UTC")
+    assert card.price_as_of_label == "as of 1 Mar 2026, 09:00 UTC"
+    assert card.price_disclaimer == (
+        "Product prices and availability are accurate as of the date/time indicated and are "
+        "subject to change. Any price and availability information displayed on Amazon.co.uk at "
+        "the time of purchase will apply to the purchase of this product.")
+    assert card.direct and card.link.startswith("https://www.amazon.co.uk/dp/B000000001")
+    view = related_products(db, "imdb:tt0000001", "GB", "en_GB", settings, now=NOW)
+    assert view.fresh_until == checked + dt.timedelta(hours=24)  # when the price must go
+
+    with app.test_request_context():
+        html = str(get_template_attribute("affiliate/macros.html", "related_products")(view))
+    assert '<span class="aff-as-of">(as of 1 Mar 2026, 09:00 UTC)</span>' in html
+    assert '<details class="aff-price-details">\n          <summary>Details</summary>' in html
+    assert "displayed on Amazon.co.uk at the time of purchase" in html
+
+    spanish = related_products(db, "imdb:tt0000001", "GB", "es_ES", settings, now=NOW).cards[0]
+    assert spanish.price_as_of_label == "a fecha de 1 mar 2026, 9:00 UTC"
+    assert "que muestre Amazon.co.uk en el momento de la compra" in spanish.price_disclaimer
+
+    stale = related_products(db, "imdb:tt0000001", "GB", "en_GB", settings, now=at(1)).cards[0]
+    assert (stale.price, stale.price_as_of, stale.price_disclaimer) == (None, None, None)
+
+
+# --- Looks --------------------------------------------------------------------------------
+
+def test_the_stylesheet_themes_light_dark_and_by_attribute_and_fetches_nothing(client):
+    css = client.get("/affiliate/static/widgets.css").get_data(as_text=True)
+    assert "@media (prefers-color-scheme: dark)" in css
+    assert '.affiliate-widget[data-theme="dark"]' in css
+    assert '[data-theme="dark"] .affiliate-widget' in css
+    assert '[data-theme="light"]' in css
+    assert "@import" not in css and "url(" not in css and "@font-face" not in css
+    # Every property the header documents is set for the light theme, and the other way round.
+    documented = set(re.findall(r"--aff-[a-z-]+", css.split("*/")[0]))
+    light = css.split(":where(.affiliate-widget) {")[1].split("}")[0]
+    assert documented == set(re.findall(r"(--aff-[a-z-]+):", light))

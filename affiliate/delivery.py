@@ -1,0 +1,78 @@
+"""The HTTP terms of the public widget responses: conditional requests, cache lifetimes,
+cross-origin use and framing, and no cookies, so any browser or CDN may keep and share them.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from flask import Flask, Request, Response, request
+from flask.sessions import SessionInterface, SessionMixin
+
+from affiliate.config import HttpSettings
+
+
+def not_modified(etag: str) -> bool:
+    return request.if_none_match.contains_weak(etag)
+
+
+def shareable(response: Response, http: HttpSettings, etag: str | None, vary: Iterable[str],
+              seconds_left: int | None = None) -> Response:
+    """Headers of a successful widget or API answer (a 200 or its 304). `seconds_left`: the
+    content turns wrong by the clock then (a price past its age limit), so no cache may keep
+    it longer, nor serve it stale."""
+    if etag:
+        response.set_etag(etag, weak=True)
+    if seconds_left is None:
+        response.headers["Cache-Control"] = (
+            f"public, max-age={http.max_age}, s-maxage={http.s_maxage}, "
+            f"stale-while-revalidate={http.stale_while_revalidate}")
+    else:
+        left = max(0, seconds_left)
+        response.headers["Cache-Control"] = (
+            f"public, max-age={min(http.max_age, left)}, s-maxage={min(http.s_maxage, left)}")
+    response.vary.update(vary)
+    return cross_origin(response)
+
+
+def cross_origin(response: Response) -> Response:
+    """Public data: any site's script may read it (embed.js fetches fragments this way)."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def not_stored(response: Response) -> Response:
+    """An error answer: readable cross-origin (embed.js sees the 404), never kept."""
+    response.headers["Cache-Control"] = "no-store"
+    return cross_origin(response)
+
+
+def frameable(response: Response, http: HttpSettings) -> Response:
+    """The iframe page may be shown by the sites configured (any, by default)."""
+    response.headers.pop("X-Frame-Options", None)
+    response.headers["Content-Security-Policy"] = "frame-ancestors " + " ".join(http.frame_ancestors)
+    return response
+
+
+class CookielessSessions(SessionInterface):
+    """The app's own session interface, except that public endpoints never save the session
+    nor carry any cookie (nor `Vary: Cookie`), even when the host app uses sessions: a shared
+    cache must not hand one visitor's cookie to the next."""
+
+    def __init__(self, inner: SessionInterface, public_endpoints: frozenset[str]):
+        self.inner = inner
+        self.public_endpoints = public_endpoints
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        return self.inner.open_session(app, request)
+
+    def make_null_session(self, app: Flask):
+        return self.inner.make_null_session(app)
+
+    def is_null_session(self, obj: object) -> bool:
+        return self.inner.is_null_session(obj)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if request.endpoint in self.public_endpoints:
+            response.headers.remove("Set-Cookie")
+            return
+        self.inner.save_session(app, session, response)

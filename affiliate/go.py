@@ -1,0 +1,71 @@
+"""The click routes, on the widget blueprint: GET /go/<target> counts a click and redirects to
+the stored link; POST /go/<target>/beacon counts a click on a link shown directly (Amazon's),
+sent by static/beacon.js.
+
+Neither ever sends a visitor anywhere a request names: the target is an offer or product id
+and the destination is the link stored for it. Answers are never cached and never indexed.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Response, redirect, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from affiliate import clicks
+from affiliate.app import state
+from affiliate.blueprint import bp
+from affiliate.types import utcnow
+
+log = logging.getLogger(__name__)
+
+_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+
+
+@bp.get("/go/<target>")
+def go(target: str):
+    try:
+        where = _destination(target)
+    except clicks.UnknownTarget as exc:
+        return _not_found(str(exc))
+    if where.direct:
+        # Amazon's programme forbids a redirect that hides its link; the widgets link it as is.
+        return _not_found(f"{target} links to its store directly; its clicks are counted by "
+                          f"POST /go/{target}/beacon")
+    _count(where, clicks.REDIRECT)
+    response = redirect(where.url, 302)
+    response.headers.update(_HEADERS)
+    return response
+
+
+@bp.post("/go/<target>/beacon")
+def go_beacon(target: str):
+    try:
+        where = _destination(target)
+    except clicks.UnknownTarget as exc:
+        return _not_found(str(exc))
+    if not where.direct:
+        return _not_found(f"{target} is counted when /go/{target} redirects; it takes no beacon")
+    _count(where, clicks.BEACON)
+    return Response(status=204, headers=_HEADERS)
+
+
+def _destination(target: str) -> clicks.Destination:
+    """`film` (which film a shared product was clicked with) is read only for the report."""
+    affiliate = state()
+    return clicks.destination(affiliate.db, target, affiliate.settings.link_tags,
+                              film_id=request.args.get("film", type=int))
+
+
+def _count(where: clicks.Destination, via: str) -> None:
+    """Counting must never cost the visitor the page they clicked for."""
+    if not clicks.is_counted(request.method, request.headers):
+        return
+    try:
+        clicks.record_click(state().db, where, via, utcnow())
+    except SQLAlchemyError:
+        log.exception("could not count a click on %s", where.target)
+
+
+def _not_found(reason: str) -> Response:
+    return Response(reason, status=404, mimetype="text/plain", headers=_HEADERS)

@@ -1,0 +1,189 @@
+/* film-affiliate embed.js: fills every element such as
+ *
+ *   <div data-affiliate-widget="how-to-watch" data-film="tmdb:451"
+ *        data-region="GB" data-locale="es"></div>
+ *
+ * with that widget's HTML fragment, fetched from the service this script was loaded from:
+ *
+ *   <script async src="https://SERVICE/affiliate/static/embed.js"></script>
+ *
+ * data-affiliate-widget is "how-to-watch" or "related-products"; data-film an internal id, tmdb:ID or
+ * imdb:ttID; data-region and data-locale are optional (without them the service picks from
+ * the visitor's headers). Elements added later are filled too (a MutationObserver), or call
+ * AffiliateWidgets.scan(root) / AffiliateWidgets.load(element) yourself. The stylesheet and
+ * beacon.js (which counts clicks on links shown directly) are added to the page once. A film the service does not know (404), or any other failure,
+ * leaves the element empty and says why in the console. The widget's region switcher
+ * reloads the widget in place. No dependencies; no cookies are sent.
+ */
+(function () {
+  "use strict";
+  if (window.AffiliateWidgets) {
+    return; // included twice
+  }
+
+  var SELECTOR = "[data-affiliate-widget]";
+  var WIDGETS = ["how-to-watch", "related-products"];
+  var script = document.currentScript ||
+    document.querySelector('script[src*="/affiliate/static/embed.js"]');
+  // embed.js lives at <service>/affiliate/static/embed.js, under any prefix a host app uses.
+  var base = new URL("../../", script.src).href;
+  var stylesheet = new URL("widgets.css", script.src).href;
+  var beacon = new URL("beacon.js", script.src).href; // counts clicks on direct (Amazon) links
+  var requests = new WeakMap(); // element -> its latest request, so an older answer is dropped
+
+  function present(selector, url) {
+    return Array.prototype.some.call(document.querySelectorAll(selector), function (element) {
+      return (element.href || element.src) === url;
+    });
+  }
+
+  // The stylesheet and the click counter, once per page, whatever the number of widgets.
+  function addAssets() {
+    if (!present('link[rel="stylesheet"]', stylesheet)) {
+      var link = document.createElement("link");
+      link.rel = "stylesheet";
+      link.href = stylesheet;
+      document.head.appendChild(link);
+    }
+    if (!present("script[src]", beacon)) {
+      var counter = document.createElement("script");
+      counter.src = beacon;
+      counter.async = true;
+      document.head.appendChild(counter);
+    }
+  }
+
+  function widgetUrl(element) {
+    var widget = element.getAttribute("data-affiliate-widget");
+    var film = element.getAttribute("data-film");
+    if (WIDGETS.indexOf(widget) < 0 || !film) {
+      return null;
+    }
+    var url = new URL("widgets/" + widget + "/" + encodeURIComponent(film), base);
+    ["region", "locale"].forEach(function (name) {
+      var value = element.getAttribute("data-" + name);
+      if (value) {
+        url.searchParams.set(name, value);
+      }
+    });
+    return url.href;
+  }
+
+  // The fragment without its own <link rel="stylesheet">: the page has it once already.
+  function parse(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    template.content.querySelectorAll('link[rel="stylesheet"]').forEach(function (link) {
+      link.remove();
+    });
+    return template.content;
+  }
+
+  function textOf(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    return template.content.textContent.trim();
+  }
+
+  function fail(element, message) {
+    element.replaceChildren();
+    element.setAttribute("data-affiliate-state", "failed");
+    console.error("affiliate widget: " + message);
+  }
+
+  /* Fetch the element's widget and put it in; resolves when done, whatever happened. */
+  function load(element) {
+    var url = widgetUrl(element);
+    if (!url) {
+      fail(element, 'needs data-affiliate-widget="' + WIDGETS.join('" or "') +
+        '" and data-film, got ' + element.outerHTML.slice(0, 200));
+      return Promise.resolve();
+    }
+    addAssets();
+    var request = {};
+    requests.set(element, request);
+    element.setAttribute("data-affiliate-state", "loading");
+    element.setAttribute("aria-busy", "true");
+    return fetch(url, { mode: "cors", credentials: "omit" })
+      .then(function (response) {
+        return response.text().then(function (html) {
+          if (!response.ok) {
+            throw new Error(response.status + " from " + url + ": " + textOf(html));
+          }
+          return html;
+        });
+      })
+      .then(function (html) {
+        if (requests.get(element) === request) {
+          element.replaceChildren(parse(html));
+          element.setAttribute("data-affiliate-state", "loaded");
+        }
+      }, function (error) {
+        if (requests.get(element) === request) {
+          fail(element, error.message || String(error));
+        }
+      })
+      .then(function () {
+        if (requests.get(element) === request) {
+          element.removeAttribute("aria-busy");
+        }
+      });
+  }
+
+  /* Load every widget element in `root` (default: the page) that was not loaded yet. */
+  function scan(root) {
+    root = root || document;
+    var found = root.matches && root.matches(SELECTOR) ? [root] : [];
+    root.querySelectorAll(SELECTOR).forEach(function (element) {
+      found.push(element);
+    });
+    found.forEach(function (element) {
+      if (!element.hasAttribute("data-affiliate-state")) {
+        load(element);
+      }
+    });
+  }
+
+  // The region switcher (a GET form) reloads its widget in place, keeping keyboard focus.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.matches("form.aff-region-switcher")) {
+      return;
+    }
+    var element = form.closest(SELECTOR);
+    if (!element) {
+      return;
+    }
+    event.preventDefault();
+    new FormData(form).forEach(function (value, name) {
+      if ((name === "region" || name === "locale") && value) {
+        element.setAttribute("data-" + name, value);
+      }
+    });
+    load(element).then(function () {
+      var select = element.querySelector("form.aff-region-switcher select[name=region]");
+      if (select) {
+        select.focus();
+      }
+    });
+  });
+
+  new MutationObserver(function (records) {
+    records.forEach(function (record) {
+      record.addedNodes.forEach(function (node) {
+        if (node.nodeType === Node.ELEMENT_NODE) {
+          scan(node);
+        }
+      });
+    });
+  }).observe(document.documentElement, { childList: true, subtree: true });
+
+  window.AffiliateWidgets = { scan: scan, load: load, base: base };
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () {
+      scan(document);
+    });
+  } else {
+    scan(document);
+  }
+})();
