@@ -1,0 +1,277 @@
+"""The admin JSON API (/admin/api/v1): the console's actions for scripts, authenticated by
+`Authorization: Bearer <token>` (tokens from `affiliate admin create-token` or the console).
+
+Errors are `{"error": "<reason>"}` with 400 (malformed input), 401 (no or a bad token), 404
+(no such film, provider or link) or 409 (a refresh is already running). No cookie is read
+here, so a browser cannot be tricked into calling it (no CSRF token needed). The paths are
+described in the service's OpenAPI document (see `api_spec`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from decimal import Decimal
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from affiliate import credentials, curation
+from affiliate.admin import admin_state, auth, click_report, films, provider_status
+from affiliate.admin.work import is_not_found, summary
+from affiliate.app import state
+from affiliate.refresh import RunReport
+from providers.regions import normalize_region
+
+bp = Blueprint("affiliate_admin_api", __name__)
+
+_FLAGS = ("pinned", "hidden")
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@bp.before_request
+def _authenticate():
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    token = auth.token_for(state().db, secret.strip()) if scheme.lower() == "bearer" else None
+    if token is None:
+        response = jsonify(error="send a valid API token as `Authorization: Bearer <token>` "
+                                 "(create one with `affiliate admin create-token NAME`)")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="affiliate-admin"'
+        return response, 401
+    g.api_token = token
+    return None
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    return jsonify(error=str(exc)), exc.status
+
+
+@bp.errorhandler(LookupError)
+def _not_found(exc: LookupError):
+    if not is_not_found(exc):
+        raise exc
+    return jsonify(error=_message(exc)), 404
+
+
+@bp.errorhandler(ValueError)
+def _bad_input(exc: ValueError):
+    return jsonify(error=_message(exc)), 400
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return jsonify(error=exc.description), exc.code
+
+
+def _message(exc: Exception) -> str:
+    return str(exc.args[0]) if exc.args else str(exc)
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError("send a JSON object with Content-Type: application/json")
+    return body
+
+
+# --- providers ------------------------------------------------------------------------------
+
+@bp.get("/providers")
+def providers():
+    views = provider_status.all_providers(state().db, state().settings, admin_state().refresher)
+    return jsonify(providers=[_provider_json(view) for view in views])
+
+
+@bp.get("/providers/<name>")
+def provider(name: str):
+    return jsonify(_provider_json(provider_status.one(state().db, state().settings,
+                                                      admin_state().refresher, name)))
+
+
+@bp.put("/providers/<name>/credentials")
+def save_credentials(name: str):
+    values = _body()
+    if not values or not all(isinstance(v, str) and v.strip() for v in values.values()):
+        raise ApiError("send each credential to set as a non-empty string, e.g. {\"api_key\": \"...\"}")
+    result = credentials.save(state().db, state().settings, name, values, verify=True)
+    return jsonify(ok=result.ok, message=result.message)
+
+
+@bp.post("/providers/<name>/credentials/check")
+def check_credentials(name: str):
+    result = credentials.check(state().db, state().settings, name)
+    return jsonify(ok=result.ok, message=result.message)
+
+
+@bp.delete("/providers/<name>/credentials")
+def delete_credentials(name: str):
+    credentials.delete(state().db, state().settings, name)
+    return "", 204
+
+
+@bp.post("/providers/<name>/refresh")
+def refresh_provider(name: str):
+    started, made_due = admin_state().refresher.provider(name)
+    if not started:
+        return jsonify(error=f"a refresh of {name} started here is still running",
+                       films_made_due=made_due), 409
+    return jsonify(started=True, films_made_due=made_due), 202
+
+
+# --- films ----------------------------------------------------------------------------------
+
+@bp.get("/films")
+def film_list():
+    return jsonify(films=[asdict(row) for row in films.search_films(state().db, request.args.get("q", ""))])
+
+
+@bp.post("/films")
+def add_film():
+    body = _body()
+    refresh = body.get("refresh", True)
+    if not isinstance(refresh, bool):
+        raise ApiError("refresh is true or false")
+    row, created = films.add_film(state().db, _text(body, "film"))
+    reports = admin_state().refresher.film(row.ref) if created and refresh else []
+    detail = films.film_detail(state().db, row.ref)
+    return jsonify(film=_detail_json(detail), created=created,
+                   refresh=[_report_json(report) for report in reports]), 201 if created else 200
+
+
+@bp.get("/films/<film>")
+def film(film: str):
+    return jsonify(_detail_json(films.film_detail(state().db, film)))
+
+
+@bp.post("/films/<film>/refresh")
+def refresh_film(film: str):
+    reports = admin_state().refresher.film(film)
+    return jsonify(refresh=[_report_json(report) for report in reports],
+                   film=_detail_json(films.film_detail(state().db, film)))
+
+
+@bp.post("/films/<film>/products")
+def link_product(film: str):
+    body = _body()
+    region = normalize_region(str(body.get("region") or state().settings.service.default_region))
+    named = {key: _text(body, key) for key in ("asin", "gtin", "url") if key in body}
+    ref = curation.ProductRef(**named, title=body.get("title"), format=body.get("format"),
+                              marketplace=provider_status.amazon_marketplace(state().settings, region))
+    rows = curation.link_product(state().db, film, ref, region, str(body.get("relation", "edition")))
+    return jsonify(links=[_link_json(row) for row in rows]), 201
+
+
+@bp.patch("/films/<film>/products/<int:link_id>")
+def change_link(film: str, link_id: int):
+    body = _body()
+    unknown = sorted(set(body) - {"status", *_FLAGS})
+    if unknown or not body:
+        raise ApiError("send any of status (approved, candidate, rejected), pinned, hidden; "
+                       f"not {', '.join(unknown) or 'nothing'}")
+    for flag in _FLAGS:
+        if flag in body and not isinstance(body[flag], bool):
+            raise ApiError(f"{flag} is true or false")
+    db = state().db
+    if link_id not in {row.id for row in curation.film_links(db, film)}:
+        raise ApiError(f"film {film} has no product link {link_id}", 404)
+    if "status" in body:
+        curation.set_status(db, [link_id], str(body["status"]))
+    if "pinned" in body:
+        curation.set_pinned(db, [link_id], body["pinned"])
+    if "hidden" in body:
+        curation.set_hidden(db, [link_id], body["hidden"])
+    row = next(row for row in curation.film_links(db, film) if row.id == link_id)
+    return jsonify(_link_json(row))
+
+
+@bp.put("/films/<film>/products/order")
+def reorder(film: str):
+    ids = _body().get("links")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and not isinstance(i, bool)
+                                                       for i in ids):
+        raise ApiError("send {\"links\": [link ids in the order to show them]}")
+    return jsonify(links=[_link_json(row) for row in curation.reorder(state().db, film, ids)])
+
+
+# --- clicks ---------------------------------------------------------------------------------
+
+@bp.get("/clicks")
+def clicks():
+    since, until = click_report.period(request.args.get("since"), request.args.get("until"),
+                                       dt.datetime.now(dt.timezone.utc).date())
+    return jsonify(click_report.as_json(state().db, since, until))
+
+
+# --- JSON shapes ----------------------------------------------------------------------------
+
+def _text(body: dict, key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(f"{key}: give it as a non-empty string")
+    return value
+
+
+def _provider_json(view: provider_status.ProviderView) -> dict:
+    h = view.health
+    status = view.credentials
+    return {
+        "name": h.name, "type": h.type_name, "description": view.description, "enabled": h.enabled,
+        "state": h.state, "healthy": h.healthy, "refreshing": view.refreshing,
+        "last_success_at": _time(h.last_success_at), "last_error_at": _time(h.last_error_at),
+        "last_error_kind": h.last_error_kind, "last_error": h.last_error,
+        "next_run": _time(h.next_run), "next_run_text": h.next_run_text, "films_due": h.films_due,
+        "quota_left": h.quota_left, "quota_period": h.quota_period,
+        "breaker_state": h.breaker_state, "notes": list(h.notes),
+        "credentials": None if status is None else {
+            "fields": [{"name": f.name, "label": f.label, "secret": f.secret,
+                        "how_to_obtain": f.how_to_obtain, "source": status.source.get(f.name),
+                        "masked": status.masked.get(f.name), "env_var": status.env_vars.get(f.name)}
+                       for f in view.fields],
+            "readable": status.readable, "state": status.state,
+            "checked_at": _time(status.checked_at), "ok": status.ok,
+        },
+    }
+
+
+def _detail_json(detail: films.FilmDetail) -> dict:
+    return {
+        **asdict(detail.film), "runtime_minutes": detail.runtime_minutes,
+        "director": detail.director, "revision": detail.revision,
+        "external_ids": detail.external_ids,
+        "offers": [{**asdict(offer), "price": _money(offer.price),
+                    "expires_on": offer.expires_on.isoformat() if offer.expires_on else None,
+                    **{k: _time(getattr(offer, k)) for k in ("first_seen", "last_seen", "last_checked")}}
+                   for offer in detail.offers],
+        "products": [_link_json(row) for row in detail.links],
+    }
+
+
+def _link_json(row: curation.LinkRow) -> dict:
+    return {**asdict(row), "price": _money(row.price)}
+
+
+def _report_json(report: RunReport) -> dict:
+    stats = report.stats
+    return {
+        "provider": report.provider, "status": report.status, "error": report.error,
+        "summary": summary(report), "quarantined": stats.quarantined if stats else None,
+        "problems": [str(problem) for problem in stats.problems] if stats else [],
+        **{name: getattr(stats, name, 0) for name in (
+            "offers_added", "offers_changed", "offers_missing",
+            "products_added", "products_changed", "products_missing")},
+    }
+
+
+def _money(amount: Decimal | None) -> str | None:
+    """Decimal strings, as the public API gives prices: JSON numbers would be read as floats."""
+    return None if amount is None else str(amount)
+
+
+def _time(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,252 @@
+"""The admin API's part of the OpenAPI document (`affiliate.openapi`): every path under
+/admin/api/v1 with its bearer-token security, request bodies and closed response schemas
+(no property the API does not send, none it sends left out; tests hold answers to them)."""
+from __future__ import annotations
+
+from affiliate import openapi
+from providers.base import ProductFormat, Relation
+
+PREFIX = "/admin/api/v1"
+_STRING = {"type": "string"}
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+_PRICE = {"type": ["string", "null"], "pattern": r"^\d+(\.\d+)?$",
+          "description": "A decimal string (\"3.99\"), never a float."}
+_COUNTS = ("offers_added", "offers_changed", "offers_missing",
+           "products_added", "products_changed", "products_missing")
+
+
+def _closed(properties: dict, description: str | None = None) -> dict:
+    schema = {"type": "object", "properties": properties, "required": list(properties),
+              "additionalProperties": False}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _schema(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _body(schema: dict, description: str) -> dict:
+    return {"required": True, "description": description,
+            "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = {"$ref": "#/components/responses/AdminError"}
+_PATH_PARAMETERS = {
+    "name": {"name": "name", "in": "path", "required": True, "schema": _STRING,
+             "description": "The provider's name, as in [providers.<name>]."},
+    "film": {"name": "film", "in": "path", "required": True, "schema": _STRING,
+             "description": "The film: 17, tmdb:451 or imdb:tt0113627.", "example": "tmdb:451"},
+    "link_id": {"name": "link_id", "in": "path", "required": True, "schema": {"type": "integer"},
+                "description": "A product link's id (from the film's `products`)."},
+}
+
+
+def _operation(operation_id: str, summary: str, responses: dict, parameters: tuple[str, ...] = (),
+               body: dict | None = None, query: list | None = None) -> dict:
+    operation = {
+        "operationId": operation_id, "summary": summary, "tags": ["admin"],
+        "security": [{"adminToken": []}],
+        "parameters": [{"$ref": f"#/components/parameters/admin_{name}"} for name in parameters]
+        + (query or []),
+        "responses": {**responses, "401": _ERROR},
+    }
+    if body is not None:
+        operation["requestBody"] = body
+    if parameters or body is not None:
+        operation["responses"].setdefault("400", _ERROR)
+    if parameters:
+        operation["responses"].setdefault("404", _ERROR)
+    return operation
+
+
+COMPONENTS = {
+    "securitySchemes": {
+        "adminToken": {"type": "http", "scheme": "bearer",
+                       "description": "An admin API token from `affiliate admin create-token NAME` "
+                                      "or the console's API tokens page."},
+    },
+    "parameters": {f"admin_{name}": parameter for name, parameter in _PATH_PARAMETERS.items()},
+    "responses": {
+        "AdminError": _json(_schema("AdminError"), "The reason, e.g. a malformed value, an unknown "
+                                                   "film or a missing token; nothing was changed."),
+    },
+    "schemas": {
+        "AdminError": _closed({"error": _STRING}),
+        "CredentialField": _closed({
+            "name": _STRING, "label": _STRING, "secret": {"type": "boolean"},
+            "how_to_obtain": _STRING,
+            "source": {"type": "string", "enum": ["environment", "stored", "config", "missing"]},
+            "masked": {"type": "string", "description": "A secret's last characters at most."},
+            "env_var": _STRING,
+        }),
+        "CredentialsStatus": _closed({
+            "fields": {"type": "array", "items": _schema("CredentialField")},
+            "readable": {"type": "boolean"}, "state": _STRING, "checked_at": _TIME,
+            "ok": {"type": ["boolean", "null"]},
+        }),
+        "AdminProvider": _closed({
+            "name": _STRING, "type": _STRING, "description": _STRING, "enabled": {"type": "boolean"},
+            "state": _STRING, "healthy": {"type": "boolean"}, "refreshing": {"type": "boolean"},
+            "last_success_at": _TIME, "last_error_at": _TIME, "last_error_kind": _NULLABLE_STRING,
+            "last_error": _NULLABLE_STRING, "next_run": _TIME, "next_run_text": _STRING,
+            "films_due": _NULLABLE_INT, "quota_left": _NULLABLE_INT,
+            "quota_period": _NULLABLE_STRING, "breaker_state": _STRING,
+            "notes": {"type": "array", "items": _STRING},
+            "credentials": {"oneOf": [{"type": "null"}, _schema("CredentialsStatus")]},
+        }),
+        "CheckResult": _closed({"ok": {"type": "boolean"}, "message": _STRING}),
+        "RefreshStarted": _closed({"started": {"type": "boolean"}, "films_made_due": {"type": "integer"}}),
+        "RefreshRunning": _closed({"error": _STRING, "films_made_due": {"type": "integer"}}),
+        "RunReport": _closed({
+            "provider": _STRING,
+            "status": {"type": "string",
+                       "enum": ["complete", "partial", "quarantined", "failed", "skipped"]},
+            "error": _NULLABLE_STRING, "summary": _STRING, "quarantined": _NULLABLE_STRING,
+            "problems": {"type": "array", "items": _STRING},
+            **{name: {"type": "integer"} for name in _COUNTS},
+        }),
+        "AdminFilm": _closed({
+            "id": {"type": "integer"}, "ref": _STRING,
+            "title": {"type": "string", "description": "Empty until a source names the film."},
+            "year": _NULLABLE_INT, "imdb_id": _NULLABLE_STRING, "tmdb_id": _NULLABLE_INT,
+            "visible_offers": {"type": "integer"}, "product_links": {"type": "integer"},
+        }),
+        "AdminOffer": _closed({
+            "id": {"type": "integer"}, "platform": _STRING, "region": _STRING, "kind": _STRING,
+            "quality": _STRING, "price": _PRICE, "currency": _NULLABLE_STRING, "link": _STRING,
+            "deep_link": {"type": "boolean"},
+            "expires_on": {"type": ["string", "null"], "format": "date"}, "source": _STRING,
+            "first_seen": _TIME, "last_seen": _TIME, "last_checked": _TIME,
+            "missing_count": {"type": "integer"}, "hidden": {"type": "boolean"},
+        }, "One source's offer as stored, hidden ones included."),
+        "ProductLink": _closed({
+            "id": {"type": "integer"},
+            "status": {"type": "string", "enum": ["approved", "candidate", "rejected"]},
+            "relation": _STRING, "position": _NULLABLE_INT, "pinned": {"type": "boolean"},
+            "hidden": {"type": "boolean"}, "title": _STRING, "format": _STRING, "merchant": _STRING,
+            "merchant_id": _STRING, "region": _STRING, "price": _PRICE,
+            "currency": _NULLABLE_STRING, "source": _STRING,
+            "origin": {"type": "string", "enum": ["curated", "discovered"]}, "link": _STRING,
+            "gtin": _NULLABLE_STRING, "product_source": _STRING, "product_hidden": {"type": "boolean"},
+        }, "A product shown (or proposed) with a film, and the operator's choices about it."),
+        "AdminFilmDetail": _closed({
+            "id": {"type": "integer"}, "ref": _STRING, "title": _STRING, "year": _NULLABLE_INT,
+            "imdb_id": _NULLABLE_STRING, "tmdb_id": _NULLABLE_INT,
+            "visible_offers": {"type": "integer"}, "product_links": {"type": "integer"},
+            "runtime_minutes": _NULLABLE_INT, "director": _NULLABLE_STRING,
+            "revision": {"type": "integer"},
+            "external_ids": {"type": "object", "additionalProperties": _STRING},
+            "offers": {"type": "array", "items": _schema("AdminOffer")},
+            "products": {"type": "array", "items": _schema("ProductLink")},
+        }),
+        "ClickReport": _closed({
+            "since": {"type": "string", "format": "date"}, "until": {"type": "string", "format": "date"},
+            "total": {"type": "integer"},
+            "by_platform": {"type": "array", "items": _closed({
+                "day": {"type": "string", "format": "date"}, "platform": _STRING,
+                "clicks": {"type": "integer"}})},
+            "by_region": {"type": "array", "items": _closed({
+                "day": {"type": "string", "format": "date"}, "region": _STRING,
+                "clicks": {"type": "integer"}})},
+            "top_films": {"type": "array", "items": _closed({
+                "film_id": {"type": "integer"}, "ref": _STRING, "title": _STRING,
+                "year": _NULLABLE_INT, "clicks": {"type": "integer"}})},
+        }),
+    },
+}
+
+_REPORTS = {"type": "array", "items": _schema("RunReport")}
+_LINKS = _closed({"links": {"type": "array", "items": _schema("ProductLink")}})
+_DATE_QUERY = [{"name": name, "in": "query", "required": False, "description": description,
+                "schema": {"type": "string", "format": "date"}}
+               for name, description in (("since", "First UTC day (default: 29 days before until)."),
+                                         ("until", "Last UTC day (default: today)."))]
+
+PATHS = {
+    f"{PREFIX}/providers": {"get": _operation(
+        "adminListProviders", "Every configured provider's health and credentials' status",
+        {"200": _json(_closed({"providers": {"type": "array", "items": _schema("AdminProvider")}}),
+                      "Providers in configured order")})},
+    f"{PREFIX}/providers/{{name}}": {"get": _operation(
+        "adminGetProvider", "One provider's health and credentials' status",
+        {"200": _json(_schema("AdminProvider"), "The provider")}, ("name",))},
+    f"{PREFIX}/providers/{{name}}/credentials": {
+        "put": _operation(
+            "adminSaveCredentials", "Store credentials (encrypted) and test them with one call",
+            {"200": _json(_schema("CheckResult"), "Stored; `ok` says whether the source accepted them")},
+            ("name",), _body({"type": "object", "minProperties": 1,
+                              "additionalProperties": {"type": "string", "minLength": 1}},
+                             "Field name to value; fields left out keep their value.")),
+        "delete": _operation(
+            "adminDeleteCredentials", "Forget the stored credentials (config and environment stay)",
+            {"204": {"description": "Deleted"}}, ("name",)),
+    },
+    f"{PREFIX}/providers/{{name}}/credentials/check": {"post": _operation(
+        "adminCheckCredentials", "Test the provider's credentials with one cheap call",
+        {"200": _json(_schema("CheckResult"), "What the source said")}, ("name",))},
+    f"{PREFIX}/providers/{{name}}/refresh": {"post": _operation(
+        "adminRefreshProvider", "Make every film due now and start a run in the background",
+        {"202": _json(_schema("RefreshStarted"), "Started"),
+         "409": _json(_schema("RefreshRunning"), "A run started here is still going")}, ("name",))},
+    f"{PREFIX}/films": {
+        "get": _operation(
+            "adminSearchFilms", "Films whose title contains q, or the film q names",
+            {"200": _json(_closed({"films": {"type": "array", "items": _schema("AdminFilm")}}),
+                          "At most 50 films")},
+            query=[{"name": "q", "in": "query", "required": False, "schema": _STRING,
+                    "description": "Part of a title, or a film reference."}]),
+        "post": _operation(
+            "adminAddFilm", "Add a film by TMDB or IMDb id and refresh it from every provider",
+            {"201": _json(_closed({"film": _schema("AdminFilmDetail"), "created": {"type": "boolean"},
+                                   "refresh": _REPORTS}), "Added"),
+             "200": _json(_closed({"film": _schema("AdminFilmDetail"), "created": {"type": "boolean"},
+                                   "refresh": _REPORTS}), "The film was in the catalog already")},
+            body=_body(_closed({"film": {"type": "string", "example": "tmdb:603"},
+                                "refresh": {"type": "boolean", "default": True}}) | {"required": ["film"]},
+                       "The film's reference; refresh false only adds it.")),
+    },
+    f"{PREFIX}/films/{{film}}": {"get": _operation(
+        "adminGetFilm", "Everything stored about a film: every offer with its source, every product link",
+        {"200": _json(_schema("AdminFilmDetail"), "The film")}, ("film",))},
+    f"{PREFIX}/films/{{film}}/refresh": {"post": _operation(
+        "adminRefreshFilm", "Refresh the film from every enabled provider now",
+        {"200": _json(_closed({"refresh": _REPORTS, "film": _schema("AdminFilmDetail")}),
+                      "What each provider did, and the film after it")}, ("film",))},
+    f"{PREFIX}/films/{{film}}/products": {"post": _operation(
+        "adminLinkProduct", "Link a product to the film by ASIN, GTIN or URL (approved and shown)",
+        {"201": _json(_LINKS, "The links made (a GTIN links every stored product with it)")},
+        ("film",), _body({
+            "type": "object", "additionalProperties": False,
+            "oneOf": [{"required": ["asin"]}, {"required": ["gtin"]}, {"required": ["url"]}],
+            "properties": {
+                "asin": _STRING, "gtin": _STRING, "url": _STRING,
+                "title": {"type": "string", "description": "For a product not stored yet"},
+                "format": {"type": "string", "enum": [f.value for f in ProductFormat]},
+                "relation": {"type": "string", "enum": [r.value for r in Relation], "default": "edition"},
+                "region": {"type": "string", "description": "Default: service.default_region"},
+            }}, "Exactly one of asin, gtin or url."))},
+    f"{PREFIX}/films/{{film}}/products/{{link_id}}": {"patch": _operation(
+        "adminChangeLink", "Approve, reject, pin or hide one of the film's product links",
+        {"200": _json(_schema("ProductLink"), "The link after the change")}, ("film", "link_id"),
+        _body({"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
+            "status": {"type": "string", "enum": ["approved", "candidate", "rejected"]},
+            "pinned": {"type": "boolean"}, "hidden": {"type": "boolean"}}}, "What to change."))},
+    f"{PREFIX}/films/{{film}}/products/order": {"put": _operation(
+        "adminOrderLinks", "Show these links first, in this order (each is pinned at its place)",
+        {"200": _json(_LINKS, "Every link of the film, as the console lists them")}, ("film",),
+        _body(_closed({"links": {"type": "array", "minItems": 1, "items": {"type": "integer"}}}),
+              "The film's link ids in the order to show them."))},
+    f"{PREFIX}/clicks": {"get": _operation(
+        "adminClicks", "Clicks per day by platform and by region, and the top films",
+        {"200": _json(_schema("ClickReport"), "The report"), "400": _ERROR}, query=_DATE_QUERY)},
+}
+
+openapi.register(PATHS, COMPONENTS)

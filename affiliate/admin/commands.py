@@ -1,0 +1,113 @@
+"""`affiliate admin ...`: operators and API tokens for the console and the admin API.
+
+A password is read from a hidden prompt (asked twice), or from the first line of standard
+input with --password-stdin (for scripts), never from the command line, where it would end
+up in the shell history and the process list.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from affiliate.admin import auth
+from affiliate.app import state
+
+
+def _require_migrated() -> None:
+    if state().db.pending_migrations():
+        raise click.ClickException(
+            "the database schema is not up to date; run `affiliate db upgrade` first")
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        auth.check_password(password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    return password
+
+
+_PASSWORD_STDIN = click.option("--password-stdin", is_flag=True,
+                               help="Read the password from the first line of standard input.")
+
+
+@click.group()
+def admin() -> None:
+    """Operators and API tokens of the admin console (/admin) and API (/admin/api/v1)."""
+
+
+@admin.command("create-user")
+@click.argument("username")
+@_PASSWORD_STDIN
+@with_appcontext
+def create_user(username: str, password_stdin: bool) -> None:
+    """Add an operator who can log in to the console."""
+    _require_migrated()
+    try:
+        auth.check_username(username)
+        user = auth.create_user(state().db, username, _password(password_stdin))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created user {user.username}. Log in at /admin/login "
+               "(the console needs admin.secret_key, or $AFFILIATE_ADMIN__SECRET_KEY).")
+
+
+@admin.command("set-password")
+@click.argument("username")
+@_PASSWORD_STDIN
+@with_appcontext
+def set_password(username: str, password_stdin: bool) -> None:
+    """Change an operator's password; their other sessions end."""
+    _require_migrated()
+    try:
+        auth.set_password(state().db, username, _password(password_stdin))
+    except (ValueError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Password of {username} changed.")
+
+
+@admin.command("create-token")
+@click.argument("name")
+@with_appcontext
+def create_token(name: str) -> None:
+    """Make an admin API token named NAME and print it, once: only its digest is kept."""
+    _require_migrated()
+    try:
+        token, secret = auth.create_token(state().db, name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Token {token.id} ({token.name}); copy it now, it is not shown again:", err=True)
+    click.echo(secret)
+
+
+@admin.command("list-tokens")
+@with_appcontext
+def list_tokens() -> None:
+    """Tokens with their ids, when each was last used and whether it is revoked."""
+    _require_migrated()
+    tokens = auth.list_tokens(state().db)
+    if not tokens:
+        click.echo("No API tokens; `affiliate admin create-token NAME` makes one.")
+    for token in tokens:
+        used = token.last_used_at.strftime("%Y-%m-%d %H:%M UTC") if token.last_used_at else "never"
+        revoked = " REVOKED" if token.revoked_at else ""
+        click.echo(f"{token.id:>4}  {token.name}  last used {used}{revoked}")
+
+
+@admin.command("revoke-token")
+@click.argument("token_id", type=int)
+@with_appcontext
+def revoke_token(token_id: int) -> None:
+    """Revoke token TOKEN_ID (from `affiliate admin list-tokens`) for good."""
+    _require_migrated()
+    try:
+        token = auth.revoke_token(state().db, token_id)
+    except LookupError as exc:
+        raise click.ClickException(f"{exc}; see `affiliate admin list-tokens`") from None
+    click.echo(f"Revoked token {token.id} ({token.name}).")

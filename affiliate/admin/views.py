@@ -1,0 +1,313 @@
+"""The console's pages: providers, films, product curation, API tokens and the click report.
+
+Each view checks its input, calls the function the CLI and the API call too, and renders
+the result; a bad form is answered with a 4xx page naming what to fix, and changes nothing.
+After a change the browser is redirected (POST, redirect, GET), so reloading repeats nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from affiliate import credentials, curation
+from affiliate.admin import PREFIX, admin_state, auth, click_report, csrf, films, provider_status
+from affiliate.admin.work import is_not_found, summary
+from affiliate.app import state, templates_folder
+from affiliate.health import when
+from providers.base import ProductFormat, Relation
+from providers.regions import normalize_region
+
+bp = Blueprint("affiliate_admin", __name__, template_folder=str(templates_folder()),
+               static_folder="static", static_url_path="/static")
+
+_PUBLIC = {"affiliate_admin.login", "affiliate_admin.static"}
+_LINK_ACTIONS = {
+    "approve": lambda db, ids: curation.set_status(db, ids, "approved"),
+    "reject": lambda db, ids: curation.set_status(db, ids, "rejected"),
+    "pin": lambda db, ids: curation.set_pinned(db, ids, True),
+    "unpin": lambda db, ids: curation.set_pinned(db, ids, False),
+    "hide": lambda db, ids: curation.set_hidden(db, ids, True),
+    "show": lambda db, ids: curation.set_hidden(db, ids, False),
+}
+_MOVES = {"up": -1, "down": 1}
+
+
+class BadInput(ValueError):
+    """Form input the console cannot use; `_answers` turns it into a 400 with the reason."""
+
+
+@bp.before_request
+def _guard():
+    """Set up, then CSRF-checked, then logged in: in this order for every console page."""
+    if request.endpoint == "affiliate_admin.static":
+        return None
+    if not admin_state().console_enabled:
+        return render_template("affiliate/admin/setup.html"), 503
+    csrf.check()
+    if request.endpoint not in _PUBLIC and auth.current_user(state().db) is None:
+        return redirect(url_for("affiliate_admin.login", next=request.full_path.rstrip("?")), 303)
+    return None
+
+
+@bp.context_processor
+def _globals():
+    return {"csrf_token": csrf.token, "user": auth.current_user(state().db), "when": when}
+
+
+@bp.errorhandler(csrf.CsrfRejected)
+def _csrf_rejected(exc):
+    return _problem(str(exc), 400)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc):
+    return _problem(exc.description, exc.code)
+
+
+def _problem(message: str, status: int):
+    return render_template("affiliate/admin/problem.html", message=message, status=status), status
+
+
+def _answers(view):
+    """A view whose ValueError is the input's fault (400) and LookupError names a missing
+    film, provider or link (404)."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except LookupError as exc:
+            if not is_not_found(exc):
+                raise
+            return _problem(_message(exc), 404)
+        except ValueError as exc:
+            return _problem(_message(exc), 400)
+    return wrapper
+
+
+def _message(exc: Exception) -> str:
+    return str(exc.args[0]) if exc.args else str(exc)
+
+
+# --- login ----------------------------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    next_page = _local_page(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("affiliate/admin/login.html", next=next_page)
+    user = auth.authenticate(state().db, request.form.get("username", "").strip(),
+                             request.form.get("password", ""))
+    if user is None:
+        return render_template("affiliate/admin/login.html", next=next_page,
+                               error="Wrong username or password.",
+                               username=request.form.get("username", "")), 401
+    auth.log_in(user)
+    return redirect(next_page, 303)
+
+
+@bp.post("/logout")
+def logout():
+    auth.log_out()
+    flash("Logged out.")
+    return redirect(url_for("affiliate_admin.login"), 303)
+
+
+def _local_page(target: str | None) -> str:
+    """Only a console path may follow a login, never another site."""
+    default = url_for("affiliate_admin.providers")
+    if not target:
+        return default
+    parts = urlsplit(target)
+    inside = parts.path == PREFIX or parts.path.startswith(PREFIX + "/")
+    if parts.scheme or parts.netloc or not inside or "\\" in target or target.startswith("//"):
+        return default
+    return target
+
+
+# --- providers ------------------------------------------------------------------------------
+
+@bp.get("/")
+def index():
+    return redirect(url_for("affiliate_admin.providers"))
+
+
+@bp.get("/providers")
+def providers():
+    return render_template("affiliate/admin/providers.html",
+                           providers=provider_status.all_providers(state().db, state().settings,
+                                                       admin_state().refresher))
+
+
+@bp.get("/providers/<name>")
+@_answers
+def provider(name: str):
+    return render_template("affiliate/admin/provider.html",
+                           provider=provider_status.one(state().db, state().settings,
+                                                     admin_state().refresher, name))
+
+
+@bp.post("/providers/<name>/credentials")
+@_answers
+def save_credentials(name: str):
+    fields = credentials.fields(state().settings, name)
+    values = {field.name: request.form.get(field.name, "") for field in fields}
+    values = {key: value for key, value in values.items() if value.strip()}
+    if not values:
+        raise BadInput("fill in at least one field; empty fields keep what is stored")
+    result = credentials.save(state().db, state().settings, name, values, verify=True)
+    flash(("Saved. " if result.ok else "Saved, but the test failed: ") + result.message,
+          "ok" if result.ok else "error")
+    return redirect(url_for("affiliate_admin.provider", name=name), 303)
+
+
+@bp.post("/providers/<name>/credentials/check")
+@_answers
+def check_credentials(name: str):
+    result = credentials.check(state().db, state().settings, name)
+    flash(("Connection works: " if result.ok else "Connection failed: ") + result.message,
+          "ok" if result.ok else "error")
+    return redirect(url_for("affiliate_admin.provider", name=name), 303)
+
+
+@bp.post("/providers/<name>/credentials/delete")
+@_answers
+def delete_credentials(name: str):
+    credentials.delete(state().db, state().settings, name)
+    flash("Stored credentials deleted; the provider uses config.toml's, if any.", "ok")
+    return redirect(url_for("affiliate_admin.provider", name=name), 303)
+
+
+@bp.post("/providers/<name>/refresh")
+@_answers
+def refresh_provider(name: str):
+    started, made_due = admin_state().refresher.provider(name)
+    due = f" {made_due} films made due now." if made_due else ""
+    flash((f"Refresh of {name} started in the background.{due}" if started
+           else f"A refresh of {name} is already running.{due}"), "ok")
+    return redirect(_back(url_for("affiliate_admin.providers")), 303)
+
+
+# --- films ----------------------------------------------------------------------------------
+
+@bp.get("/films")
+def film_list():
+    query = request.args.get("q", "")
+    return render_template("affiliate/admin/films.html", query=query,
+                           films=films.search_films(state().db, query))
+
+
+@bp.post("/films")
+@_answers
+def add_film():
+    row, created = films.add_film(state().db, request.form.get("film", ""))
+    if not created:
+        flash(f"{row.label} is in the catalog already.", "ok")
+        return redirect(url_for("affiliate_admin.film", film=row.ref), 303)
+    _refresh_and_flash(row.ref, f"Added {row.ref}.")
+    return redirect(url_for("affiliate_admin.film", film=row.ref), 303)
+
+
+@bp.get("/films/<film>")
+@_answers
+def film(film: str):
+    settings = state().settings
+    return render_template("affiliate/admin/film.html", detail=films.film_detail(state().db, film),
+                           formats=[f.value for f in ProductFormat],
+                           relations=[r.value for r in Relation],
+                           default_region=settings.service.default_region)
+
+
+@bp.post("/films/<film>/refresh")
+@_answers
+def refresh_film(film: str):
+    _refresh_and_flash(film, "")
+    return redirect(url_for("affiliate_admin.film", film=film), 303)
+
+
+def _refresh_and_flash(film_ref: str, prefix: str) -> None:
+    results = admin_state().refresher.film(film_ref)
+    if not results:
+        flash(f"{prefix} No enabled provider to refresh it from.".strip(), "error")
+    for report in results:
+        flash(f"{prefix} {summary(report)}".strip(),
+              "error" if report.status in ("failed", "skipped", "quarantined") else "ok")
+        prefix = ""
+
+
+@bp.post("/films/<film>/products")
+@_answers
+def link_product(film: str):
+    form = request.form
+    by = form.get("by", "")
+    value = form.get("value", "").strip()
+    if by not in ("asin", "gtin", "url") or not value:
+        raise BadInput("choose ASIN, GTIN or URL and give its value")
+    region = normalize_region(form.get("region") or state().settings.service.default_region)
+    ref = curation.ProductRef(**{by: value}, title=form.get("title") or None,
+                              format=form.get("format") or None,
+                              marketplace=provider_status.amazon_marketplace(state().settings, region))
+    rows = curation.link_product(state().db, film, ref, region, form.get("relation", "edition"))
+    flash("Linked " + ", ".join(f"{row.title} ({row.merchant})" for row in rows) + ".", "ok")
+    return redirect(url_for("affiliate_admin.film", film=film) + "#products", 303)
+
+
+@bp.post("/films/<film>/products/<int:link_id>")
+@_answers
+def change_link(film: str, link_id: int):
+    action = request.form.get("action", "")
+    db = state().db
+    if action not in _LINK_ACTIONS and action not in _MOVES:
+        raise BadInput(f"unknown action {action!r}; use one of "
+                       + ", ".join([*_LINK_ACTIONS, *_MOVES]))
+    if link_id not in {row.id for row in curation.film_links(db, film)}:
+        abort(404, f"film {film} has no product link {link_id}")
+    if action in _MOVES:
+        curation.move(db, film, link_id, _MOVES[action])
+    else:
+        _LINK_ACTIONS[action](db, [link_id])
+    return redirect(url_for("affiliate_admin.film", film=film) + f"#link-{link_id}", 303)
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+@bp.get("/tokens")
+def tokens():
+    return render_template("affiliate/admin/tokens.html", tokens=auth.list_tokens(state().db))
+
+
+@bp.post("/tokens")
+@_answers
+def create_token():
+    token, secret = auth.create_token(state().db, request.form.get("name", ""))
+    # Shown in this response only: not flashed (that would put it in the session cookie).
+    return render_template("affiliate/admin/tokens.html", tokens=auth.list_tokens(state().db),
+                           created=token, secret=secret), 201
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@_answers
+def revoke_token(token_id: int):
+    token = auth.revoke_token(state().db, token_id)
+    flash(f"Token {token.name!r} revoked.", "ok")
+    return redirect(url_for("affiliate_admin.tokens"), 303)
+
+
+# --- clicks ---------------------------------------------------------------------------------
+
+@bp.get("/clicks")
+@_answers
+def clicks():
+    since, until = click_report.period(request.args.get("since"), request.args.get("until"),
+                                  dt.datetime.now(dt.timezone.utc).date())
+    return render_template("affiliate/admin/clicks.html",
+                           report=click_report.build(state().db, since, until))
+
+
+def _back(default: str) -> str:
+    """Where a form asked to go next, if it is a console page."""
+    target = request.form.get("back")
+    return _local_page(target) if target else default

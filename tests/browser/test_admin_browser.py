@@ -1,0 +1,117 @@
+"""The operator console in a real browser (Debian's Chromium): log in, enter credentials for a
+TMDB provider pointed at a stand-in server, test the connection, refresh a film now and see
+its How to Watch widget change."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from affiliate import credentials
+from affiliate.admin import auth
+from affiliate.refresh import run_refresh
+from tests.admin_support import PASSWORD, USERNAME, admin_app, fast_password_hashing
+from tests.standin import Answer, StandIn
+
+RECORDINGS = Path(__file__).resolve().parents[1] / "recordings" / "tmdb"
+FILM = "tmdb:451"
+GOOD_TOKEN = "tmdb-read-access-token-for-the-stand-in"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch):
+    fast_password_hashing(monkeypatch)
+
+
+class TmdbStandIn(StandIn):
+    """TMDB's documented answers, given only to requests bearing GOOD_TOKEN; any other
+    request gets TMDB's 401 "Invalid API key" body, as TMDB answers a wrong token."""
+
+    def answer_for(self, request):
+        if request.headers.get("Authorization") != f"Bearer {GOOD_TOKEN}":
+            return Answer(401, (RECORDINGS / "error_401.json").read_bytes())
+        return super().answer_for(request)
+
+
+@pytest.fixture
+def tmdb():
+    server = TmdbStandIn()
+    server.route("GET", "/3/authentication",
+                 Answer(200, b'{"success": true, "status_code": 1, "status_message": "Success."}'))
+    server.route("GET", "/3/movie/451/watch/providers",
+                 Answer(200, (RECORDINGS / "watch_providers_451.json").read_bytes()))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def console(make_settings, serve_app, tmdb, monkeypatch):
+    """The service with the demo catalog and a TMDB provider that has no credentials yet,
+    served on a real socket; an operator account exists."""
+    monkeypatch.setenv(credentials.KEY_VARIABLE, credentials.generate_key())
+    app = admin_app(make_settings, providers={
+        "demo": {"type": "feed", "url": "builtin:demo"},
+        "tmdb": {"type": "tmdb", "base_url": tmdb.url, "regions": ["US"]},
+    })
+    db = app.extensions["affiliate"].db
+    assert [r.status for r in run_refresh(db, app.extensions["affiliate"].settings, "demo")] == ["complete"]
+    auth.create_user(db, USERNAME, PASSWORD)
+    yield serve_app(app)
+    db.dispose()
+
+
+@pytest.fixture
+def visitor(browser):
+    """`visitor(url) -> page`: the URL in a new visitor's browser, with a cache of its own
+    (widgets may be cached for minutes, so the operator's tab would show the old one)."""
+    contexts = []
+
+    def visit(url: str):
+        contexts.append(browser.new_context())
+        shown = contexts[-1].new_page()
+        shown.goto(url)
+        return shown
+
+    yield visit
+    for context in contexts:
+        context.close()
+
+
+def test_an_operator_sets_credentials_tests_them_and_refreshes_a_film(page, visitor, console, tmdb,
+                                                                      screenshot):
+    widget = f"{console}/widgets/how-to-watch/{FILM}?region=US"
+    before = visitor(widget)
+    assert before.get_by_role("heading", name="How to watch Leaving Las Vegas (1995)").count() == 1
+    assert before.get_by_text("Peacock").count() == 0
+
+    page.goto(f"{console}/admin/")
+    page.get_by_label("Username").fill(USERNAME)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Providers").wait_for()
+    tmdb_row = page.get_by_role("row").filter(has=page.get_by_role("link", name="tmdb", exact=True))
+    assert "missing" in tmdb_row.get_by_role("cell").nth(1).inner_text()
+
+    tmdb_row.get_by_role("link", name="tmdb", exact=True).click()
+    page.get_by_label("Read access token").fill(GOOD_TOKEN)
+    page.get_by_role("button", name="Save and test").click()
+    page.get_by_text("Saved. TMDB accepted the read access token").wait_for()
+    assert GOOD_TOKEN not in page.content()
+    page.get_by_role("button", name="Test connection").click()
+    page.get_by_text("Connection works: TMDB accepted the read access token").wait_for()
+    screenshot(page, "admin-provider-credentials")
+
+    page.get_by_role("link", name="Films").click()
+    page.get_by_label("Search by title").fill(FILM)
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="Leaving Las Vegas").click()
+    page.get_by_role("button", name="Refresh now").click()
+    page.get_by_text("tmdb: complete.").wait_for()
+    assert page.get_by_role("cell", name="tmdb", exact=True).count() > 0  # offers with their source
+    screenshot(page, "admin-film")
+
+    after = visitor(widget)
+    assert after.get_by_role("link", name="Stream Leaving Las Vegas on Peacock").count() == 1
+    screenshot(after, "admin-widget-after-refresh")
+    assert any(request.path == "/3/movie/451/watch/providers" for request in tmdb.requests)
