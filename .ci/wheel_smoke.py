@@ -22,10 +22,13 @@ with tempfile.TemporaryDirectory() as tmp:
         ("/widgets/related-products/imdb:tt0113627?region=US", "5-Film Collection"),
         ("/", "Leaving Las Vegas"),
         ("/affiliate/static/widgets.css", ".affiliate-widget"),
+        ("/widgets/how-to-watch/imdb:tt0113627/frame?region=US&locale=es_ES", "Alquiler"),
+        ("/affiliate/static/embed.js", "data-affiliate-widget"),
+        ("/api/v1/openapi.json", "/api/v1/films/{film}/offers"),
     ]:
         response = client.get(path)
         body = response.get_data(as_text=True)
         assert response.status_code == 200, (path, response.status_code, body[:300])
         assert expected in body, (path, body[:300])
     state.db.dispose()
-print("wheel smoke test: both widgets render from the installed package")
+print("wheel smoke test: both widgets render from the installed package, translated and embeddable")

@@ -1,13 +1,16 @@
 """The app factory and the Flask extension a host app uses to embed the widgets."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask, current_app
 
+from affiliate.cache import FragmentCache, service_version
 from affiliate.config import Settings, load_settings
 from affiliate.db import Database
+from affiliate.film_memo import FilmMemo
+from affiliate.view_counts import ViewCounter
 
 
 def templates_folder() -> Path:
@@ -20,6 +23,15 @@ def templates_folder() -> Path:
 class AffiliateState:
     settings: Settings
     db: Database
+    fragments: FragmentCache = field(init=False)  # rendered widgets (affiliate.cache)
+    films: FilmMemo = field(init=False)  # film rows for cache keys (affiliate.film_memo)
+    views: ViewCounter = field(init=False)  # widget views to write (affiliate.view_counts)
+
+    def __post_init__(self) -> None:
+        version = service_version(self.settings, Path(__file__).parent, templates_folder())
+        self.fragments = FragmentCache(self.settings.http.fragment_cache_size, version)
+        self.films = FilmMemo(self.settings.http.revision_check_seconds)
+        self.views = ViewCounter(self.db)
 
 
 class Affiliate:
@@ -34,12 +46,14 @@ class Affiliate:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        from affiliate.blueprint import bp
+        from affiliate.blueprint import PUBLIC_ENDPOINTS, bp
         from affiliate.cli import register_commands
+        from affiliate.delivery import CookielessSessions
 
         settings = self.settings or load_settings()
         app.extensions["affiliate"] = AffiliateState(settings, Database(settings.service.database_url))
         app.register_blueprint(bp, url_prefix=self.url_prefix)
+        app.session_interface = CookielessSessions(app.session_interface, PUBLIC_ENDPOINTS)
         register_commands(app)
 
 
@@ -48,10 +62,14 @@ def state() -> AffiliateState:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """The standalone service: widgets, JSON API and the demo page at /."""
+    """The standalone service: widgets, JSON API, the demo page at / and the operator
+    console and admin API at /admin."""
+    from affiliate.admin import init_admin
     from affiliate.blueprint import demo_bp
 
     app = Flask(__name__, static_folder=None)
     Affiliate(app, settings)
     app.register_blueprint(demo_bp)
+    affiliate = app.extensions["affiliate"]
+    init_admin(app, affiliate.settings, affiliate.db)
     return app

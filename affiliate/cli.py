@@ -1,7 +1,6 @@
 """The `affiliate` command, also registered on the app as `flask affiliate ...`."""
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sys
 
@@ -11,7 +10,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import func
 from sqlmodel import select
 
-from affiliate import curation
+from affiliate import credentials, curation
+from affiliate.admin import commands as admin_commands
 from affiliate.app import create_app, state
 from affiliate.catalog import find_film, prepare
 from affiliate.config import ConfigError, load_settings
@@ -157,39 +157,24 @@ def _describe_report(report) -> str:
 @click.command()
 @with_appcontext
 def status() -> None:
-    """Per provider: last success and error, next run, quota left, breaker state."""
+    """Per provider: health, last success and error, next run, quota left, breaker state."""
+    from affiliate.health import provider_health, when
+
     _require_migrated()
     db, settings = state().db, state().settings
     engine = RefreshEngine(db, settings)
     try:
-        with db.session() as session:
-            states = {s.name: s for s in session.exec(select(ProviderState))}
-        for name in settings.providers:
-            provider = engine.provider(name)
-            s = states.get(name)
-            blocked = engine.guard(provider).status()
-            quota = engine.quota_left(name)
-            click.echo(f"{name} ({provider.type_name}): "
-                       + ("disabled" if not provider.settings.enabled else blocked or "ok"))
-            click.echo(f"  last success: {_when(s and s.last_success_at)}; last error: "
-                       f"{_when(s and s.last_error_at)}"
-                       + (f" ({s.last_error_kind}: {s.last_error})" if s and s.last_error_at else ""))
-            click.echo(f"  next run: {_next_run(db, provider, s)}; quota left: "
-                       f"{'no daily quota' if quota is None else quota}; breaker: "
-                       f"{s.breaker_state if s else 'closed'}")
+        report = provider_health(db, settings, engine)
     finally:
         engine.close()
-
-
-def _next_run(db, provider, provider_state) -> str:
-    if provider.lists_catalog:
-        last = provider_state.last_success_at if provider_state else None
-        interval = dt.timedelta(minutes=provider.settings.interval_minutes)
-        return "now" if last is None else _when(max(utcnow(), last + interval))
-    due, earliest = due_summary(db, provider.name, utcnow())
-    if due:
-        return f"now ({due} films due)"
-    return _when(earliest) if earliest else "when a film is added"
+    for h in report:
+        click.echo(f"{h.name} ({h.type_name}): {h.state}")
+        click.echo(f"  last success: {when(h.last_success_at)}; last error: {when(h.last_error_at)}"
+                   + (f" ({h.last_error_kind}: {h.last_error})" if h.last_error_at else ""))
+        quota = "no quota" if h.quota_left is None else f"{h.quota_left} per {h.quota_period or 'period'}"
+        click.echo(f"  next run: {h.next_run_text}; quota left: {quota}; breaker: {h.breaker_state}")
+        for note in h.notes:
+            click.echo(f"  note: {note}")
 
 
 @click.group()
@@ -270,18 +255,181 @@ def providers_list() -> None:
     _require_migrated()
     with state().db.session() as session:
         states = {s.name: s for s in session.exec(select(ProviderState))}
-    for name, provider in configured_providers(state().settings).items():
+    db, settings = state().db, state().settings
+    for name, provider in configured_providers(settings, db).items():
         s = states.get(name)
         enabled = "enabled" if provider.settings.enabled else "disabled"
         click.echo(f"{name} ({provider.type_name}, {enabled}, every "
                    f"{provider.settings.interval_minutes} min): {provider.description}")
-        for credential in provider.credentials:
-            present = getattr(provider.settings, credential.name, None) is not None
-            click.echo(f"  {credential.name}: {'set' if present else 'not set'}"
-                       + ("" if present else f" ({credential.how_to_obtain})"))
+        report = credentials.status(db, settings, name)
+        if report.fields:
+            click.echo(f"  credentials: {report.state}")
+        for line in _credential_lines(report):
+            click.echo(line)
         click.echo(f"  last success: {_when(s and s.last_success_at)}; "
                    f"last error: {_when(s and s.last_error_at)}"
                    + (f" ({s.last_error_kind}: {s.last_error})" if s and s.last_error_at else ""))
+
+
+@providers.command("credentials")
+@click.argument("name")
+@with_appcontext
+def providers_credentials(name: str) -> None:
+    """Where NAME's credentials come from (masked) and whether NAME accepted them."""
+    _require_migrated()
+    report = _credentials_status(name)
+    checked = f" (checked {_when(report.checked_at)})" if report.checked_at else ""
+    click.echo(f"{name}: {report.state}{checked}")
+    for line in _credential_lines(report):
+        click.echo(line)
+
+
+@providers.command("set-credentials")
+@click.argument("name")
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read FIELD=value lines from standard input instead of prompting (for scripts).")
+@click.option("--no-check", is_flag=True, help="Store them without the test request.")
+@with_appcontext
+def providers_set_credentials(name: str, from_stdin: bool, no_check: bool) -> None:
+    """Store NAME's credentials encrypted, then test them with one real request.
+
+    Values are read from a hidden prompt (a blank answer keeps what is stored) or, with
+    --stdin, from FIELD=value lines; never from the command line, where shell history and
+    process lists would keep them. Needs AFFILIATE_CREDENTIALS_KEY.
+    """
+    _require_migrated()
+    report = _credentials_status(name)
+    if not report.fields:
+        raise click.ClickException(f"{name} takes no credentials")
+    values = _credentials_from_stdin() if from_stdin else _credentials_from_prompt(report)
+    try:
+        result = credentials.save(state().db, state().settings, name, values, verify=not no_check)
+    except credentials.CredentialsError as exc:
+        raise click.ClickException(f"{exc}; nothing was stored") from None
+    stored = ", ".join(sorted(field for field, value in values.items() if value.strip()))
+    click.echo(f"Stored {stored} for {name}, encrypted.")
+    if no_check:
+        click.echo(f"Not checked; `affiliate providers test {name}` sends the test request.")
+        return
+    click.echo(f"Check {'passed' if result.ok else 'failed'}: {result.message}")
+    if not result.ok:
+        sys.exit(1)
+
+
+@providers.command("test")
+@click.argument("name")
+@with_appcontext
+def providers_test(name: str) -> None:
+    """Test NAME's credentials with its cheapest real request (it counts against the
+    source's quota like any other)."""
+    _require_migrated()
+    _credentials_status(name)
+    result = credentials.check(state().db, state().settings, name)
+    click.echo(f"{name}: {'ok' if result.ok else 'failed'}: {result.message}")
+    if not result.ok:
+        sys.exit(1)
+
+
+@providers.command("clear-credentials")
+@click.argument("name")
+@click.option("--field", "field_names", multiple=True, metavar="FIELD", help="Only this field (repeatable).")
+@with_appcontext
+def providers_clear_credentials(name: str, field_names: tuple[str, ...]) -> None:
+    """Forget NAME's stored credentials; values from config.toml or the environment stay."""
+    _require_migrated()
+    _credentials_status(name)
+    removed = credentials.delete(state().db, state().settings, name, list(field_names) or None)
+    click.echo(f"Removed {removed} stored credential{'s' if removed != 1 else ''} of {name}.")
+
+
+def _credentials_status(name: str) -> credentials.CredentialStatus:
+    try:
+        return credentials.status(state().db, state().settings, name)
+    except UnknownProvider as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _credential_lines(report: credentials.CredentialStatus) -> list[str]:
+    """One line per field: masked value and where it comes from; never the value."""
+    lines = []
+    for field in report.fields:
+        source = report.source[field.name]
+        if source == credentials.MISSING:
+            lines.append(f"  {field.name}: not set ({field.how_to_obtain})")
+        elif source == credentials.ENVIRONMENT:
+            lines.append(f"  {field.name}: {report.masked[field.name]} (set by environment: "
+                         f"{report.env_vars[field.name]})")
+        else:
+            lines.append(f"  {field.name}: {report.masked[field.name]} ({source})")
+    return lines
+
+
+def _credentials_from_prompt(report: credentials.CredentialStatus) -> dict[str, str]:
+    values = {}
+    for field in report.fields:
+        if report.source[field.name] == credentials.ENVIRONMENT:
+            click.echo(f"{field.name}: set by environment ({report.env_vars[field.name]}); skipped")
+            continue
+        if report.source[field.name] == credentials.MISSING:
+            click.echo(f"{field.name}: {field.how_to_obtain}")
+        current = report.masked[field.name] or "not set"
+        values[field.name] = click.prompt(f"{field.label} [{current}; Enter keeps it]", default="",
+                                          show_default=False, hide_input=field.secret)
+    return values
+
+
+def _credentials_from_stdin() -> dict[str, str]:
+    """FIELD=value lines; blank lines and # comments are skipped. Errors name the line
+    number, never its text."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(sys.stdin.read().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        field, equals, value = line.partition("=")
+        field = field.strip()
+        if not equals or not field:
+            raise click.ClickException(f"standard input line {number}: expected FIELD=value; "
+                                       "nothing was stored")
+        if field in values:
+            raise click.ClickException(f"standard input line {number}: {field} is given twice; "
+                                       "nothing was stored")
+        values[field] = value
+    if not values:
+        raise click.ClickException("standard input held no FIELD=value line; nothing was stored")
+    return values
+
+
+@click.group("credentials")
+def credentials_group() -> None:
+    """The key that encrypts stored provider credentials."""
+
+
+@credentials_group.command("generate-key")
+def credentials_generate_key() -> None:
+    """Print a new key for AFFILIATE_CREDENTIALS_KEY."""
+    click.echo(credentials.generate_key())
+    click.echo("Set it as AFFILIATE_CREDENTIALS_KEY for every affiliate process. To rotate, put the "
+               "new key first (AFFILIATE_CREDENTIALS_KEY=new,old), run `affiliate credentials "
+               "rotate`, then remove the old key.", err=True)
+
+
+@credentials_group.command("rotate")
+@with_appcontext
+def credentials_rotate() -> None:
+    """Re-encrypt every stored credential with the first key of AFFILIATE_CREDENTIALS_KEY."""
+    _require_migrated()
+    try:
+        report = credentials.rotate(state().db)
+    except credentials.CredentialsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Re-encrypted {report.rotated} stored credentials with the first key.")
+    if report.unreadable:
+        click.echo(f"No configured key opens {', '.join(report.unreadable)}: add the key they were "
+                   "saved with and rotate again, or save them again. Keep the old keys until then.",
+                   err=True)
+        sys.exit(1)
+    click.echo("The other keys in AFFILIATE_CREDENTIALS_KEY can now be removed.")
 
 
 @click.group()
@@ -378,7 +526,8 @@ def _when(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
-COMMANDS = (serve, scheduler, refresh, status, db, films, providers, products, platforms)
+COMMANDS = (serve, scheduler, refresh, status, db, films, providers, products, platforms,
+            credentials_group)
 
 
 def register_commands(app: Flask) -> None:
@@ -406,3 +555,6 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 for _command in COMMANDS:
     main.add_command(_command)
+# The console and its API are part of the standalone service (create_app), not of the
+# extension a host app embeds, so their commands are `affiliate admin ...` only.
+main.add_command(admin_commands.admin)

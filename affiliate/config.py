@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,6 +17,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from affiliate.i18n import N_
 from affiliate.resilience import RetryPolicy
 from providers.regions import normalize_locale, normalize_region
 
@@ -54,10 +55,25 @@ class ServiceSettings(_Section):
 
 
 class WidgetSettings(_Section):
-    disclosure: str = (
+    # The default is translated into the visitor's language; an operator's own text is shown
+    # as written.
+    disclosure: str = N_(
         "We may earn a commission when you buy or rent through these links, "
         "at no extra cost to you."
     )
+    # The region switcher's choices; the region being shown is always added.
+    regions: list[str] = ["US", "GB"]
+    # Badges: "New" for this many days after an offer appeared, "Price drop" for this many
+    # days after a lower price, "Leaving <date>" from this many days before it leaves.
+    # 0 turns a badge off.
+    new_days: int = Field(14, ge=0, le=365)
+    price_drop_days: int = Field(14, ge=0, le=365)
+    leaving_days: int = Field(30, ge=0, le=365)
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(normalize_region(code) for code in value))
 
 
 class CatalogSettings(_Section):
@@ -73,7 +89,51 @@ class RefreshSettings(_Section):
     breaker_threshold: int = Field(5, ge=1)
     breaker_cooldown_minutes: int = Field(15, ge=1)
     quota_pause_minutes: int = Field(0, ge=0)
+    # Share of each provider's request rate left unused, so requests that bunch up in
+    # transit still arrive within the source's limit (see affiliate.limits).
+    rate_margin: float = Field(0.05, ge=0, lt=0.5)
     retry: RetryPolicy = RetryPolicy()
+
+
+class AdminSettings(_Section):
+    """The operator console at /admin. Without a secret key it only says how to set one; the
+    widgets and the token-authenticated admin API work either way."""
+
+    # Signs the console's session cookie; long and random (`python -c "import secrets;
+    # print(secrets.token_urlsafe(32))"`), best set as $AFFILIATE_ADMIN__SECRET_KEY.
+    secret_key: SecretStr | None = None
+    # Send the session cookie over HTTPS only: turn on wherever the console is behind TLS.
+    secure_cookie: bool = False
+    session_hours: int = Field(12, ge=1, le=24 * 30)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("use at least 32 random characters, e.g. from "
+                             "python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
+        return value
+
+
+class HttpSettings(_Section):
+    """How widget and API responses are negotiated, cached and framed (docs/embedding.md)."""
+
+    # A request header your CDN or proxy sets to the visitor's country (Cloudflare:
+    # CF-IPCountry). Unset, no such header is trusted: visitors could send any value.
+    country_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]+$")
+    # Cache-Control of widgets and the JSON API: browsers keep them max_age seconds, shared
+    # caches (CDNs) s_maxage, and may serve them stale while revalidating for this long.
+    max_age: int = Field(300, ge=0)
+    s_maxage: int = Field(3600, ge=0)
+    stale_while_revalidate: int = Field(86400, ge=0)
+    # Rendered widgets kept in each web process (least recently used dropped first); 0 = none.
+    fragment_cache_size: int = Field(2048, ge=0)
+    # Seconds each web process trusts a film's revision (its cache key) before reading it
+    # again: a change to a film shows after at most this long; 0 = read it every request.
+    revision_check_seconds: float = Field(2, ge=0)
+    # Sites allowed to show the iframe widgets (CSP frame-ancestors sources); "*" = any.
+    frame_ancestors: list[Annotated[str, Field(pattern=r"^[^\s;,']+$")]] = Field(
+        default_factory=lambda: ["*"], min_length=1)
 
 
 class LinkTag(_Section):
@@ -92,6 +152,8 @@ class Settings(BaseSettings):
     widgets: WidgetSettings = WidgetSettings()
     catalog: CatalogSettings = CatalogSettings()
     refresh: RefreshSettings = RefreshSettings()
+    http: HttpSettings = HttpSettings()
+    admin: AdminSettings = AdminSettings()
     link_tags: list[LinkTag] = []
     providers: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
 
@@ -137,11 +199,13 @@ def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Se
         raise ConfigError(_describe(exc, toml_path)) from None
     except ValueError as exc:  # a TOML syntax error
         raise ConfigError(f"{toml_path}: {exc}") from None
-    from providers.registry import validate_provider_settings
+    # Credentials may be left out here: they can be stored with `affiliate providers
+    # set-credentials` or the console (affiliate.credentials), which this file cannot see.
+    from affiliate.credentials import validate_table
 
     for name, raw in settings.providers.items():
         try:
-            validate_provider_settings(name, raw)
+            validate_table(name, raw)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return settings

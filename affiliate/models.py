@@ -157,14 +157,26 @@ class ProviderState(SQLModel, table=True):
     breaker_state: str = Field(default="closed", max_length=12)  # closed | open | half-open
     breaker_opened_at: dt.datetime | None = _utc(nullable=True, default=None)
     auth_blocked_fingerprint: str | None = Field(default=None, max_length=64)
+    # A quota the source itself reports (Watchmode's monthly credits), as of its last answer;
+    # daily quotas are counted by affiliate.limits instead.
     quota_remaining: int | None = None
     quota_checked_at: dt.datetime | None = _utc(nullable=True, default=None)
-    # Where an incremental source (Streaming Availability /changes) left off.
+    quota_period: str | None = Field(default=None, max_length=8)  # day | month
+    # A condition the source put the provider in on its last answer (Amazon's link-only
+    # mode), shown by `affiliate status` until an answer says it is over.
+    notice: str | None = Field(default=None, max_length=500)
+    notice_since: dt.datetime | None = _utc(nullable=True, default=None)
+    # Where an incremental source (Streaming Availability /changes) left off, and when a
+    # process last took its turn to read the feed (one process per interval).
     changes_cursor: str | None = Field(default=None, max_length=512)
+    changes_read_at: dt.datetime | None = _utc(nullable=True, default=None)
     # The last "test connection" of the credentials: when, and what the provider said.
     credentials_checked_at: dt.datetime | None = _utc(nullable=True, default=None)
     credentials_ok: bool | None = None
     credentials_message: str | None = Field(default=None, max_length=500)
+    # Which credentials that check was about (affiliate.resilience.credentials_fingerprint),
+    # so a check of older credentials is not shown as the verdict on the current ones.
+    credentials_checked_fingerprint: str | None = Field(default=None, max_length=64)
 
 
 class FilmProviderState(SQLModel, table=True):

@@ -11,8 +11,32 @@ from affiliate import create_app
 from affiliate.catalog import prepare
 from affiliate.config import load_settings
 from affiliate.refresh import run_refresh
+from affiliate.view_counts import ViewCounter
+from tests.secret_leaks import LeakWatch, register_secret_strings
+from tests.secret_leaks import secrets_registry as _secrets_registry
 
 POSTGRES_URL = os.environ.get("AFFILIATE_TEST_DATABASE_URL")
+
+register_secret_strings()
+
+
+@pytest.fixture(autouse=True)
+def leak_watch(monkeypatch):
+    """Fails the test if any secret configured in the suite shows in its logs (DEBUG and
+    up, any logger), its Flask test-client responses or its CliRunner output; see
+    tests/secret_leaks.py."""
+    watch = LeakWatch(_secrets_registry)
+    with watch.watching(monkeypatch):
+        yield watch
+    leaks = watch.leaks()
+    assert not leaks, "secrets leaked:\n" + "\n".join(leaks)
+
+
+@pytest.fixture
+def secrets_registry():
+    """Add a secret the watch cannot see being configured (an admin password, an API
+    token): `secrets_registry.add(value)`."""
+    return _secrets_registry
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +46,23 @@ def _isolated_environment(monkeypatch, tmp_path):
         if name.startswith("AFFILIATE_") and name != "AFFILIATE_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _view_counters_closed(monkeypatch):
+    """Every app's view counter (affiliate.view_counts) is closed with its test, so its
+    flush thread never writes a test's views into a later test's database."""
+    counters: list[ViewCounter] = []
+    opened = ViewCounter.__init__
+
+    def track(self, *args, **kwargs):
+        opened(self, *args, **kwargs)
+        counters.append(self)
+
+    monkeypatch.setattr(ViewCounter, "__init__", track)
+    yield
+    for counter in counters:
+        counter.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"])

@@ -10,7 +10,6 @@ from alembic import op
 
 import affiliate.types
 
-
 revision = '0003'
 down_revision = '0002'
 branch_labels = None
@@ -76,11 +75,21 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('credentials_checked_at', affiliate.types.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('credentials_ok', sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column('credentials_message', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True))
+        batch_op.add_column(sa.Column('credentials_checked_fingerprint', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+        batch_op.add_column(sa.Column('quota_period', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True))
+        batch_op.add_column(sa.Column('notice', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True))
+        batch_op.add_column(sa.Column('notice_since', affiliate.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('changes_read_at', affiliate.types.UTCDateTime(timezone=True), nullable=True))
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('provider_state', schema=None) as batch_op:
+        batch_op.drop_column('changes_read_at')
+        batch_op.drop_column('notice_since')
+        batch_op.drop_column('notice')
+        batch_op.drop_column('quota_period')
+        batch_op.drop_column('credentials_checked_fingerprint')
         batch_op.drop_column('credentials_message')
         batch_op.drop_column('credentials_ok')
         batch_op.drop_column('credentials_checked_at')
