@@ -21,7 +21,7 @@ from affiliate import revisions
 from affiliate.catalog import find_film
 from affiliate.db import Database
 from affiliate.models import Film, FilmProduct, Product
-from affiliate.widgets import _card_order as widget_order
+from affiliate.widgets import card_order as widget_order
 from providers.base import FilmKey, ProductFormat, Relation
 from providers.fields import http_url
 

@@ -280,7 +280,7 @@ def related_products(db: Database, film_ref: str | Film, region: str, locale: st
                    FilmProduct.status == "approved",
                    FilmProduct.hidden == False, Product.hidden == False)  # noqa: E712
         ).all()
-    ordered = sorted(found, key=_card_order)
+    ordered = sorted(found, key=card_order)
     name = region_name(region, words.language)
     sources = tuple(sorted({product.source for _, product in found}))
     cards = [_card(link, product, now, settings, words) for link, product in ordered]
@@ -561,7 +561,7 @@ def _monogram(name: str) -> str:
     return "".join(word[0] for word in name.split()[:2]).upper()
 
 
-def _card_order(row: tuple[FilmProduct, Product]) -> tuple:
+def card_order(row: tuple[FilmProduct, Product]) -> tuple:
     """Operators' pins first in their order; then by relation (editions, soundtrack,
     collections, the book, merchandise), the source's position, title."""
     link, product = row
