@@ -30,5 +30,6 @@ with tempfile.TemporaryDirectory() as tmp:
         body = response.get_data(as_text=True)
         assert response.status_code == 200, (path, response.status_code, body[:300])
         assert expected in body, (path, body[:300])
+    state.views.close()  # write the counted views while the database still exists
     state.db.dispose()
 print("wheel smoke test: both widgets render from the installed package, translated and embeddable")
