@@ -6,10 +6,13 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
+from affiliate.answer_memo import AnswerMemo
 from affiliate.cache import FragmentCache, service_version
 from affiliate.config import Settings, load_settings
 from affiliate.db import Database
 from affiliate.film_memo import FilmMemo
+from affiliate.i18n import available_locales
+from affiliate.negotiation import Preferences
 from affiliate.view_counts import ViewCounter
 
 
@@ -25,13 +28,21 @@ class AffiliateState:
     db: Database
     fragments: FragmentCache = field(init=False)  # rendered widgets (affiliate.cache)
     films: FilmMemo = field(init=False)  # film rows for cache keys (affiliate.film_memo)
+    answers: AnswerMemo = field(init=False)  # answers to repeated requests (affiliate.answer_memo)
     views: ViewCounter = field(init=False)  # widget views to write (affiliate.view_counts)
+    preferences: Preferences = field(init=False)  # what negotiation chooses from
+
 
     def __post_init__(self) -> None:
         version = service_version(self.settings, Path(__file__).parent, templates_folder())
         self.fragments = FragmentCache(self.settings.http.fragment_cache_size, version)
         self.films = FilmMemo(self.settings.http.revision_check_seconds)
+        self.answers = AnswerMemo(self.settings.http.fragment_cache_size,
+                                  self.settings.http.country_header)
         self.views = ViewCounter(self.db)
+        service = self.settings.service
+        self.preferences = Preferences(service.default_region, service.default_locale,
+                                       available_locales(), self.settings.http.country_header)
 
 
 class Affiliate:

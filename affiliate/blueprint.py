@@ -29,12 +29,12 @@ from flask import (
 from markupsafe import Markup
 
 from affiliate import delivery, openapi, widgets
-from affiliate.app import state, templates_folder
+from affiliate.answer_memo import Answer
+from affiliate.app import AffiliateState, state, templates_folder
 from affiliate.cache import Rendered, RenderKey
 from affiliate.catalog import find_film
-from affiliate.i18n import available_locales
 from affiliate.models import Film
-from affiliate.negotiation import BadParameter, Negotiated, Preferences, checked, negotiate
+from affiliate.negotiation import BadParameter, Negotiated, checked, negotiate
 from affiliate.types import utcnow
 from providers.base import FilmKey, OfferKind, ProductFormat, Relation
 from providers.regions import normalize_locale, normalize_region, region_name
@@ -92,7 +92,8 @@ def _register_jinja_globals(setup_state) -> None:
 
 
 def _render_for_host(widget: str, film_ref: str, region: str | None, locale: str | None) -> Markup:
-    negotiated = _negotiate(region or _page_parameter("region", normalize_region),
+    affiliate = state()
+    negotiated = _negotiate(affiliate, region or _page_parameter("region", normalize_region),
                             locale or _page_parameter("locale", normalize_locale))
     if negotiated.vary and has_request_context():
         @after_this_request
@@ -100,11 +101,13 @@ def _render_for_host(widget: str, film_ref: str, region: str | None, locale: str
             response.vary.update(negotiated.vary)
             return response
     try:
-        film = _film(film_ref)
+        film = _film(affiliate, checked("film", FilmKey.parse, film_ref))
     except widgets.FilmNotFound:
         return Markup("")
-    _count_view(widget, film.id)
-    rendered = _rendered(widget, "host", film, negotiated, lambda view: _macro(widget, view))
+    now = utcnow()
+    _count_view(affiliate, widget, film.id, now)
+    rendered = _rendered(affiliate, widget, "host", film, negotiated,
+                         lambda view: _macro(widget, view), now)
     return Markup(rendered.content)
 
 
@@ -118,44 +121,38 @@ def _page_parameter(name: str, parse: Callable[[str], str]) -> str | None:
         return None
 
 
-def _count_view(widget: str, film_id: int) -> None:
+def _count_view(affiliate: AffiliateState, widget: str, film_id: int, now: dt.datetime) -> None:
     """One view per page (the How to Watch box) makes a film popular, so it refreshes
     sooner: a 304 is a view, a HEAD is not. Counted in memory (affiliate.view_counts): the
     request writes nothing."""
     if widget != "how-to-watch" or (has_request_context() and request.method == "HEAD"):
         return
-    state().views.add(film_id, utcnow())
+    affiliate.views.add(film_id, now)
 
 
-def _negotiate(region: str | None, locale: str | None) -> Negotiated:
+def _negotiate(affiliate: AffiliateState, region: str | None, locale: str | None) -> Negotiated:
     """Region and locale from the parameters, else the request's headers, else the defaults."""
-    settings = state().settings
-    preferences = Preferences(settings.service.default_region, settings.service.default_locale,
-                              available_locales(), settings.http.country_header)
     headers = request.headers if has_request_context() else {}
-    return negotiate(region, locale, headers, preferences)
+    return negotiate(region, locale, headers, affiliate.preferences)
 
 
-def _film(film_ref: str) -> Film:
+def _film(affiliate: AffiliateState, key: FilmKey) -> Film:
     """The film's row (for its id and revision), read at most every
     `http.revision_check_seconds` in this process (affiliate.film_memo)."""
-    key = checked("film", FilmKey.parse, film_ref)
-
     def load() -> Film | None:
-        with state().db.session() as session:
+        with affiliate.db.session() as session:
             return find_film(session, key)
 
-    film = state().films.get(key, load)
+    film = affiliate.films.get(key, load)
     if film is None:
         raise widgets.FilmNotFound(f"no film matches {key}")
     return film
 
 
-def _rendered(widget: str, mode: str, film: Film, negotiated: Negotiated,
-              render: Callable[[object], str], now: dt.datetime | None = None) -> Rendered:
-    affiliate = state()
+def _rendered(affiliate: AffiliateState, widget: str, mode: str, film: Film,
+              negotiated: Negotiated, render: Callable[[object], str], now: dt.datetime) -> Rendered:
     key = RenderKey(widget, mode, film.id, film.revision, negotiated.region, negotiated.locale,
-                    request.url_root if has_request_context() else "")
+                    _base_url())
 
     def build() -> tuple[str, dt.datetime | None]:
         # The row read for the cache key: the builder need not look the film up again.
@@ -163,26 +160,44 @@ def _rendered(widget: str, mode: str, film: Film, negotiated: Negotiated,
                                       negotiated.locale, affiliate.settings)
         return render(view), view.fresh_until
 
-    return affiliate.fragments.get_or_render(key, now or utcnow(), build)
+    return affiliate.fragments.get_or_render(key, now, build)
+
+
+def _base_url() -> str:
+    """What absolute links start with. Built from the raw scheme, host and mount point:
+    `request.url_root` decodes and re-encodes the whole URL, which cost more than a cache hit."""
+    if not has_request_context():
+        return ""
+    return f"{request.scheme}://{request.host}{request.root_path}/"
 
 
 def _deliver(widget: str, mode: str, film_ref: str, render: Callable[[object], str],
              mimetype: str, count_view: bool = True) -> Response:
     """A widget as a response of its own: 304 when the ETag is current, else the cached
-    or freshly rendered body."""
-    negotiated = _negotiate(request.args.get("region"), request.args.get("locale"))
-    film = _film(film_ref)
-    if count_view:
-        _count_view(widget, film.id)
+    or freshly rendered body. The same request made moments ago is answered as it was then
+    (affiliate.answer_memo)."""
+    affiliate = state()
     now = utcnow()
-    rendered = _rendered(widget, mode, film, negotiated, render, now)
+    memo_key = affiliate.answers.key(request.environ)
+    answer = affiliate.answers.get(memo_key, affiliate.films.clock())
+    if answer is None or not answer.rendered.fresh(now):
+        args = request.args
+        negotiated = _negotiate(affiliate, args.get("region"), args.get("locale"))
+        film_key = checked("film", FilmKey.parse, film_ref)
+        film = _film(affiliate, film_key)
+        rendered = _rendered(affiliate, widget, mode, film, negotiated, render, now)
+        answer = Answer(film.id, rendered, negotiated.vary)
+        affiliate.answers.put(memo_key, answer, affiliate.films.trusted_until(film_key))
+    if count_view:
+        _count_view(affiliate, widget, answer.film_id, now)
+    rendered = answer.rendered
     if delivery.not_modified(rendered.etag):
         response = Response(status=304)
     else:
         response = Response(rendered.content, mimetype=mimetype)
     seconds_left = (None if rendered.fresh_until is None
                     else int((rendered.fresh_until - now).total_seconds()))
-    return delivery.shareable(response, state().settings.http, rendered.etag, negotiated.vary,
+    return delivery.shareable(response, affiliate.settings.http, rendered.etag, answer.vary,
                               seconds_left)
 
 
@@ -202,7 +217,7 @@ demo_bp = Blueprint("affiliate_demo", __name__)
 
 @demo_bp.get("/")
 def demo():
-    negotiated = _negotiate(request.args.get("region"), request.args.get("locale"))
+    negotiated = _negotiate(state(), request.args.get("region"), request.args.get("locale"))
     region, locale = negotiated.region, negotiated.locale
     db, settings = state().db, state().settings
     films = [(widgets.how_to_watch(db, film.ref, region, locale, settings),

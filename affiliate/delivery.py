@@ -12,6 +12,13 @@ from affiliate.config import HttpSettings
 
 
 def not_modified(etag: str) -> bool:
+    """Whether the visitor holds `etag`. Most requests send none, or exactly the one ETag a
+    browser or CDN was given: both are answered before werkzeug parses the header."""
+    sent = request.environ.get("HTTP_IF_NONE_MATCH")
+    if not sent:
+        return False
+    if sent in (f'W/"{etag}"', f'"{etag}"'):
+        return True
     return request.if_none_match.contains_weak(etag)
 
 
@@ -20,17 +27,19 @@ def shareable(response: Response, http: HttpSettings, etag: str | None, vary: It
     """Headers of a successful widget or API answer (a 200 or its 304). `seconds_left`: the
     content turns wrong by the clock then (a price past its age limit), so no cache may keep
     it longer, nor serve it stale."""
+    headers = response.headers
     if etag:
-        response.set_etag(etag, weak=True)
+        headers["ETag"] = f'W/"{etag}"'  # a hex digest: nothing to quote
     if seconds_left is None:
-        response.headers["Cache-Control"] = (
+        headers["Cache-Control"] = (
             f"public, max-age={http.max_age}, s-maxage={http.s_maxage}, "
             f"stale-while-revalidate={http.stale_while_revalidate}")
     else:
         left = max(0, seconds_left)
-        response.headers["Cache-Control"] = (
+        headers["Cache-Control"] = (
             f"public, max-age={min(http.max_age, left)}, s-maxage={min(http.s_maxage, left)}")
-    response.vary.update(vary)
+    if vary:
+        response.vary.update(vary)
     return cross_origin(response)
 
 

@@ -23,7 +23,7 @@ class FilmMemo:
                  clock: Callable[[], float] = time.monotonic):
         self.seconds = seconds
         self.size = size
-        self._clock = clock
+        self.clock = clock
         self._rows: OrderedDict[FilmKey, tuple[float, Film]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -32,7 +32,7 @@ class FilmMemo:
         detached (their session closed) and only read, so threads share them."""
         if self.seconds <= 0:
             return load()
-        now = self._clock()
+        now = self.clock()
         with self._lock:
             kept = self._rows.get(key)
             if kept is not None and now - kept[0] < self.seconds:
@@ -46,6 +46,14 @@ class FilmMemo:
                 while len(self._rows) > self.size:
                     self._rows.popitem(last=False)
         return film
+
+    def trusted_until(self, key: FilmKey) -> float | None:
+        """When the kept row of `key` will be read again (on `clock`); None if none is kept."""
+        if self.seconds <= 0:
+            return None
+        with self._lock:
+            kept = self._rows.get(key)
+        return None if kept is None else kept[0] + self.seconds
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -37,6 +37,7 @@ def available_locales() -> tuple[str, ...]:
     return (SOURCE_LANGUAGE, *(code for code in shipped if code != SOURCE_LANGUAGE))
 
 
+@lru_cache(maxsize=256)
 def text_language(locale: str) -> str:
     """The catalog a locale reads: its own (pt_BR), else its language's (es_MX -> es), else
     English."""

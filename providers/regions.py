@@ -5,6 +5,8 @@ from here, keeping the dependency one-way.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from babel import Locale, UnknownLocaleError
 
 # Babel's territory list also holds groupings (EU, UN, ZZ...) that no storefront sells in.
@@ -22,13 +24,17 @@ def normalize_region(code: str) -> str:
     return region
 
 
+@lru_cache(maxsize=256)
 def normalize_locale(code: str) -> str:
-    """Return a locale identifier Babel knows (en_US, de_DE, fr), or raise ValueError."""
+    """Return a locale identifier Babel knows (en_US, de_DE, fr), or raise ValueError.
+    Kept per code: every widget request names one, and Babel reads its locale data to parse
+    it."""
     try:
         return str(Locale.parse((code or "").strip().replace("-", "_")))
     except (ValueError, TypeError, UnknownLocaleError):
         raise ValueError(f"{code!r} is not a locale such as en_US or de_DE") from None
 
 
+@lru_cache(maxsize=4096)
 def region_name(code: str, locale: str) -> str:
     return Locale.parse(locale).territories.get(code, code)

@@ -11,7 +11,8 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from affiliate import blueprint, create_app, revisions
-from affiliate.cache import FragmentCache, RenderKey
+from affiliate.answer_memo import Answer, AnswerMemo
+from affiliate.cache import FragmentCache, Rendered, RenderKey
 from affiliate.catalog import prepare
 from affiliate.film_memo import FilmMemo
 from affiliate.models import Film, FilmView, Offer
@@ -234,6 +235,81 @@ def test_the_film_memo_keeps_rows_for_its_seconds_and_at_most_its_size():
     memo.get(FilmKey.parse("1"), load("1"))
     assert loads == ["1", "1", "2", "3", "1"] and len(memo) == 2
     assert memo.get(FilmKey.parse("4"), lambda: None) is None and len(memo) == 2
+
+
+# --- The answer memo (affiliate.answer_memo) --------------------------------------------------
+
+def test_a_repeated_request_is_answered_without_negotiating_or_rendering_again(
+        client, demo, monkeypatch):
+    first = client.get(FRAGMENT)
+
+    def unexpected(*args):
+        raise AssertionError("the memo should have answered")
+
+    monkeypatch.setattr(blueprint, "_negotiate", unexpected)
+    monkeypatch.setattr(blueprint, "_rendered", unexpected)
+    again = client.get(FRAGMENT)
+    assert again.status_code == 200 and again.data == first.data
+    assert again.headers == first.headers
+    assert client.get(FRAGMENT, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    with pytest.raises(AssertionError):  # a request that differs is negotiated
+        client.get(FRAGMENT + "&locale=de_DE")
+
+
+def test_requests_that_differ_in_what_decides_the_answer_get_answers_of_their_own(
+        make_settings, demo):
+    app = create_app(make_settings(http={"country_header": "X-Country-Code"}))
+    try:
+        client = app.test_client()
+        url = f"/widgets/how-to-watch/{LLV}"
+        asked = {
+            "us": ({"X-Country-Code": "US", "Accept-Language": "en-US"}, "http://localhost/"),
+            "gb": ({"X-Country-Code": "GB", "Accept-Language": "en-US"}, "http://localhost/"),
+            "de": ({"X-Country-Code": "US", "Accept-Language": "de-DE"}, "http://localhost/"),
+            "host": ({"X-Country-Code": "US", "Accept-Language": "en-US"}, "https://films.example/"),
+        }
+        answers = {name: client.get(url, headers=headers, base_url=base).text
+                   for name, (headers, base) in asked.items()}
+        assert "$3.99" in answers["us"] and "£" in answers["gb"]
+        assert 'lang="de"' in answers["de"] and 'lang="en"' in answers["us"]
+        assert "https://films.example/go/" in answers["host"]
+        assert "http://localhost/go/" in answers["us"]
+        for name, (headers, base) in asked.items():  # asked again: each from the memo
+            assert client.get(url, headers=headers, base_url=base).text == answers[name], name
+        assert len(app.extensions["affiliate"].answers) == len(asked)
+    finally:
+        app.extensions["affiliate"].db.dispose()
+
+
+def test_with_no_fragment_cache_no_answer_is_kept(make_settings, demo):
+    app = create_app(make_settings(http={"fragment_cache_size": 0}))
+    try:
+        client = app.test_client()
+        assert client.get(FRAGMENT).data == client.get(FRAGMENT).data
+        assert len(app.extensions["affiliate"].answers) == 0
+    finally:
+        app.extensions["affiliate"].db.dispose()
+
+
+def test_the_answer_memo_keeps_answers_until_their_moment_and_at_most_its_size():
+    memo = AnswerMemo(2, "CF-IPCountry")
+    rendered = Rendered("<p>", "etag", None)
+    environ = {"PATH_INFO": "/widgets/how-to-watch/451", "QUERY_STRING": "",
+               "HTTP_HOST": "a.example", "wsgi.url_scheme": "https"}
+    keys = [memo.key({**environ, "HTTP_CF_IPCOUNTRY": country}) for country in "ABC"]
+    assert len(set(keys)) == 3  # the configured country header is part of the key
+    memo.put(keys[0], Answer(1, rendered, ()), until=10.0)
+    assert memo.get(keys[0], now=9.9).film_id == 1
+    assert memo.get(keys[0], now=10.0) is None and len(memo) == 0
+    memo.put(keys[0], Answer(1, rendered, ()), until=None)  # the film row is not kept
+    assert len(memo) == 0
+    for film, key in enumerate(keys):
+        memo.put(key, Answer(film, rendered, ()), until=10.0)
+    assert memo.get(keys[0], now=0) is None and memo.get(keys[2], now=0).film_id == 2
+    assert len(memo) == 2
+    nothing = AnswerMemo(0, None)
+    nothing.put(keys[0], Answer(1, rendered, ()), until=10.0)
+    assert nothing.get(keys[0], now=0) is None
 
 
 # --- The LRU --------------------------------------------------------------------------------
