@@ -85,7 +85,7 @@ def film_links(db: Database, film_ref: str, status: str | None = None) -> list[L
         if status is not None:
             query = query.where(FilmProduct.status == status)
         rows = session.exec(query).all()
-    rows.sort(key=lambda row: (row[0].status != "candidate", widget_order(row)))
+    rows.sort(key=lambda row: (row[0].status != "candidate", widget_order(*row)))
     return [_row(link, product) for link, product in rows]
 
 

@@ -14,14 +14,15 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 from urllib.parse import urlsplit
 
 from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time, get_datetime_format
 from babel.numbers import format_currency
 from babel.support import NullTranslations
-from sqlmodel import Session, select
+from sqlalchemy import bindparam
+from sqlmodel import select
 
 from affiliate.catalog import film_key, find_film
 from affiliate.clicks import is_direct
@@ -71,7 +72,7 @@ class Badge:
 
 
 @dataclass(frozen=True)
-class PlatformRow:
+class Platform_OfferRow:
     name: str
     slug: str
     logo_url: str | None
@@ -92,7 +93,7 @@ class OfferGroup:
     kind: str
     heading: str
     action: str
-    rows: tuple[PlatformRow, ...]
+    rows: tuple[Platform_OfferRow, ...]
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class ProductCard:
     price: Price | None
     merchant: str
     link: str  # the stored link with the operator's tags
-    go_target: str  # "p<product id>", see PlatformRow
+    go_target: str  # "p<product id>", see Platform_OfferRow
     direct: bool
     availability: str
     availability_label: str | None
@@ -195,6 +196,7 @@ class _Words(NamedTuple):
 
 
 _PRICED_KINDS = {OfferKind.RENT.value, OfferKind.BUY.value}
+_UNKNOWN_QUALITY = Quality.UNKNOWN.value
 _QUALITY_RANK = {quality.value: rank for rank, quality in enumerate(Quality)}
 _RELATION_RANK = {relation.value: rank for rank, relation in enumerate(Relation)}
 
@@ -233,12 +235,13 @@ def how_to_watch(db: Database, film_ref: str | Film, region: str, locale: str,
     now = now or utcnow()
     words = _words(locale)
     t = words.t
-    with db.session() as session:
-        film = _get_film(session, film_ref)
-        found = session.exec(_offers_query(film.id, region, now, settings)).all()
-    drops = _price_drops(found, settings)
-    badges = _BadgeRules(film, drops, now, settings, words)
-    by_kind = _by_kind_and_platform((offer, platform) for offer, platform, _ in found)
+    film = _get_film(db, film_ref)
+    since = now - dt.timedelta(days=settings.widgets.price_drop_days)
+    with db.engine.connect() as connection:
+        found = [_OfferRow._make(row) for row in connection.execute(
+            _OFFERS, {"film_id": film.id, "region": region, "since": since})]
+    badges = _BadgeRules(film, _price_drops(found, settings), now, settings, words)
+    by_kind = _by_kind_and_platform(found)
     groups = tuple(
         _offer_group(kind, text, by_kind[kind].values(), film.title, badges, settings, words)
         for kind, text in _group_texts(t).items() if by_kind.get(kind)
@@ -272,18 +275,14 @@ def related_products(db: Database, film_ref: str | Film, region: str, locale: st
     now = now or utcnow()
     words = _words(locale)
     t = words.t
-    with db.session() as session:
-        film = _get_film(session, film_ref)
-        found = session.exec(
-            select(FilmProduct, Product).join(Product, Product.id == FilmProduct.product_id)
-            .where(FilmProduct.film_id == film.id, Product.region == region,
-                   FilmProduct.status == "approved",
-                   FilmProduct.hidden == False, Product.hidden == False)  # noqa: E712
-        ).all()
-    ordered = sorted(found, key=card_order)
+    film = _get_film(db, film_ref)
+    with db.engine.connect() as connection:
+        found = [_ProductRow._make(row) for row in connection.execute(
+            _PRODUCTS, {"film_id": film.id, "region": region})]
+    ordered = sorted(found, key=lambda row: card_order(row, row))
     name = region_name(region, words.language)
-    sources = tuple(sorted({product.source for _, product in found}))
-    cards = [_card(link, product, now, settings, words) for link, product in ordered]
+    sources = tuple(sorted({product.source for product in found}))
+    cards = [_card(product, now, settings, words) for product in ordered]
     return RelatedProducts(
         film=_summary(film), region=region, region_name=name, locale=locale,
         language=words.language, labels=_labels(t, t.gettext("Related products for")),
@@ -292,7 +291,7 @@ def related_products(db: Database, film_ref: str | Film, region: str, locale: st
         sources=sources,
         attributions=_attributions(sources, settings),
         disclosures=(t.gettext(settings.widgets.disclosure),
-                     *_merchant_disclosures({product.merchant for _, product in found})),
+                     *_merchant_disclosures({product.merchant for product in found})),
         empty_message=_in_region(
             region, name, words,
             t.gettext("There are no related products for {film} in the {region} yet."),
@@ -351,11 +350,12 @@ def _region_choices(region: str, settings: Settings, words: _Words) -> tuple[Reg
                  for code in codes)
 
 
-def _get_film(session: Session, film_ref: str | Film) -> Film:
+def _get_film(db: Database, film_ref: str | Film) -> Film:
     if isinstance(film_ref, Film):
         return film_ref
     key = FilmKey.parse(film_ref)
-    film = find_film(session, key)
+    with db.session() as session:
+        film = find_film(session, key)
     if film is None:
         raise FilmNotFound(f"no film matches {key}")
     return film
@@ -366,45 +366,117 @@ def _summary(film: Film) -> FilmSummary:
                        imdb_id=film.imdb_id, tmdb_id=film.tmdb_id)
 
 
-def _offers_query(film_id: int, region: str, now: dt.datetime, settings: Settings):
-    """The film's visible offers in the region, each with its latest price change within the
-    "Price drop" window (or None), in one query."""
-    since = now - dt.timedelta(days=settings.widgets.price_drop_days)
+class _OfferRow(NamedTuple):
+    """An offer as the widget reads it, with its platform and its latest price change within
+    the "Price drop" window (or Nones). A plain tuple: reading a SQLAlchemy _OfferRow's attributes
+    cost more than all the rest of building a row."""
+
+    id: int
+    platform_id: int
+    kind: str
+    quality: str
+    price: Decimal | None
+    currency: str | None
+    link: str
+    deep_link: bool
+    source: str
+    first_seen: dt.datetime
+    available_since: dt.date | None
+    expires_on: dt.date | None
+    last_checked: dt.datetime
+    platform_name: str
+    platform_slug: str
+    platform_logo_url: str | None
+    change_at: dt.datetime | None
+    change_before: Decimal | None
+    change_after: Decimal | None
+
+
+def _offers_statement():
+    """The film's visible offers in the region as _OfferRow's columns, in one query, built
+    once with bound parameters: composing it took as long as running it."""
     latest_change = (
         select(OfferEvent.id)
         .where(OfferEvent.offer_id == Offer.id, OfferEvent.event == PRICE_CHANGED,
-               OfferEvent.at >= since)
+               OfferEvent.at >= bindparam("since"))
         .order_by(OfferEvent.at.desc(), OfferEvent.id.desc()).limit(1)
         .correlate(Offer).scalar_subquery())
-    return (select(Offer, Platform, OfferEvent)
+    columns = (Offer.id, Offer.platform_id, Offer.kind, Offer.quality, Offer.price,
+               Offer.currency, Offer.link, Offer.deep_link, Offer.source, Offer.first_seen,
+               Offer.available_since, Offer.expires_on, Offer.last_checked, Platform.name,
+               Platform.slug, Platform.logo_url, OfferEvent.at, OfferEvent.price_before,
+               OfferEvent.price_after)
+    return (select(*(column.label(name) for column, name in zip(columns, _OfferRow._fields,
+                                                                strict=True)))
             .join(Platform, Platform.id == Offer.platform_id)
             .outerjoin(OfferEvent, OfferEvent.id == latest_change)
-            .where(Offer.film_id == film_id, Offer.region == region,
+            .where(Offer.film_id == bindparam("film_id"), Offer.region == bindparam("region"),
                    Offer.hidden == False)  # noqa: E712  (SQL comparison)
             .order_by(Offer.id))
 
 
-def _price_drops(found, settings: Settings) -> dict[int, OfferEvent]:
-    """The offers whose latest recent price change lowered the price, with that change."""
+_OFFERS = _offers_statement()
+
+
+class _ProductRow(NamedTuple):
+    """A product shown with the film, with how it is linked to the film; a plain tuple for
+    the same reason as _OfferRow."""
+
+    id: int
+    title: str
+    format: str
+    image_url: str | None
+    price: Decimal | None
+    currency: str | None
+    availability: str
+    merchant: str
+    link: str
+    source: str
+    last_checked: dt.datetime
+    relation: str
+    position: int | None
+    pinned: bool
+
+
+def _products_statement():
+    """The film's approved, visible products in the region as _ProductRow's columns."""
+    columns = (Product.id, Product.title, Product.format, Product.image_url, Product.price,
+               Product.currency, Product.availability, Product.merchant, Product.link,
+               Product.source, Product.last_checked, FilmProduct.relation, FilmProduct.position,
+               FilmProduct.pinned)
+    return (select(*(column.label(name) for column, name in zip(columns, _ProductRow._fields,
+                                                                strict=True)))
+            .select_from(FilmProduct).join(Product, Product.id == FilmProduct.product_id)
+            .where(FilmProduct.film_id == bindparam("film_id"),
+                   Product.region == bindparam("region"), FilmProduct.status == "approved",
+                   FilmProduct.hidden == False, Product.hidden == False))  # noqa: E712
+
+
+_PRODUCTS = _products_statement()
+
+
+def _price_drops(found: Sequence[_OfferRow], settings: Settings) -> dict[int, dt.datetime]:
+    """The offers whose latest recent price change lowered the price, with that change's
+    time."""
     if not settings.widgets.price_drop_days:
         return {}
-    return {offer.id: change for offer, _, change in found
-            if change is not None and change.price_before is not None
-            and change.price_after is not None and change.price_after < change.price_before}
+    return {offer.id: offer.change_at for offer in found
+            if offer.change_before is not None and offer.change_after is not None
+            and offer.change_after < offer.change_before}
 
 
 class _BadgeRules:
     """Decides a row's badges and remembers the first moment one would change by the clock
     alone, so a cached widget knows when it goes stale without any data changing."""
 
-    def __init__(self, film: Film, drops: dict[int, OfferEvent], now: dt.datetime,
+    def __init__(self, film: Film, drops: dict[int, dt.datetime], now: dt.datetime,
                  settings: Settings, words: _Words):
         self.film, self.drops, self.now, self.words = film, drops, now, words
         self.today = now.date()
         self.widgets = settings.widgets
         self.fresh_until: dt.datetime | None = None
 
-    def for_row(self, every: list[Offer], shown: list[Offer]) -> tuple[Badge, ...]:
+    def for_row(self, every: list[_OfferRow], shown: list[_OfferRow]) -> tuple[Badge, ...]:
         t = self.words.t
         badges = []
         if self._is_new(every):
@@ -417,7 +489,7 @@ class _BadgeRules:
             badges.append(Badge("leaving", t.gettext("Leaving {date}").format(date=date)))
         return tuple(badges)
 
-    def _is_new(self, offers: list[Offer]) -> bool:
+    def _is_new(self, offers: list[_OfferRow]) -> bool:
         """New on the platform: every offer of the row appeared within the window."""
         days = self.widgets.new_days
         appeared = [self._appeared_on(offer) for offer in offers]
@@ -427,22 +499,21 @@ class _BadgeRules:
         self._changes_at(_midnight(ends))
         return ends > self.today
 
-    def _appeared_on(self, offer: Offer) -> dt.date | None:
+    def _appeared_on(self, offer: _OfferRow) -> dt.date | None:
         if offer.available_since is not None:
             return offer.available_since
         if offer.first_seen - self.film.created_at < _ARRIVED_WITH_FILM:
             return None
         return offer.first_seen.date()
 
-    def _dropped(self, shown: list[Offer]) -> bool:
+    def _dropped(self, shown: list[_OfferRow]) -> bool:
         """A price the row shows was lowered within the window (drops holds only those)."""
-        events = [self.drops[offer.id] for offer in shown if offer.id in self.drops]
-        if events:
-            self._changes_at(max(e.at for e in events)
-                             + dt.timedelta(days=self.widgets.price_drop_days))
-        return bool(events)
+        lowered = [self.drops[offer.id] for offer in shown if offer.id in self.drops]
+        if lowered:
+            self._changes_at(max(lowered) + dt.timedelta(days=self.widgets.price_drop_days))
+        return bool(lowered)
 
-    def _leaving(self, offers: list[Offer]) -> dt.date | None:
+    def _leaving(self, offers: list[_OfferRow]) -> dt.date | None:
         """The earliest date a source gives for the platform dropping the film, once it is
         within the window (and until it has passed)."""
         days = self.widgets.leaving_days
@@ -467,18 +538,18 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
 
 
-def _by_kind_and_platform(offers) -> dict[str, dict[int, list[tuple[Offer, Platform]]]]:
+def _by_kind_and_platform(offers: Sequence[_OfferRow]) -> dict[str, dict[int, list[_OfferRow]]]:
     grouped: dict = defaultdict(lambda: defaultdict(list))
-    for offer, platform in offers:
-        grouped[offer.kind][platform.id].append((offer, platform))
+    for offer in offers:
+        grouped[offer.kind][offer.platform_id].append(offer)
     return grouped
 
 
-def _cheapness(offer: Offer) -> tuple:
+def _cheapness(offer: _OfferRow) -> tuple:
     return (offer.price is None, offer.price or Decimal(0), _quality_rank(offer))
 
 
-def _quality_rank(offer: Offer) -> int:
+def _quality_rank(offer: _OfferRow) -> int:
     return _QUALITY_RANK.get(offer.quality, len(_QUALITY_RANK))
 
 
@@ -489,44 +560,44 @@ def _offer_group(kind: str, text: _GroupText, platforms, film_title: str, badges
     return OfferGroup(kind=kind, heading=text.heading, action=text.action, rows=tuple(rows))
 
 
-def _row_order(row: PlatformRow) -> tuple:
+def _row_order(row: Platform_OfferRow) -> tuple:
     """Cheapest first; platforms that name no price go last."""
     lowest = row.lowest_price
     return (lowest is None, lowest.amount if lowest else 0, row.name.casefold())
 
 
-def _platform_row(offers: list[tuple[Offer, Platform]], text: _GroupText, film_title: str,
-                  badges: _BadgeRules, settings: Settings, words: _Words) -> PlatformRow:
-    """One row per platform, merged across sources: each quality at its best-known price,
-    and the link to the platform's own page for the film wherever any source knows it.
-    An offer of unknown quality (TMDB's) only stands where no source knows a quality."""
-    platform = offers[0][1]
-    every = [offer for offer, _ in offers]
-    usable = [offer for offer in every if offer.quality != Quality.UNKNOWN.value] or every
-    best: dict[str, Offer] = {}
-    for offer in sorted(usable, key=_cheapness):
+def _platform_row(every: list[_OfferRow], text: _GroupText, film_title: str,
+                  badges: _BadgeRules, settings: Settings, words: _Words) -> Platform_OfferRow:
+    """One row per platform (`every`: its offers, each row naming the platform too), merged
+    across sources: each quality at its best-known price, and the link to the platform's
+    own page for the film wherever any source knows it. An offer of unknown quality
+    (TMDB's) only stands where no source knows a quality."""
+    platform = every[0]
+    known = [offer for offer in every if offer.quality != _UNKNOWN_QUALITY]
+    ranked = sorted(known or every, key=_cheapness)  # stable: ties keep the query's order
+    best: dict[str, _OfferRow] = {}
+    for offer in ranked:
         best.setdefault(offer.quality, offer)
     by_quality = sorted(best.values(), key=_quality_rank)
-    cheapest = min(by_quality, key=_cheapness)
-    linked = min(usable, key=lambda offer: (not offer.deep_link, *_cheapness(offer)))
+    cheapest = ranked[0]  # the cheapest of its quality, so among by_quality too
+    linked = next((offer for offer in ranked if offer.deep_link), cheapest)
     link = tag_link(linked.link, settings.link_tags)
-    return PlatformRow(
-        name=platform.name, slug=platform.slug, logo_url=platform.logo_url,
-        monogram=_monogram(platform.name), link=link, go_target=f"o{linked.id}",
-        direct=is_direct(link),
-        prices=tuple(_quality_price(offer, words.locale) for offer in by_quality
-                     if offer.quality != Quality.UNKNOWN.value),
+    priced = [offer for offer in by_quality if offer.quality != _UNKNOWN_QUALITY]
+    return Platform_OfferRow(
+        name=platform.platform_name, slug=platform.platform_slug,
+        logo_url=platform.platform_logo_url, monogram=_monogram(platform.platform_name),
+        link=link, go_target=f"o{linked.id}", direct=is_direct(link),
+        prices=tuple(_quality_price(offer, words.locale) for offer in priced),
         lowest_price=_price(cheapest.price, cheapest.currency, words.locale),
-        action_label=text.label.format(film=film_title, platform=platform.name),
+        action_label=text.label.format(film=film_title, platform=platform.platform_name),
         badges=badges.for_row(every, by_quality),
-        checked_at=min((offer.last_checked for offer in by_quality
-                        if offer.price is not None and offer.quality != Quality.UNKNOWN.value),
+        checked_at=min((offer.last_checked for offer in priced if offer.price is not None),
                        default=None),
         sources=tuple(sorted({offer.source for offer in (*by_quality, linked)})),
     )
 
 
-def _quality_price(offer: Offer, locale: str) -> QualityPrice:
+def _quality_price(offer: _OfferRow, locale: str) -> QualityPrice:
     price = _price(offer.price, offer.currency, locale)
     label = f"{offer.quality} {price.text}" if price else offer.quality
     return QualityPrice(quality=offer.quality, price=price, label=label)
@@ -535,8 +606,14 @@ def _quality_price(offer: Offer, locale: str) -> QualityPrice:
 def _price(amount: Decimal | None, currency: str | None, locale: str) -> Price | None:
     if amount is None or not currency:
         return None
-    return Price(amount=amount, currency=currency,
-                 text=format_currency(amount, currency, locale=_babel(locale)))
+    return Price(amount=amount, currency=currency, text=_price_text(amount, currency, locale))
+
+
+@functools.lru_cache(maxsize=8192)
+def _price_text(amount: Decimal, currency: str, locale: str) -> str:
+    """Kept: a catalog repeats the same few prices (3.99, 14.99) in every film, and Babel's
+    pattern formatting took most of an uncached render's time."""
+    return format_currency(amount, currency, locale=_babel(locale))
 
 
 @functools.lru_cache(maxsize=64)
@@ -561,10 +638,10 @@ def _monogram(name: str) -> str:
     return "".join(word[0] for word in name.split()[:2]).upper()
 
 
-def card_order(row: tuple[FilmProduct, Product]) -> tuple:
+def card_order(link: FilmProduct | _ProductRow, product: Product | _ProductRow) -> tuple:
     """Operators' pins first in their order; then by relation (editions, soundtrack,
-    collections, the book, merchandise), the source's position, title."""
-    link, product = row
+    collections, the book, merchandise), the source's position, title. `link` gives the
+    pin, relation and position, `product` the title (a _ProductRow gives both)."""
     position = link.position if link.position is not None else math.inf
     title = product.title.casefold()
     if link.pinned:
@@ -572,7 +649,7 @@ def card_order(row: tuple[FilmProduct, Product]) -> tuple:
     return (1, _RELATION_RANK.get(link.relation, len(_RELATION_RANK)), position, title)
 
 
-def _card(link: FilmProduct, product: Product, now: dt.datetime, settings: Settings,
+def _card(product: _ProductRow, now: dt.datetime, settings: Settings,
           words: _Words) -> tuple[ProductCard, dt.datetime | None]:
     """The card, and when its price stops being shown (if its source limits a price's age)."""
     t = words.t
@@ -588,7 +665,7 @@ def _card(link: FilmProduct, product: Product, now: dt.datetime, settings: Setti
     card = ProductCard(
         title=product.title, format=product.format,
         format_label=t.gettext(_FORMAT_LABELS.get(product.format, product.format)),
-        relation=link.relation, image_url=product.image_url,
+        relation=product.relation, image_url=product.image_url,
         price=_price(product.price, product.currency, words.locale) if fresh else None,
         merchant=product.merchant, link=target_url, go_target=f"p{product.id}",
         direct=is_direct(target_url), availability=product.availability,
@@ -606,7 +683,7 @@ def _card(link: FilmProduct, product: Product, now: dt.datetime, settings: Setti
     return card, (product.last_checked + max_age if aged else None)
 
 
-def _site_name(product: Product) -> str:
+def _site_name(product: _ProductRow) -> str:
     """The store a link leads to, as its owner writes it: "Amazon.co.uk"."""
     host = (urlsplit(product.link).hostname or "").removeprefix("www.")
     return host[:1].upper() + host[1:] if host else product.merchant
