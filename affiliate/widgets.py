@@ -72,7 +72,7 @@ class Badge:
 
 
 @dataclass(frozen=True)
-class Platform_OfferRow:
+class PlatformRow:
     name: str
     slug: str
     logo_url: str | None
@@ -93,7 +93,7 @@ class OfferGroup:
     kind: str
     heading: str
     action: str
-    rows: tuple[Platform_OfferRow, ...]
+    rows: tuple[PlatformRow, ...]
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class ProductCard:
     price: Price | None
     merchant: str
     link: str  # the stored link with the operator's tags
-    go_target: str  # "p<product id>", see Platform_OfferRow
+    go_target: str  # "p<product id>", see PlatformRow
     direct: bool
     availability: str
     availability_label: str | None
@@ -368,8 +368,8 @@ def _summary(film: Film) -> FilmSummary:
 
 class _OfferRow(NamedTuple):
     """An offer as the widget reads it, with its platform and its latest price change within
-    the "Price drop" window (or Nones). A plain tuple: reading a SQLAlchemy _OfferRow's attributes
-    cost more than all the rest of building a row."""
+    the "Price drop" window (or Nones). A plain tuple: reading a SQLAlchemy Row's
+    attributes cost more than all the rest of building a row."""
 
     id: int
     platform_id: int
@@ -560,14 +560,14 @@ def _offer_group(kind: str, text: _GroupText, platforms, film_title: str, badges
     return OfferGroup(kind=kind, heading=text.heading, action=text.action, rows=tuple(rows))
 
 
-def _row_order(row: Platform_OfferRow) -> tuple:
+def _row_order(row: PlatformRow) -> tuple:
     """Cheapest first; platforms that name no price go last."""
     lowest = row.lowest_price
     return (lowest is None, lowest.amount if lowest else 0, row.name.casefold())
 
 
 def _platform_row(every: list[_OfferRow], text: _GroupText, film_title: str,
-                  badges: _BadgeRules, settings: Settings, words: _Words) -> Platform_OfferRow:
+                  badges: _BadgeRules, settings: Settings, words: _Words) -> PlatformRow:
     """One row per platform (`every`: its offers, each row naming the platform too), merged
     across sources: each quality at its best-known price, and the link to the platform's
     own page for the film wherever any source knows it. An offer of unknown quality
@@ -583,7 +583,7 @@ def _platform_row(every: list[_OfferRow], text: _GroupText, film_title: str,
     linked = next((offer for offer in ranked if offer.deep_link), cheapest)
     link = tag_link(linked.link, settings.link_tags)
     priced = [offer for offer in by_quality if offer.quality != _UNKNOWN_QUALITY]
-    return Platform_OfferRow(
+    return PlatformRow(
         name=platform.platform_name, slug=platform.platform_slug,
         logo_url=platform.platform_logo_url, monogram=_monogram(platform.platform_name),
         link=link, go_target=f"o{linked.id}", direct=is_direct(link),
