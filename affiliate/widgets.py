@@ -51,28 +51,27 @@ class FilmNotFound(LookupError):
     """The reference is well formed but the catalog holds no such film (a 404, not a 400)."""
 
 
-@dataclass(frozen=True)
-class Price:
+# The parts of a view are NamedTuples: a render builds dozens of them, and a tuple is built
+# several times faster than a frozen dataclass. The views are frozen dataclasses, so that
+# dataclasses.replace can filter them (the JSON API's kind/format filters).
+class Price(NamedTuple):
     amount: Decimal
     currency: str
     text: str
 
 
-@dataclass(frozen=True)
-class QualityPrice:
+class QualityPrice(NamedTuple):
     quality: str
     price: Price | None
     label: str
 
 
-@dataclass(frozen=True)
-class Badge:
+class Badge(NamedTuple):
     kind: str  # new | price-drop | leaving
     label: str
 
 
-@dataclass(frozen=True)
-class PlatformRow:
+class PlatformRow(NamedTuple):
     name: str
     slug: str
     logo_url: str | None
@@ -88,16 +87,14 @@ class PlatformRow:
     sources: tuple[str, ...]  # whose price or link the row shows
 
 
-@dataclass(frozen=True)
-class OfferGroup:
+class OfferGroup(NamedTuple):
     kind: str
     heading: str
     action: str
     rows: tuple[PlatformRow, ...]
 
 
-@dataclass(frozen=True)
-class FilmSummary:
+class FilmSummary(NamedTuple):
     id: int
     ref: str
     title: str
@@ -106,8 +103,7 @@ class FilmSummary:
     tmdb_id: int | None
 
 
-@dataclass(frozen=True)
-class Labels:
+class Labels(NamedTuple):
     """The widget's fixed words, in its language, so templates hold no text of their own."""
 
     heading: str  # before the film's title
@@ -117,8 +113,7 @@ class Labels:
     price_details: str  # opens a price disclaimer
 
 
-@dataclass(frozen=True)
-class RegionChoice:
+class RegionChoice(NamedTuple):
     code: str
     name: str
     selected: bool
@@ -143,8 +138,7 @@ class HowToWatch:
     fresh_until: dt.datetime | None  # the first time a badge changes by the clock alone
 
 
-@dataclass(frozen=True)
-class ProductCard:
+class ProductCard(NamedTuple):
     title: str
     format: str
     format_label: str
@@ -238,13 +232,14 @@ def how_to_watch(db: Database, film_ref: str | Film, region: str, locale: str,
     film = _get_film(db, film_ref)
     since = now - dt.timedelta(days=settings.widgets.price_drop_days)
     with db.engine.connect() as connection:
-        found = [_OfferRow._make(row) for row in connection.execute(
-            _OFFERS, {"film_id": film.id, "region": region, "since": since})]
+        rows = connection.execute(
+            _OFFERS, {"film_id": film.id, "region": region, "since": since}).all()
+    found = [_OfferRow._make(row) for row in rows]
     badges = _BadgeRules(film, _price_drops(found, settings), now, settings, words)
     by_kind = _by_kind_and_platform(found)
     groups = tuple(
         _offer_group(kind, text, by_kind[kind].values(), film.title, badges, settings, words)
-        for kind, text in _group_texts(t).items() if by_kind.get(kind)
+        for kind, text in _group_texts(words.language).items() if by_kind.get(kind)
     )
     name = region_name(region, words.language)
     sources = tuple(sorted({s for group in groups for row in group.rows for s in row.sources}))
@@ -277,8 +272,8 @@ def related_products(db: Database, film_ref: str | Film, region: str, locale: st
     t = words.t
     film = _get_film(db, film_ref)
     with db.engine.connect() as connection:
-        found = [_ProductRow._make(row) for row in connection.execute(
-            _PRODUCTS, {"film_id": film.id, "region": region})]
+        rows = connection.execute(_PRODUCTS, {"film_id": film.id, "region": region}).all()
+    found = [_ProductRow._make(row) for row in rows]
     ordered = sorted(found, key=lambda row: card_order(row, row))
     name = region_name(region, words.language)
     sources = tuple(sorted({product.source for product in found}))
@@ -312,8 +307,11 @@ def _labels(t: NullTranslations, heading: str) -> Labels:
                   price_details=t.gettext("Details"))
 
 
-def _group_texts(t: NullTranslations) -> dict[str, _GroupText]:
-    """Insertion order is the display order of the groups."""
+@functools.lru_cache(maxsize=None)
+def _group_texts(language: str) -> dict[str, _GroupText]:
+    """Insertion order is the display order of the groups. Kept per language (there are
+    only as many as shipped catalogs): they were a tenth of building a view."""
+    t = translations(language)
     return {
         OfferKind.SUBSCRIPTION.value: _GroupText(
             t.pgettext("offer group", "Stream"), t.gettext("Stream"),
@@ -333,9 +331,11 @@ def _group_texts(t: NullTranslations) -> dict[str, _GroupText]:
     }
 
 
-def _availability_texts(t: NullTranslations) -> dict[str, tuple[str | None, str]]:
+@functools.lru_cache(maxsize=None)
+def _availability_texts(language: str) -> dict[str, tuple[str | None, str]]:
     """Per availability, the card's note and its button. In stock needs no note; the other
-    states change what the visitor can do."""
+    states change what the visitor can do. Kept per language, as _group_texts."""
+    t = translations(language)
     return {
         Availability.IN_STOCK.value: (None, t.gettext("Buy")),
         Availability.PREORDER.value: (t.pgettext("availability", "Pre-order"), t.gettext("Pre-order")),
@@ -653,7 +653,7 @@ def _card(product: _ProductRow, now: dt.datetime, settings: Settings,
           words: _Words) -> tuple[ProductCard, dt.datetime | None]:
     """The card, and when its price stops being shown (if its source limits a price's age)."""
     t = words.t
-    texts = _availability_texts(t)
+    texts = _availability_texts(words.language)
     note, action = texts.get(product.availability, texts[Availability.IN_STOCK.value])
     max_age = getattr(_provider_type(product.source, settings), "price_max_age", None)
     # Amazon's rule: a price older than its limit is not shown; a fresh one says when it was
