@@ -11,6 +11,8 @@ from affiliate.config import LinkTag
 
 
 def tag_link(url: str, rules: list[LinkTag]) -> str:
+    if not rules:  # called for every link a widget shows
+        return url
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     params = {}
