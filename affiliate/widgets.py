@@ -231,7 +231,7 @@ def how_to_watch(db: Database, film_ref: str | Film, region: str, locale: str,
     t = words.t
     film = _get_film(db, film_ref)
     since = now - dt.timedelta(days=settings.widgets.price_drop_days)
-    with db.engine.connect() as connection:
+    with db.reader.connect() as connection:
         rows = connection.execute(
             _OFFERS, {"film_id": film.id, "region": region, "since": since}).all()
     found = [_OfferRow._make(row) for row in rows]
@@ -271,7 +271,7 @@ def related_products(db: Database, film_ref: str | Film, region: str, locale: st
     words = _words(locale)
     t = words.t
     film = _get_film(db, film_ref)
-    with db.engine.connect() as connection:
+    with db.reader.connect() as connection:
         rows = connection.execute(_PRODUCTS, {"film_id": film.id, "region": region}).all()
     found = [_ProductRow._make(row) for row in rows]
     ordered = sorted(found, key=lambda row: card_order(row, row))
