@@ -35,12 +35,14 @@ from affiliate.cache import Rendered, RenderKey
 from affiliate.catalog import find_film
 from affiliate.models import Film
 from affiliate.negotiation import BadParameter, Negotiated, checked, negotiate
+from affiliate.static_files import STATIC_FOLDER, WidgetBlueprint, add_version
 from affiliate.types import utcnow
 from providers.base import FilmKey, OfferKind, ProductFormat, Relation
 from providers.regions import normalize_locale, normalize_region, region_name
 
-bp = Blueprint("affiliate", __name__, template_folder=str(templates_folder()),
-               static_folder="static", static_url_path="/affiliate/static")
+bp = WidgetBlueprint("affiliate", __name__, template_folder=str(templates_folder()),
+                     static_folder=str(STATIC_FOLDER), static_url_path="/affiliate/static")
+bp.url_defaults(add_version)
 
 MACROS = "affiliate/macros.html"
 # The demo page's region switcher: the demo catalog's two storefronts (and their currencies).

@@ -131,6 +131,9 @@ class HttpSettings(_Section):
     # Seconds each web process trusts a film's revision (its cache key) before reading it
     # again: a change to a film shows after at most this long; 0 = read it every request.
     revision_check_seconds: float = Field(2, ge=0)
+    # Seconds browsers and CDNs keep a static file asked for by its bare URL, as a host page
+    # asks for embed.js; the service's own pages ask by versioned URL, kept for a year.
+    static_max_age: int = Field(3600, ge=0)
     # Sites allowed to show the iframe widgets (CSP frame-ancestors sources); "*" = any.
     frame_ancestors: list[Annotated[str, Field(pattern=r"^[^\s;,']+$")]] = Field(
         default_factory=lambda: ["*"], min_length=1)

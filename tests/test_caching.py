@@ -10,7 +10,7 @@ from flask import session
 from sqlalchemy import event
 from sqlmodel import select
 
-from affiliate import blueprint, create_app, revisions
+from affiliate import blueprint, create_app, revisions, static_files
 from affiliate.answer_memo import Answer, AnswerMemo
 from affiliate.cache import FragmentCache, Rendered, RenderKey
 from affiliate.catalog import prepare
@@ -235,6 +235,51 @@ def test_the_film_memo_keeps_rows_for_its_seconds_and_at_most_its_size():
     memo.get(FilmKey.parse("1"), load("1"))
     assert loads == ["1", "1", "2", "3", "1"] and len(memo) == 2
     assert memo.get(FilmKey.parse("4"), lambda: None) is None and len(memo) == 2
+
+
+# --- Static files (affiliate.static_files) ---------------------------------------------------
+
+def test_the_widgets_link_static_files_by_versioned_urls_kept_for_a_year(client, demo):
+    version = static_files.version()
+    fragment = client.get(FRAGMENT).text
+    frame = client.get(f"/widgets/how-to-watch/{LLV}/frame?region=US").text
+    assert f"/affiliate/static/widgets.css?v={version}" in fragment
+    for name in ("widgets.css", "frame.js", "beacon.js"):
+        assert f"/affiliate/static/{name}?v={version}" in frame, name
+    response = client.get(f"/affiliate/static/widgets.css?v={version}")
+    assert response.status_code == 200 and b"--aff-" in response.data
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "Set-Cookie" not in response.headers
+
+
+def test_static_files_asked_for_by_bare_or_outdated_urls_are_kept_briefly(make_settings, demo):
+    app = create_app(make_settings(http={"static_max_age": 120}))
+    try:
+        client = app.test_client()
+        for url in ("/affiliate/static/embed.js", "/affiliate/static/embed.js?v=0ld"):
+            response = client.get(url)
+            assert response.status_code == 200, url
+            assert response.headers["Cache-Control"] == "public, max-age=120", url
+        again = client.get("/affiliate/static/embed.js",
+                           headers={"If-None-Match": response.headers["ETag"]})
+        assert again.status_code == 304
+        assert again.headers["Cache-Control"] == "public, max-age=120"
+        assert client.get("/affiliate/static/missing.js").status_code == 404
+    finally:
+        app.extensions["affiliate"].db.dispose()
+
+
+def test_the_static_version_changes_with_any_static_file(monkeypatch, tmp_path):
+    (tmp_path / "embed.js").write_text("one")
+    monkeypatch.setattr(static_files, "STATIC_FOLDER", tmp_path)
+    static_files.version.cache_clear()
+    try:
+        first = static_files.version()
+        (tmp_path / "embed.js").write_text("two")
+        static_files.version.cache_clear()
+        assert static_files.version() != first
+    finally:
+        static_files.version.cache_clear()
 
 
 # --- The answer memo (affiliate.answer_memo) --------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from affiliate import clicks
+from affiliate import clicks, static_files
 from affiliate.catalog import prepare
 from affiliate.models import Click, Film, FilmProduct, Offer, Platform, Product
 from affiliate.refresh import run_refresh
@@ -199,7 +199,7 @@ def test_the_beacon_script_reports_clicks_on_links_that_carry_a_beacon(client):
 
 def test_the_demo_page_loads_the_beacon_script(client, demo):
     html = client.get("/").text
-    assert '<script src="/affiliate/static/beacon.js" defer></script>' in html
+    assert f'<script src="/affiliate/static/beacon.js?v={static_files.version()}" defer></script>' in html
     assert "<script>" not in html  # nothing inline
 
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from affiliate import create_app
+from affiliate import create_app, static_files
 
 LLV = "imdb:tt0113627"
 
@@ -34,8 +34,9 @@ def test_the_frame_is_a_whole_page_that_reports_its_height(client, demo, widget)
     html = response.text
     assert html.startswith("<!doctype html>") and '<html lang="en-GB">' in html
     assert "<title>Leaving Las Vegas</title>" in html
-    assert '<script src="/affiliate/static/frame.js" defer></script>' in html
-    assert '<link rel="stylesheet" href="/affiliate/static/widgets.css">' in html
+    version = static_files.version()
+    assert f'<script src="/affiliate/static/frame.js?v={version}" defer></script>' in html
+    assert f'<link rel="stylesheet" href="/affiliate/static/widgets.css?v={version}">' in html
     assert f'class="affiliate-widget aff-{widget}"' in html and "US$" in html
 
 

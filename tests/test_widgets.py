@@ -14,7 +14,7 @@ from markupsafe import Markup
 from sqlalchemy import event
 from sqlmodel import select
 
-from affiliate import Affiliate, create_app
+from affiliate import Affiliate, create_app, static_files
 from affiliate.blueprint import BadParameter, render_how_to_watch, render_related_products
 from affiliate.catalog import prepare, reconcile
 from affiliate.config import ConfigError
@@ -331,8 +331,8 @@ def test_tmdb_and_internal_ids_name_the_same_film(client, demo):
 def test_fragments_bring_their_stylesheet_and_the_disclosure(client, demo, settings):
     for widget in ("how-to-watch", "related-products"):
         html = client.get(f"/widgets/{widget}/{LLV}").text
-        assert html.startswith(
-            '<link rel="stylesheet" href="http://localhost/affiliate/static/widgets.css">')
+        assert html.startswith('<link rel="stylesheet" href="http://localhost/affiliate/static/'
+                               f'widgets.css?v={static_files.version()}">')
         assert f'<p class="aff-disclosure">{settings.widgets.disclosure}</p>' in html
     css = client.get("/affiliate/static/widgets.css")
     assert css.status_code == 200 and b"--aff-accent" in css.data
@@ -464,7 +464,7 @@ def test_host_helpers_return_markup_and_skip_films_the_catalog_lacks(host):
 def test_a_host_app_also_serves_the_fragments_and_stylesheet_under_its_prefix(host):
     client = host.test_client()
     html = client.get(f"/affiliate/widgets/how-to-watch/{LLV}").text
-    assert "http://localhost/affiliate/affiliate/static/widgets.css" in html
+    assert "http://localhost/affiliate/affiliate/static/widgets.css?v=" in html
     assert client.get("/affiliate/affiliate/static/widgets.css").status_code == 200
 
 
