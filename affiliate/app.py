@@ -59,12 +59,12 @@ class Affiliate:
     def init_app(self, app: Flask) -> None:
         from affiliate.blueprint import PUBLIC_ENDPOINTS, bp
         from affiliate.cli import register_commands
-        from affiliate.delivery import CookielessSessions
+        from affiliate.delivery import keep_sessions_cookieless
 
         settings = self.settings or load_settings()
         app.extensions["affiliate"] = AffiliateState(settings, Database(settings.service.database_url))
         app.register_blueprint(bp, url_prefix=self.url_prefix)
-        app.session_interface = CookielessSessions(app.session_interface, PUBLIC_ENDPOINTS)
+        keep_sessions_cookieless(app, PUBLIC_ENDPOINTS)
         register_commands(app)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, request, request_started
 from flask.sessions import SessionInterface, SessionMixin
 
 from affiliate.config import HttpSettings
@@ -85,3 +85,18 @@ class CookielessSessions(SessionInterface):
             response.headers.remove("Set-Cookie")
             return
         self.inner.save_session(app, session, response)
+
+
+def keep_sessions_cookieless(app: Flask, public_endpoints: frozenset[str]) -> None:
+    """Wrap the app's session interface in CookielessSessions now, and again whenever a
+    request finds it replaced: Flask-Session's `Session(app)`, say, installs its own and is
+    as often set up after `Affiliate(app)` as before. Checked as each request starts,
+    before any of the app's own before_request functions can answer it."""
+
+    def wrap(sender: Flask, **_extra) -> None:
+        if not isinstance(sender.session_interface, CookielessSessions):
+            sender.session_interface = CookielessSessions(sender.session_interface,
+                                                          public_endpoints)
+
+    wrap(app)
+    request_started.connect(wrap, app, weak=False)

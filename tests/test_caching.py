@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 from flask import session
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlmodel import select
 
@@ -423,6 +424,36 @@ def test_public_answers_carry_no_cookie_even_when_the_app_uses_sessions(make_set
             assert "Cookie" not in response.headers.get("Vary", ""), url
         # The app's own pages keep their session.
         assert "Set-Cookie" in client.get("/account").headers
+    finally:
+        app.extensions["affiliate"].db.dispose()
+
+
+def test_a_session_interface_installed_after_the_extension_is_wrapped_too(make_settings, demo):
+    """As Flask-Session's Session(app) does when set up after Affiliate(app)."""
+
+    class EverySessionSaved(SecureCookieSessionInterface):
+        def should_set_cookie(self, app, session):
+            return True
+
+    app = create_app(make_settings())
+    app.secret_key = "a secret key long enough for a signed session cookie"
+    app.session_interface = EverySessionSaved()
+
+    @app.before_request
+    def remember_visit():
+        session["visits"] = session.get("visits", 0) + 1
+
+    @app.get("/account")
+    def account():
+        return "yours"
+
+    try:
+        client = app.test_client()
+        assert "Set-Cookie" in client.get("/account").headers  # the app's own session
+        for url in PUBLIC_URLS:
+            assert "Set-Cookie" not in client.get(url).headers, url
+        assert "Set-Cookie" in client.get("/account").headers
+        assert isinstance(app.session_interface.inner, EverySessionSaved)
     finally:
         app.extensions["affiliate"].db.dispose()
 
