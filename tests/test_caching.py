@@ -403,7 +403,10 @@ def test_an_entry_past_its_fresh_until_is_rendered_again_under_a_new_etag():
 
 # --- No cookies -----------------------------------------------------------------------------
 
-def test_public_answers_carry_no_cookie_even_when_the_app_uses_sessions(make_settings, demo):
+@pytest.fixture
+def session_app(make_settings, demo):
+    """The service in an app that keeps a session for every visitor, with a page of its own
+    (/account)."""
     app = create_app(make_settings())
     app.secret_key = "a secret key long enough for a signed session cookie"
 
@@ -415,47 +418,35 @@ def test_public_answers_carry_no_cookie_even_when_the_app_uses_sessions(make_set
     def account():
         return "yours"
 
-    try:
-        client = app.test_client()
-        for url in [*PUBLIC_URLS, "/api/v1/openapi.json", "/affiliate/static/embed.js",
-                    "/widgets/how-to-watch/imdb:tt9999999"]:
-            response = client.get(url)
-            assert "Set-Cookie" not in response.headers, url
-            assert "Cookie" not in response.headers.get("Vary", ""), url
-        # The app's own pages keep their session.
-        assert "Set-Cookie" in client.get("/account").headers
-    finally:
-        app.extensions["affiliate"].db.dispose()
+    yield app
+    app.extensions["affiliate"].db.dispose()
 
 
-def test_a_session_interface_installed_after_the_extension_is_wrapped_too(make_settings, demo):
+def test_public_answers_carry_no_cookie_even_when_the_app_uses_sessions(session_app):
+    client = session_app.test_client()
+    for url in [*PUBLIC_URLS, "/api/v1/openapi.json", "/affiliate/static/embed.js",
+                "/widgets/how-to-watch/imdb:tt9999999"]:
+        response = client.get(url)
+        assert "Set-Cookie" not in response.headers, url
+        assert "Cookie" not in response.headers.get("Vary", ""), url
+    # The app's own pages keep their session.
+    assert "Set-Cookie" in client.get("/account").headers
+
+
+def test_a_session_interface_installed_after_the_extension_is_wrapped_too(session_app):
     """As Flask-Session's Session(app) does when set up after Affiliate(app)."""
 
     class EverySessionSaved(SecureCookieSessionInterface):
         def should_set_cookie(self, app, session):
             return True
 
-    app = create_app(make_settings())
-    app.secret_key = "a secret key long enough for a signed session cookie"
-    app.session_interface = EverySessionSaved()
-
-    @app.before_request
-    def remember_visit():
-        session["visits"] = session.get("visits", 0) + 1
-
-    @app.get("/account")
-    def account():
-        return "yours"
-
-    try:
-        client = app.test_client()
-        assert "Set-Cookie" in client.get("/account").headers  # the app's own session
-        for url in PUBLIC_URLS:
-            assert "Set-Cookie" not in client.get(url).headers, url
-        assert "Set-Cookie" in client.get("/account").headers
-        assert isinstance(app.session_interface.inner, EverySessionSaved)
-    finally:
-        app.extensions["affiliate"].db.dispose()
+    session_app.session_interface = EverySessionSaved()
+    client = session_app.test_client()
+    assert "Set-Cookie" in client.get("/account").headers  # the app's own session
+    for url in PUBLIC_URLS:
+        assert "Set-Cookie" not in client.get(url).headers, url
+    assert "Set-Cookie" in client.get("/account").headers
+    assert isinstance(session_app.session_interface.inner, EverySessionSaved)
 
 
 def test_errors_are_readable_cross_origin_and_never_stored(client, demo):
