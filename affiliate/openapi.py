@@ -12,10 +12,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from providers.base import OfferKind, ProductFormat, Relation
 
-_NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_STRING = {"type": ["string", "null"]}
 
 
-def _closed(properties: dict, description: str | None = None) -> dict:
+def closed(properties: dict, description: str | None = None) -> dict:
+    """An object schema that lists every property the service sends, and allows no other."""
     schema = {"type": "object", "properties": properties, "required": list(properties),
               "additionalProperties": False}
     if description:
@@ -41,7 +42,7 @@ _PRICE_FIELDS = {
               "description": "The amount as a decimal string (\"3.99\"), never a float."},
     "currency": {"type": ["string", "null"], "pattern": "^[A-Z]{3}$",
                  "description": "ISO 4217."},
-    "formatted": {**_NULLABLE_STRING, "description": "The price as the locale writes it."},
+    "formatted": {**NULLABLE_STRING, "description": "The price as the locale writes it."},
 }
 
 _FILMS_COMPONENTS: dict = {
@@ -80,29 +81,29 @@ _FILMS_COMPONENTS: dict = {
                          "content": {"application/json": {"schema": _ref("schemas", "Error")}}},
     },
     "schemas": {
-        "Error": _closed({"error": {"type": "string"}}),
-        "Film": _closed({
+        "Error": closed({"error": {"type": "string"}}),
+        "Film": closed({
             "id": {"type": "integer"}, "ref": {"type": "string"}, "title": {"type": "string"},
-            "year": {"type": ["integer", "null"]}, "imdb_id": _NULLABLE_STRING,
+            "year": {"type": ["integer", "null"]}, "imdb_id": NULLABLE_STRING,
             "tmdb_id": {"type": ["integer", "null"]},
         }),
-        "Price": _closed(_PRICE_FIELDS),
-        "Attribution": _closed({"text": {"type": "string"}, "url": {"type": "string"}},
+        "Price": closed(_PRICE_FIELDS),
+        "Attribution": closed({"text": {"type": "string"}, "url": {"type": "string"}},
                                "A credit the source's terms require wherever its data shows."),
-        "QualityOffer": _closed({"quality": {"type": "string"}, **_PRICE_FIELDS}),
-        "Platform": _closed({
+        "QualityOffer": closed({"quality": {"type": "string"}, **_PRICE_FIELDS}),
+        "Platform": closed({
             "name": {"type": "string"}, "slug": {"type": "string"},
-            "logo_url": _NULLABLE_STRING, "link": {"type": "string"},
+            "logo_url": NULLABLE_STRING, "link": {"type": "string"},
             "lowest_price": _ref("schemas", "Price"),
             "offers": {"type": "array", "items": _ref("schemas", "QualityOffer")},
         }),
-        "OfferGroup": _closed({
+        "OfferGroup": closed({
             "kind": {"type": "string", "enum": [kind.value for kind in OfferKind]},
             "label": {"type": "string"},
             "platforms": {"type": "array", "items": _ref("schemas", "Platform"),
                           "description": "Rent and buy: cheapest first; else by name."},
         }),
-        "Offers": _closed({
+        "Offers": closed({
             "film": _ref("schemas", "Film"), "region": {"type": "string"},
             "region_name": {"type": "string"},
             "groups": {"type": "array", "items": _ref("schemas", "OfferGroup")},
@@ -110,19 +111,19 @@ _FILMS_COMPONENTS: dict = {
             "attributions": {"type": "array", "items": _ref("schemas", "Attribution")},
             "disclosures": {"type": "array", "items": {"type": "string"}},
         }),
-        "Product": _closed({
+        "Product": closed({
             "title": {"type": "string"},
             "format": {"type": "string", "enum": [f.value for f in ProductFormat]},
             "format_label": {"type": "string"},
             "relation": {"type": "string", "enum": [r.value for r in Relation]},
-            "image_url": _NULLABLE_STRING, **_PRICE_FIELDS,
+            "image_url": NULLABLE_STRING, **_PRICE_FIELDS,
             "merchant": {"type": "string"}, "availability": {"type": "string"},
             "link": {"type": "string"},
-            "price_as_of": {**_NULLABLE_STRING,
+            "price_as_of": {**NULLABLE_STRING,
                             "description": "When the price was read, where the source's "
                                            "rules want it shown."},
         }),
-        "Products": _closed({
+        "Products": closed({
             "film": _ref("schemas", "Film"), "region": {"type": "string"},
             "region_name": {"type": "string"},
             "products": {"type": "array", "items": _ref("schemas", "Product")},

@@ -8,21 +8,12 @@ from providers.base import ProductFormat, Relation
 
 PREFIX = "/admin/api/v1"
 _STRING = {"type": "string"}
-_NULLABLE_STRING = {"type": ["string", "null"]}
 _NULLABLE_INT = {"type": ["integer", "null"]}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _PRICE = {"type": ["string", "null"], "pattern": r"^\d+(\.\d+)?$",
           "description": "A decimal string (\"3.99\"), never a float."}
 _COUNTS = ("offers_added", "offers_changed", "offers_missing",
            "products_added", "products_changed", "products_missing")
-
-
-def _closed(properties: dict, description: str | None = None) -> dict:
-    schema = {"type": "object", "properties": properties, "required": list(properties),
-              "additionalProperties": False}
-    if description:
-        schema["description"] = description
-    return schema
 
 
 def _schema(name: str) -> dict:
@@ -79,84 +70,84 @@ COMPONENTS = {
                                                    "film or a missing token; nothing was changed."),
     },
     "schemas": {
-        "AdminError": _closed({"error": _STRING}),
-        "CredentialField": _closed({
+        "AdminError": openapi.closed({"error": _STRING}),
+        "CredentialField": openapi.closed({
             "name": _STRING, "label": _STRING, "secret": {"type": "boolean"},
             "how_to_obtain": _STRING,
             "source": {"type": "string", "enum": ["environment", "stored", "config", "missing"]},
             "masked": {"type": "string", "description": "A secret's last characters at most."},
             "env_var": _STRING,
         }),
-        "CredentialsStatus": _closed({
+        "CredentialsStatus": openapi.closed({
             "fields": {"type": "array", "items": _schema("CredentialField")},
             "readable": {"type": "boolean"}, "state": _STRING, "checked_at": _TIME,
             "ok": {"type": ["boolean", "null"]},
         }),
-        "AdminProvider": _closed({
+        "AdminProvider": openapi.closed({
             "name": _STRING, "type": _STRING, "description": _STRING, "enabled": {"type": "boolean"},
             "state": _STRING, "healthy": {"type": "boolean"}, "refreshing": {"type": "boolean"},
-            "last_success_at": _TIME, "last_error_at": _TIME, "last_error_kind": _NULLABLE_STRING,
-            "last_error": _NULLABLE_STRING, "next_run": _TIME, "next_run_text": _STRING,
+            "last_success_at": _TIME, "last_error_at": _TIME, "last_error_kind": openapi.NULLABLE_STRING,
+            "last_error": openapi.NULLABLE_STRING, "next_run": _TIME, "next_run_text": _STRING,
             "films_due": _NULLABLE_INT, "quota_left": _NULLABLE_INT,
-            "quota_period": _NULLABLE_STRING, "breaker_state": _STRING,
+            "quota_period": openapi.NULLABLE_STRING, "breaker_state": _STRING,
             "notes": {"type": "array", "items": _STRING},
             "credentials": {"oneOf": [{"type": "null"}, _schema("CredentialsStatus")]},
         }),
-        "CheckResult": _closed({"ok": {"type": "boolean"}, "message": _STRING}),
-        "RefreshStarted": _closed({"started": {"type": "boolean"}, "films_made_due": {"type": "integer"}}),
-        "RefreshRunning": _closed({"error": _STRING, "films_made_due": {"type": "integer"}}),
-        "RunReport": _closed({
+        "CheckResult": openapi.closed({"ok": {"type": "boolean"}, "message": _STRING}),
+        "RefreshStarted": openapi.closed({"started": {"type": "boolean"}, "films_made_due": {"type": "integer"}}),
+        "RefreshRunning": openapi.closed({"error": _STRING, "films_made_due": {"type": "integer"}}),
+        "RunReport": openapi.closed({
             "provider": _STRING,
             "status": {"type": "string",
                        "enum": ["complete", "partial", "quarantined", "failed", "skipped"]},
-            "error": _NULLABLE_STRING, "summary": _STRING, "quarantined": _NULLABLE_STRING,
+            "error": openapi.NULLABLE_STRING, "summary": _STRING, "quarantined": openapi.NULLABLE_STRING,
             "problems": {"type": "array", "items": _STRING},
             **{name: {"type": "integer"} for name in _COUNTS},
         }),
-        "AdminFilm": _closed({
+        "AdminFilm": openapi.closed({
             "id": {"type": "integer"}, "ref": _STRING,
             "title": {"type": "string", "description": "Empty until a source names the film."},
-            "year": _NULLABLE_INT, "imdb_id": _NULLABLE_STRING, "tmdb_id": _NULLABLE_INT,
+            "year": _NULLABLE_INT, "imdb_id": openapi.NULLABLE_STRING, "tmdb_id": _NULLABLE_INT,
             "visible_offers": {"type": "integer"}, "product_links": {"type": "integer"},
         }),
-        "AdminOffer": _closed({
+        "AdminOffer": openapi.closed({
             "id": {"type": "integer"}, "platform": _STRING, "region": _STRING, "kind": _STRING,
-            "quality": _STRING, "price": _PRICE, "currency": _NULLABLE_STRING, "link": _STRING,
+            "quality": _STRING, "price": _PRICE, "currency": openapi.NULLABLE_STRING, "link": _STRING,
             "deep_link": {"type": "boolean"},
             "expires_on": {"type": ["string", "null"], "format": "date"}, "source": _STRING,
             "first_seen": _TIME, "last_seen": _TIME, "last_checked": _TIME,
             "missing_count": {"type": "integer"}, "hidden": {"type": "boolean"},
         }, "One source's offer as stored, hidden ones included."),
-        "ProductLink": _closed({
+        "ProductLink": openapi.closed({
             "id": {"type": "integer"},
             "status": {"type": "string", "enum": ["approved", "candidate", "rejected"]},
             "relation": _STRING, "position": _NULLABLE_INT, "pinned": {"type": "boolean"},
             "hidden": {"type": "boolean"}, "title": _STRING, "format": _STRING, "merchant": _STRING,
             "merchant_id": _STRING, "region": _STRING, "price": _PRICE,
-            "currency": _NULLABLE_STRING, "source": _STRING,
+            "currency": openapi.NULLABLE_STRING, "source": _STRING,
             "origin": {"type": "string", "enum": ["curated", "discovered"]}, "link": _STRING,
-            "gtin": _NULLABLE_STRING, "product_source": _STRING, "product_hidden": {"type": "boolean"},
+            "gtin": openapi.NULLABLE_STRING, "product_source": _STRING, "product_hidden": {"type": "boolean"},
         }, "A product shown (or proposed) with a film, and the operator's choices about it."),
-        "AdminFilmDetail": _closed({
+        "AdminFilmDetail": openapi.closed({
             "id": {"type": "integer"}, "ref": _STRING, "title": _STRING, "year": _NULLABLE_INT,
-            "imdb_id": _NULLABLE_STRING, "tmdb_id": _NULLABLE_INT,
+            "imdb_id": openapi.NULLABLE_STRING, "tmdb_id": _NULLABLE_INT,
             "visible_offers": {"type": "integer"}, "product_links": {"type": "integer"},
-            "runtime_minutes": _NULLABLE_INT, "director": _NULLABLE_STRING,
+            "runtime_minutes": _NULLABLE_INT, "director": openapi.NULLABLE_STRING,
             "revision": {"type": "integer"},
             "external_ids": {"type": "object", "additionalProperties": _STRING},
             "offers": {"type": "array", "items": _schema("AdminOffer")},
             "products": {"type": "array", "items": _schema("ProductLink")},
         }),
-        "ClickReport": _closed({
+        "ClickReport": openapi.closed({
             "since": {"type": "string", "format": "date"}, "until": {"type": "string", "format": "date"},
             "total": {"type": "integer"},
-            "by_platform": {"type": "array", "items": _closed({
+            "by_platform": {"type": "array", "items": openapi.closed({
                 "day": {"type": "string", "format": "date"}, "platform": _STRING,
                 "clicks": {"type": "integer"}})},
-            "by_region": {"type": "array", "items": _closed({
+            "by_region": {"type": "array", "items": openapi.closed({
                 "day": {"type": "string", "format": "date"}, "region": _STRING,
                 "clicks": {"type": "integer"}})},
-            "top_films": {"type": "array", "items": _closed({
+            "top_films": {"type": "array", "items": openapi.closed({
                 "film_id": {"type": "integer"}, "ref": _STRING, "title": _STRING,
                 "year": _NULLABLE_INT, "clicks": {"type": "integer"}})},
         }),
@@ -164,7 +155,7 @@ COMPONENTS = {
 }
 
 _REPORTS = {"type": "array", "items": _schema("RunReport")}
-_LINKS = _closed({"links": {"type": "array", "items": _schema("ProductLink")}})
+_LINKS = openapi.closed({"links": {"type": "array", "items": _schema("ProductLink")}})
 _DATE_QUERY = [{"name": name, "in": "query", "required": False, "description": description,
                 "schema": {"type": "string", "format": "date"}}
                for name, description in (("since", "First UTC day (default: 29 days before until)."),
@@ -173,7 +164,7 @@ _DATE_QUERY = [{"name": name, "in": "query", "required": False, "description": d
 PATHS = {
     f"{PREFIX}/providers": {"get": _operation(
         "adminListProviders", "Every configured provider's health and credentials' status",
-        {"200": _json(_closed({"providers": {"type": "array", "items": _schema("AdminProvider")}}),
+        {"200": _json(openapi.closed({"providers": {"type": "array", "items": _schema("AdminProvider")}}),
                       "Providers in configured order")})},
     f"{PREFIX}/providers/{{name}}": {"get": _operation(
         "adminGetProvider", "One provider's health and credentials' status",
@@ -199,17 +190,17 @@ PATHS = {
     f"{PREFIX}/films": {
         "get": _operation(
             "adminSearchFilms", "Films whose title contains q, or the film q names",
-            {"200": _json(_closed({"films": {"type": "array", "items": _schema("AdminFilm")}}),
+            {"200": _json(openapi.closed({"films": {"type": "array", "items": _schema("AdminFilm")}}),
                           "At most 50 films")},
             query=[{"name": "q", "in": "query", "required": False, "schema": _STRING,
                     "description": "Part of a title, or a film reference."}]),
         "post": _operation(
             "adminAddFilm", "Add a film by TMDB or IMDb id and refresh it from every provider",
-            {"201": _json(_closed({"film": _schema("AdminFilmDetail"), "created": {"type": "boolean"},
+            {"201": _json(openapi.closed({"film": _schema("AdminFilmDetail"), "created": {"type": "boolean"},
                                    "refresh": _REPORTS}), "Added"),
-             "200": _json(_closed({"film": _schema("AdminFilmDetail"), "created": {"type": "boolean"},
+             "200": _json(openapi.closed({"film": _schema("AdminFilmDetail"), "created": {"type": "boolean"},
                                    "refresh": _REPORTS}), "The film was in the catalog already")},
-            body=_body(_closed({"film": {"type": "string", "example": "tmdb:603"},
+            body=_body(openapi.closed({"film": {"type": "string", "example": "tmdb:603"},
                                 "refresh": {"type": "boolean", "default": True}}) | {"required": ["film"]},
                        "The film's reference; refresh false only adds it.")),
     },
@@ -218,7 +209,7 @@ PATHS = {
         {"200": _json(_schema("AdminFilmDetail"), "The film")}, ("film",))},
     f"{PREFIX}/films/{{film}}/refresh": {"post": _operation(
         "adminRefreshFilm", "Refresh the film from every enabled provider now",
-        {"200": _json(_closed({"refresh": _REPORTS, "film": _schema("AdminFilmDetail")}),
+        {"200": _json(openapi.closed({"refresh": _REPORTS, "film": _schema("AdminFilmDetail")}),
                       "What each provider did, and the film after it")}, ("film",))},
     f"{PREFIX}/films/{{film}}/products": {"post": _operation(
         "adminLinkProduct", "Link a product to the film by ASIN, GTIN or URL (approved and shown)",
@@ -242,7 +233,7 @@ PATHS = {
     f"{PREFIX}/films/{{film}}/products/order": {"put": _operation(
         "adminOrderLinks", "Show these links first, in this order (each is pinned at its place)",
         {"200": _json(_LINKS, "Every link of the film, as the console lists them")}, ("film",),
-        _body(_closed({"links": {"type": "array", "minItems": 1, "items": {"type": "integer"}}}),
+        _body(openapi.closed({"links": {"type": "array", "minItems": 1, "items": {"type": "integer"}}}),
               "The film's link ids in the order to show them."))},
     f"{PREFIX}/clicks": {"get": _operation(
         "adminClicks", "Clicks per day by platform and by region, and the top films",
