@@ -3,10 +3,12 @@ page (`demo_bp`), and the helpers a host app calls to render the widgets inside 
 
 Views only check request parameters, ask `affiliate.widgets` for a view model and render it;
 every link they render was stored by the service, never taken from the request. Every widget
-is delivered the same way (`_deliver`): region and locale negotiated (affiliate.negotiation),
-the film's id and revision read (or kept from a read seconds ago: affiliate.film_memo), the
-rendering cached under them taken (or made and cached: affiliate.cache), then a 304 if the visitor holds its ETag, else the rendering,
-with the HTTP terms of affiliate.delivery.
+is delivered the same way (`_deliver`): the same request answered moments ago is answered
+alike (affiliate.answer_memo); otherwise region and locale are negotiated
+(affiliate.negotiation), the film's id and revision read (or kept from a read seconds ago:
+affiliate.film_memo) and the rendering cached under them taken (or made and cached:
+affiliate.cache); then a 304 if the visitor holds its ETag, else the rendering, with the
+HTTP terms of affiliate.delivery.
 """
 from __future__ import annotations
 

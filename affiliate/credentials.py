@@ -46,7 +46,7 @@ from providers.base import (
     Retry,
     Transient,
 )
-from providers.registry import provider_class
+from providers.registry import configured_class, error_message, provider_class
 
 log = logging.getLogger(__name__)
 
@@ -157,13 +157,7 @@ def validate_table(name: str, raw: dict[str, Any]) -> tuple[ProviderSettings | N
     Returns (settings, None), or (None, what is missing) when only absent credentials keep
     the table from validating. Raises ValueError, naming the key, for any other mistake.
     """
-    type_name = raw.get("type")
-    if not type_name:
-        raise ValueError(f"config key providers.{name}.type is missing; e.g. type = \"feed\"")
-    try:
-        cls = provider_class(type_name)
-    except ValueError as exc:
-        raise ValueError(f"config key providers.{name}.type: {exc}") from None
+    cls = configured_class(name, raw)
     try:
         return cls.Settings(**raw), None
     except ValidationError as exc:
@@ -172,8 +166,8 @@ def validate_table(name: str, raw: dict[str, Any]) -> tuple[ProviderSettings | N
     wrong = [error for error in errors if not (error["loc"] and error["loc"][0] in absent)]
     if wrong:
         key = ".".join(str(part) for part in wrong[0]["loc"])
-        raise ValueError(f"config key providers.{name}.{key}: {_message(wrong[0])}")
-    missing = [f"{error['loc'][0]} is not set" if error["type"] == "missing" else _message(error)
+        raise ValueError(f"config key providers.{name}.{key}: {error_message(wrong[0])}")
+    missing = [f"{error['loc'][0]} is not set" if error["type"] == "missing" else error_message(error)
                for error in errors]
     return None, "; ".join(dict.fromkeys(missing))
 
@@ -380,10 +374,6 @@ def _blank(value: Any) -> bool:
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
     return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _message(error: dict) -> str:
-    return error["msg"].removeprefix("Value error, ")
 
 
 def _from_environment(provider_name: str, field: str) -> bool:

@@ -46,22 +46,31 @@ def provider_class(type_name: str) -> type[Provider]:
         raise ValueError(f"unknown provider type {type_name!r}; known types: {known}") from None
 
 
-def validate_provider_settings(name: str, raw: dict[str, Any]):
-    """Validate one [providers.<name>] table; ValueError names the key that is wrong."""
+def configured_class(name: str, raw: dict[str, Any]) -> type[Provider]:
+    """The adapter a [providers.<name>] table names; ValueError names its `type` key."""
     type_name = raw.get("type")
     if not type_name:
         raise ValueError(f"config key providers.{name}.type is missing; e.g. type = \"feed\"")
     try:
-        cls = provider_class(type_name)
+        return provider_class(type_name)
     except ValueError as exc:
         raise ValueError(f"config key providers.{name}.type: {exc}") from None
+
+
+def error_message(error: dict) -> str:
+    """A pydantic error's message without its "Value error, " prefix."""
+    return error["msg"].removeprefix("Value error, ")
+
+
+def validate_provider_settings(name: str, raw: dict[str, Any]):
+    """Validate one [providers.<name>] table; ValueError names the key that is wrong."""
+    cls = configured_class(name, raw)
     try:
         return cls.Settings(**raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        raise ValueError(f"config key providers.{name}.{key}: {message}") from None
+        raise ValueError(f"config key providers.{name}.{key}: {error_message(first)}") from None
 
 
 def build_provider(name: str, raw: dict[str, Any]) -> Provider:

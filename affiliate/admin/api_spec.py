@@ -94,7 +94,8 @@ COMPONENTS = {
             "credentials": {"oneOf": [{"type": "null"}, _schema("CredentialsStatus")]},
         }),
         "CheckResult": openapi.closed({"ok": {"type": "boolean"}, "message": _STRING}),
-        "RefreshStarted": openapi.closed({"started": {"type": "boolean"}, "films_made_due": {"type": "integer"}}),
+        "RefreshStarted": openapi.closed({"started": {"type": "boolean"},
+                                          "films_made_due": {"type": "integer"}}),
         "RefreshRunning": openapi.closed({"error": _STRING, "films_made_due": {"type": "integer"}}),
         "RunReport": openapi.closed({
             "provider": _STRING,
