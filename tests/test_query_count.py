@@ -73,3 +73,15 @@ def test_an_uncached_render_needs_at_most_three_queries(db, client, statements, 
     last = ">Platform 83<" if widget == "how-to-watch" else ">Item 499<"
     assert last in response.get_data(as_text=True)
     assert 1 <= len(statements) <= 3, "\n".join(statements)
+
+
+def test_widget_reads_run_outside_a_transaction_on_postgresql_only(db):
+    """A render's single SELECT needs no BEGIN/ROLLBACK round trips around it on PostgreSQL;
+    the pooled connection goes back transactional for everything that writes."""
+    if db.engine.dialect.name != "postgresql":
+        assert db.reader is db.engine  # SQLite begins no transaction for a read anyway
+        return
+    with db.reader.connect() as connection:
+        assert connection.connection.dbapi_connection.autocommit
+    with db.engine.connect() as connection:
+        assert not connection.connection.dbapi_connection.autocommit
