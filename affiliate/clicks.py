@@ -11,6 +11,7 @@ address, no cookie, no user agent. Robots, prefetches and HEAD requests are not 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal, Mapping
@@ -80,8 +81,11 @@ class FilmClicks:
     clicks: int
 
 
+@functools.lru_cache(maxsize=8192)
 def is_direct(url: str) -> bool:
-    """Whether a link must be shown as it is, its clicks counted by beacon (Amazon's)."""
+    """Whether a link must be shown as it is, its clicks counted by beacon (Amazon's). Kept
+    per link: every widget render asks it of every row, and parsing the URL was a tenth of
+    building a row."""
     return bool(_DIRECT_HOST.search((urlsplit(url).hostname or "").lower()))
 
 

@@ -623,8 +623,11 @@ def _babel(locale: str) -> Locale:
     return Locale.parse(locale)
 
 
+@functools.lru_cache(maxsize=1024)
 def _moment(moment: dt.datetime, locale: str) -> str:
-    """A date and a time to the minute, in UTC, as the locale writes them."""
+    """A date and a time to the minute, in UTC, as the locale writes them. Kept: a film's
+    "prices as of" moment stays the same until its next refresh, and Babel's date and time
+    patterns took as long as building all of a film's rows."""
     utc = dt.timezone.utc
     parsed = _babel(locale)
     return (get_datetime_format("medium", locale=parsed).replace("'", "")
