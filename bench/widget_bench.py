@@ -38,6 +38,10 @@ OFFER_COUNTS = (5, 50, 500)
 TRIVIAL = "/bench/trivial"
 WIDGETS = ("how-to-watch", "related-products")
 NO_CACHE = {"AFFILIATE_HTTP__FRAGMENT_CACHE_SIZE": "0"}
+# The bench's own switch (not a setting of the service): each widget's view model is built
+# once per film, region and locale and then reused, so a request does everything an uncached
+# one does except read the database and build the view: the ceiling for any uncached render.
+VIEW_ONCE = {**NO_CACHE, "WIDGET_BENCH_VIEW_ONCE": "1"}
 
 
 def widget_path(widget: str, film: str) -> str:
@@ -50,12 +54,32 @@ def bench_app():
     from affiliate import create_app
 
     app = create_app()
+    if os.environ.get("WIDGET_BENCH_VIEW_ONCE"):
+        build_views_once()
 
     @app.get(TRIVIAL)
     def trivial():
         return "ok", 200, {"Content-Type": "text/plain"}
 
     return app
+
+
+def build_views_once() -> None:
+    """Wrap the blueprint's view-model builders (VIEW_ONCE)."""
+    from affiliate import blueprint
+
+    def once(build):
+        views = {}
+
+        def built(db, film, region, locale, settings):
+            key = (film.id, region, locale)
+            if key not in views:
+                views[key] = build(db, film, region, locale, settings)
+            return views[key]
+        return built
+
+    for name, widget in list(blueprint._WIDGETS.items()):
+        blueprint._WIDGETS[name] = widget._replace(build=once(widget.build))
 
 
 def film_tmdb_id(offers: int) -> int:
@@ -340,6 +364,11 @@ def main() -> None:
         for name, path in [("demo film", llv[widget]),
                            *((f"{count} offers", widget_path(widget, f"tmdb:{film_tmdb_id(count)}"))
                              for count in OFFER_COUNTS)]})
+    ceiling = serve_and_measure(database_url, VIEW_ONCE, load, {
+        f"{widget}, uncached, view model built once, {name}": (path, False)
+        for widget in WIDGETS
+        for name, path in [("demo film", llv[widget]),
+                           ("50 offers", widget_path(widget, f"tmdb:{film_tmdb_id(50)}"))]})
 
     print(f"server: {' '.join(gunicorn_command(0)).replace(':0 ', ':PORT ')}")
     print(f"database: {database_url.split('@')[-1]}")
@@ -348,6 +377,8 @@ def main() -> None:
     print(table("Fragment cache on", cached, 0.8) + "\n")
     print(table(f"Fragment cache off ({' '.join(f'{k}={v}' for k, v in NO_CACHE.items())})",
                 uncached, 0.4) + "\n")
+    print(table("Fragment cache off, each view model built once (WIDGET_BENCH_VIEW_ONCE=1): "
+                "the same requests without reading or building anything", ceiling, 0.4) + "\n")
     print("SQL queries per uncached widget request (target: at most 3)\n\n"
           "| offers and products | How to Watch | Related Products |\n| ---: | ---: | ---: |")
     for count in OFFER_COUNTS:
