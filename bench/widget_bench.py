@@ -8,10 +8,11 @@ is emptied first) gets the demo catalog and three films with 5, 50 and 500 offer
 many products. In-process, each widget of each film is rendered with the fragment cache off
 and a SQLAlchemy listener counting the queries of the request. Then gunicorn serves
 `bench_app()` (the service plus /bench/trivial, which answers two bytes without touching
-the database) twice: with the fragment cache (one URL over and over: cache hits, and the
-same with If-None-Match: 304s) and with `http.fragment_cache_size = 0` (every request
-renders). Each server's trivial endpoint is measured in the same run as its widgets. The
-load generator is wrk when installed, else a Python multi-process client. Not a test:
+the database) three times: with the fragment cache (one URL over and over: cache hits, and
+the same with If-None-Match: 304s), with `http.fragment_cache_size = 0` (every request
+renders), and with every view model built once and reused (VIEW_ONCE: the ceiling of an
+uncached render). Each server's trivial endpoint is measured in the same run as its
+widgets. The load generator is wrk when installed, else a Python multi-process client. Not a test:
 numbers vary with the machine; bench/RESULTS.md keeps what was measured and how.
 """
 from __future__ import annotations
