@@ -8,18 +8,21 @@ is emptied first) gets the demo catalog and three films with 5, 50 and 500 offer
 many products. In-process, each widget of each film is rendered with the fragment cache off
 and a SQLAlchemy listener counting the queries of the request. Then gunicorn serves
 `bench_app()` (the service plus /bench/trivial, which answers two bytes without touching
-the database) three times: with the fragment cache (one URL over and over: cache hits, and
+the database) four times: with the fragment cache (one URL over and over: cache hits, and
 the same with If-None-Match: 304s), with `http.fragment_cache_size = 0` (every request
-renders), and with every view model built once and reused (VIEW_ONCE: the ceiling of an
-uncached render). Each server's trivial endpoint is measured in the same run as its
-widgets. The load generator is wrk when installed, else a Python multi-process client. Not a test:
-numbers vary with the machine; bench/RESULTS.md keeps what was measured and how.
+renders), with every view model built once and reused (VIEW_ONCE: the ceiling of an
+uncached render), and with the demo film's view models read from a table (STORED_VIEW: the
+best case of precomputed rows). Each server's trivial endpoint is measured in the same run
+as its widgets. The load generator is wrk when installed, else a Python multi-process
+client. Not a test: numbers vary with the machine; bench/RESULTS.md keeps what was measured
+and how.
 """
 from __future__ import annotations
 
 import argparse
 import multiprocessing
 import os
+import pickle
 import re
 import shutil
 import socket
@@ -43,6 +46,11 @@ NO_CACHE = {"AFFILIATE_HTTP__FRAGMENT_CACHE_SIZE": "0"}
 # once per film, region and locale and then reused, so a request does everything an uncached
 # one does except read the database and build the view: the ceiling for any uncached render.
 VIEW_ONCE = {**NO_CACHE, "WIDGET_BENCH_VIEW_ONCE": "1"}
+# The best case of precomputed rows: the demo film's view models, built and pickled into a
+# table before the server starts, are read back by key and unpickled (no text is formatted,
+# no badge decided), so a request pays one keyed read and no building.
+STORED_VIEW = {**NO_CACHE, "WIDGET_BENCH_STORED_VIEW": "1"}
+STORED_VIEWS_TABLE = "bench_stored_view"
 
 
 def widget_path(widget: str, film: str) -> str:
@@ -57,6 +65,8 @@ def bench_app():
     app = create_app()
     if os.environ.get("WIDGET_BENCH_VIEW_ONCE"):
         build_views_once()
+    if os.environ.get("WIDGET_BENCH_STORED_VIEW"):
+        read_stored_views()
 
     @app.get(TRIVIAL)
     def trivial():
@@ -81,6 +91,53 @@ def build_views_once() -> None:
 
     for name, widget in list(blueprint._WIDGETS.items()):
         blueprint._WIDGETS[name] = widget._replace(build=once(widget.build))
+
+
+def store_views(database_url: str, film_ref: str) -> None:
+    """Pickle each widget's view model of `film_ref` (US, en_US) into STORED_VIEWS_TABLE."""
+    from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table
+
+    from affiliate import widgets
+    from affiliate.config import load_settings
+    from affiliate.db import Database
+
+    settings = load_settings(service={"database_url": database_url})
+    db = Database(database_url)
+    table = Table(STORED_VIEWS_TABLE, MetaData(), Column("widget", String, primary_key=True),
+                  Column("film_id", Integer, primary_key=True),
+                  Column("region", String, primary_key=True),
+                  Column("locale", String, primary_key=True), Column("view", LargeBinary))
+    table.create(db.engine, checkfirst=True)
+    with db.engine.begin() as connection:
+        for widget, build in (("how-to-watch", widgets.how_to_watch),
+                              ("related-products", widgets.related_products)):
+            view = build(db, film_ref, "US", "en_US", settings)
+            connection.execute(table.insert().values(widget=widget, film_id=view.film.id,
+                                                     region="US", locale="en_US",
+                                                     view=pickle.dumps(view)))
+    db.dispose()
+
+
+def read_stored_views() -> None:
+    """Wrap the blueprint's view-model builders (STORED_VIEW): a stored view is read by key
+    and unpickled; any other is built as usual."""
+    from sqlalchemy import text
+
+    from affiliate import blueprint
+
+    query = text(f"SELECT view FROM {STORED_VIEWS_TABLE} WHERE widget = :widget "
+                 "AND film_id = :film_id AND region = :region AND locale = :locale")
+
+    def stored(widget, build):
+        def built(db, film, region, locale, settings):
+            with db.reader.connect() as connection:
+                view = connection.execute(query, {"widget": widget, "film_id": film.id,
+                                                  "region": region, "locale": locale}).scalar()
+            return pickle.loads(view) if view else build(db, film, region, locale, settings)
+        return built
+
+    for name, widget in list(blueprint._WIDGETS.items()):
+        blueprint._WIDGETS[name] = widget._replace(build=stored(name, widget.build))
 
 
 def film_tmdb_id(offers: int) -> int:
@@ -370,6 +427,10 @@ def main() -> None:
         for widget in WIDGETS
         for name, path in [("demo film", llv[widget]),
                            ("50 offers", widget_path(widget, f"tmdb:{film_tmdb_id(50)}"))]})
+    store_views(database_url, "tmdb:451")
+    stored = serve_and_measure(database_url, STORED_VIEW, load, {
+        f"{widget}, uncached, view model read from a table, demo film": (llv[widget], False)
+        for widget in WIDGETS})
 
     print(f"server: {' '.join(gunicorn_command(0)).replace(':0 ', ':PORT ')}")
     print(f"database: {database_url.split('@')[-1]}")
@@ -380,6 +441,9 @@ def main() -> None:
                 uncached, 0.4) + "\n")
     print(table("Fragment cache off, each view model built once (WIDGET_BENCH_VIEW_ONCE=1): "
                 "the same requests without reading or building anything", ceiling, 0.4) + "\n")
+    print(table("Fragment cache off, the demo film's view models pickled into a table and read "
+                "back by key (WIDGET_BENCH_STORED_VIEW=1): the best case of precomputed rows",
+                stored, 0.4) + "\n")
     print("SQL queries per uncached widget request (target: at most 3)\n\n"
           "| offers and products | How to Watch | Related Products |\n| ---: | ---: | ---: |")
     for count in OFFER_COUNTS:
