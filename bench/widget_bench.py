@@ -75,11 +75,17 @@ def bench_app():
     return app
 
 
-def build_views_once() -> None:
-    """Wrap the blueprint's view-model builders (VIEW_ONCE)."""
+def wrap_builders(wrap) -> None:
+    """Replace each of the blueprint's view-model builders by `wrap(widget, build)`."""
     from affiliate import blueprint
 
-    def once(build):
+    for name, widget in list(blueprint._WIDGETS.items()):
+        blueprint._WIDGETS[name] = widget._replace(build=wrap(name, widget.build))
+
+
+def build_views_once() -> None:
+    """VIEW_ONCE: each view model is built on its first request and then reused."""
+    def once(_widget, build):
         views = {}
 
         def built(db, film, region, locale, settings):
@@ -89,15 +95,14 @@ def build_views_once() -> None:
             return views[key]
         return built
 
-    for name, widget in list(blueprint._WIDGETS.items()):
-        blueprint._WIDGETS[name] = widget._replace(build=once(widget.build))
+    wrap_builders(once)
 
 
 def store_views(database_url: str, film_ref: str) -> None:
     """Pickle each widget's view model of `film_ref` (US, en_US) into STORED_VIEWS_TABLE."""
     from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table
 
-    from affiliate import widgets
+    from affiliate import blueprint
     from affiliate.config import load_settings
     from affiliate.db import Database
 
@@ -109,8 +114,7 @@ def store_views(database_url: str, film_ref: str) -> None:
                   Column("locale", String, primary_key=True), Column("view", LargeBinary))
     table.create(db.engine, checkfirst=True)
     with db.engine.begin() as connection:
-        for widget, build in (("how-to-watch", widgets.how_to_watch),
-                              ("related-products", widgets.related_products)):
+        for widget, (build, _macro) in blueprint._WIDGETS.items():
             view = build(db, film_ref, "US", "en_US", settings)
             connection.execute(table.insert().values(widget=widget, film_id=view.film.id,
                                                      region="US", locale="en_US",
@@ -119,11 +123,9 @@ def store_views(database_url: str, film_ref: str) -> None:
 
 
 def read_stored_views() -> None:
-    """Wrap the blueprint's view-model builders (STORED_VIEW): a stored view is read by key
-    and unpickled; any other is built as usual."""
+    """STORED_VIEW: a stored view model is read by key and unpickled; any other is built as
+    usual."""
     from sqlalchemy import text
-
-    from affiliate import blueprint
 
     query = text(f"SELECT view FROM {STORED_VIEWS_TABLE} WHERE widget = :widget "
                  "AND film_id = :film_id AND region = :region AND locale = :locale")
@@ -136,8 +138,7 @@ def read_stored_views() -> None:
             return pickle.loads(view) if view else build(db, film, region, locale, settings)
         return built
 
-    for name, widget in list(blueprint._WIDGETS.items()):
-        blueprint._WIDGETS[name] = widget._replace(build=stored(name, widget.build))
+    wrap_builders(stored)
 
 
 def film_tmdb_id(offers: int) -> int:
