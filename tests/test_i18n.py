@@ -105,6 +105,16 @@ def test_a_locale_without_a_catalog_reads_english_with_its_own_numbers_and_dates
         "Leaving Las Vegas isn't available to stream, rent or buy in France yet.")
 
 
+def test_the_kept_prices_as_of_text_is_per_locale(demo, settings):
+    """The same moment is written once per locale: German after English is German."""
+    english = how_to_watch(demo, LLV, "US", "en_US", settings)
+    german = how_to_watch(demo, LLV, "US", "de_DE", settings)
+    assert english.checked_at == german.checked_at
+    assert german.prices_as_of != english.prices_as_of
+    assert german.prices_as_of.endswith(english.checked_at.strftime("%d.%m.%Y, %H:%M UTC"))
+    assert how_to_watch(demo, LLV, "US", "en_US", settings).prices_as_of == english.prices_as_of
+
+
 def test_each_render_uses_its_own_language_whatever_came_before(demo, settings):
     spanish = related_products(demo, LLV, "US", "es_ES", settings)
     english = related_products(demo, LLV, "US", "en_US", settings)
