@@ -105,6 +105,15 @@ class AdminSettings(_Section):
     # Send the session cookie over HTTPS only: turn on wherever the console is behind TLS.
     secure_cookie: bool = False
     session_hours: int = Field(12, ge=1, le=24 * 30)
+    # Failed logins allowed from one client address, and for one username from anywhere,
+    # within login_lockout_minutes; then that address or name is refused until the window
+    # ends (`affiliate admin unlock` lifts it at once).
+    login_attempts_per_address: int = Field(10, ge=1)
+    login_attempts_per_user: int = Field(50, ge=1)
+    login_lockout_minutes: int = Field(15, ge=1, le=24 * 60)
+    # Proxies in front of the console that each append the address they were reached from
+    # to X-Forwarded-For; 0: the connection's own address is the client's.
+    proxy_hops: int = Field(0, ge=0, le=5)
 
     @field_validator("secret_key")
     @classmethod

@@ -277,6 +277,18 @@ class AdminUser(SQLModel, table=True):
     last_login_at: dt.datetime | None = _utc(nullable=True, default=None)
 
 
+class LoginFailure(SQLModel, table=True):
+    """Failed console logins of one client address or one username within the current window
+    (affiliate.admin.throttle); kept in the database so every web process counts them."""
+
+    __tablename__ = "login_failure"
+
+    key: str = Field(primary_key=True, max_length=64)
+    failures: int = 0
+    since: dt.datetime = _utc()
+    locked_until: dt.datetime | None = _utc(nullable=True, default=None)
+
+
 class ApiToken(SQLModel, table=True):
     """An admin API token; only its hash is kept, the token is shown once when created."""
 

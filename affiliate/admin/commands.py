@@ -11,8 +11,9 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from affiliate.admin import auth
+from affiliate.admin import auth, throttle
 from affiliate.app import state
+from affiliate.types import utcnow
 
 
 def _require_migrated() -> None:
@@ -70,6 +71,29 @@ def set_password(username: str, password_stdin: bool) -> None:
     except (ValueError, LookupError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Password of {username} changed.")
+
+
+@admin.command("unlock")
+@click.argument("username", required=False)
+@click.option("--all", "everyone", is_flag=True,
+              help="Clear every count of failed logins, by address and by username.")
+@with_appcontext
+def unlock(username: str | None, everyone: bool) -> None:
+    """Let USERNAME log in again at once after too many failed logins."""
+    _require_migrated()
+    if bool(username) == everyone:
+        raise click.UsageError("name one USERNAME, or give --all")
+    if everyone:
+        cleared = throttle.unlock_all(state().db)
+        click.echo(f"Cleared {cleared} count{'s' * (cleared != 1)} of failed logins.")
+        return
+    locked = throttle.unlock(state().db, username, utcnow())
+    if locked:
+        click.echo(f"{username} can log in again.")
+        return
+    counted = "was not locked" if locked is False else "has no failed logins counted"
+    click.echo(f"{username} {counted}; if the console still refuses, the lock is on the "
+               "address: `affiliate admin unlock --all` clears it.")
 
 
 @admin.command("create-token")

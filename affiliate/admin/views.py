@@ -7,6 +7,7 @@ After a change the browser is redirected (POST, redirect, GET), so reloading rep
 from __future__ import annotations
 
 import datetime as dt
+import math
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -14,10 +15,20 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from werkzeug.exceptions import HTTPException
 
 from affiliate import credentials, curation
-from affiliate.admin import PREFIX, admin_state, auth, click_report, csrf, films, provider_status
+from affiliate.admin import (
+    PREFIX,
+    admin_state,
+    auth,
+    click_report,
+    csrf,
+    films,
+    provider_status,
+    throttle,
+)
 from affiliate.admin.work import is_not_found, summary
 from affiliate.app import state, templates_folder
 from affiliate.health import when
+from affiliate.types import utcnow
 from providers.base import ProductFormat, Relation
 from providers.regions import normalize_region
 
@@ -99,14 +110,36 @@ def login():
     next_page = _local_page(request.values.get("next"))
     if request.method == "GET":
         return render_template("affiliate/admin/login.html", next=next_page)
-    user = auth.authenticate(state().db, request.form.get("username", "").strip(),
-                             request.form.get("password", ""))
+    affiliate, now = state(), utcnow()
+    username = request.form.get("username", "").strip()
+    attempt = throttle.attempt(affiliate.settings.admin,
+                               _client_address(affiliate.settings.admin.proxy_hops), username)
+    try:
+        throttle.check(affiliate.db, attempt, now)
+    except throttle.LockedOut as exc:
+        minutes = math.ceil(exc.retry_after / 60)
+        return render_template(
+            "affiliate/admin/login.html", next=next_page, username=username,
+            error=f"Too many failed logins. Try again in {minutes} minute{'s' * (minutes != 1)}."
+        ), 429, {"Retry-After": str(exc.retry_after)}
+    user = auth.authenticate(affiliate.db, username, request.form.get("password", ""))
     if user is None:
+        throttle.failed(affiliate.db, attempt, now)
         return render_template("affiliate/admin/login.html", next=next_page,
-                               error="Wrong username or password.",
-                               username=request.form.get("username", "")), 401
+                               error="Wrong username or password.", username=username), 401
+    throttle.succeeded(affiliate.db, attempt)
     auth.log_in(user)
     return redirect(next_page, 303)
+
+
+def _client_address(proxy_hops: int) -> str:
+    """The address the login came from: the connection's, or behind `proxy_hops` proxies the
+    one the farthest of them saw (X-Forwarded-For is appended to, so counted from the end)."""
+    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if proxy_hops and len(forwarded) >= proxy_hops:
+        return forwarded[-proxy_hops]
+    return request.remote_addr or ""
 
 
 @bp.post("/logout")
