@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import func
 from sqlmodel import select
 
-from affiliate import credentials, curation
+from affiliate import credentials, curation, retention
 from affiliate.admin import commands as admin_commands
 from affiliate.app import create_app, state
 from affiliate.catalog import find_film, prepare
@@ -175,6 +175,23 @@ def status() -> None:
         click.echo(f"  next run: {h.next_run_text}; quota left: {quota}; breaker: {h.breaker_state}")
         for note in h.notes:
             click.echo(f"  note: {note}")
+
+
+@click.command()
+@with_appcontext
+def prune() -> None:
+    """Delete data kept longer than its source's terms allow (TMDB: six months); the
+    scheduler does this every few hours."""
+    _require_migrated()
+    report = retention.prune(state().db, state().settings, utcnow())
+    for pruned in report.pruned:
+        click.echo(f"{pruned.source}: kept at most {pruned.retention.days} days; deleted "
+                   f"{pruned.offers} offers and {pruned.events} history events older than that")
+    if not report.pruned:
+        click.echo("No source with offers here limits how long its data may be kept.")
+    for source in report.unknown:
+        click.echo(f"{source}: not configured and never ran, so its terms are unknown; its "
+                   "offers are kept")
 
 
 @click.group()
@@ -526,7 +543,7 @@ def _when(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
-COMMANDS = (serve, scheduler, refresh, status, db, films, providers, products, platforms,
+COMMANDS = (serve, scheduler, refresh, status, prune, db, films, providers, products, platforms,
             credentials_group)
 
 

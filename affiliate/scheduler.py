@@ -1,5 +1,5 @@
 """APScheduler jobs: one interval job per enabled provider, each running the process's
-RefreshEngine for that provider.
+RefreshEngine for that provider, and one deleting data kept past its source's retention.
 
 Only `affiliate serve` and `affiliate scheduler` build a scheduler; `create_app` never
 does, so web workers under gunicorn do not each start one.
@@ -18,6 +18,7 @@ from affiliate.config import Settings
 from affiliate.db import Database
 from affiliate.models import ProviderState
 from affiliate.refresh import RefreshEngine, refresh_provider
+from affiliate.retention import prune
 from affiliate.types import utcnow
 from providers.feed import FeedProvider
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 # API sources are checked this often for films that fell due; each film's own interval
 # (the provider's interval_minutes, shortened for popular or leaving films) decides.
 DUE_CHECK = dt.timedelta(minutes=15)
+# Data past a source's retention (TMDB: six months) is looked for this often.
+RETENTION_CHECK = dt.timedelta(hours=6)
 
 
 def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundScheduler,
@@ -48,7 +51,22 @@ def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundS
             max_instances=1, coalesce=True,
             next_run_time=first_run(state.db, name, interval) if provider.lists_catalog else utcnow(),
         )
+    scheduler.add_job(
+        retention_job, IntervalTrigger(seconds=RETENTION_CHECK.total_seconds(),
+                                       timezone=dt.timezone.utc),
+        args=(app,), id="retention", name="delete data past its source's retention",
+        max_instances=1, coalesce=True, next_run_time=utcnow())
     return scheduler
+
+
+def retention_job(app: Flask) -> None:
+    """Delete what sources' terms forbid keeping any longer (affiliate.retention); whatever
+    happens, the scheduler thread lives on."""
+    state = app.extensions["affiliate"]
+    try:
+        prune(state.db, state.settings, utcnow())
+    except Exception:
+        log.exception("deleting data past its retention failed")
 
 
 def first_run(db: Database, provider_name: str, interval: dt.timedelta) -> dt.datetime:

@@ -367,6 +367,9 @@ class Provider:
     disclosure: ClassVar[str | None] = None
     # Prices older than this are not shown (Amazon: 24 hours).
     price_max_age: ClassVar[dt.timedelta | None] = None
+    # The longest the source's terms let its data be kept (TMDB: six months); what it last
+    # confirmed longer ago, and history older than this, is deleted (affiliate.retention).
+    retention: ClassVar[dt.timedelta | None] = None
     # How often refresh reads the source's change feed (`changes`); None: it has none.
     changes_every: dt.timedelta | None = None
 

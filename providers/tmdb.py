@@ -69,6 +69,7 @@ Design:
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -308,6 +309,8 @@ class TmdbProvider(Provider):
         Attribution("This product uses the TMDB API but is not endorsed or certified by TMDB.",
                     "https://www.themoviedb.org"),
     )
+    # The API terms allow no caching beyond six months; 180 days stays inside that.
+    retention = dt.timedelta(days=180)
 
     def __init__(self, *args, **kwargs):  # Provider's: name, settings, throttle, retry
         super().__init__(*args, **kwargs)

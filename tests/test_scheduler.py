@@ -1,4 +1,5 @@
-"""Scheduler jobs: one per enabled provider, due from the last success; jobs never raise."""
+"""Scheduler jobs: one per enabled provider, due from the last success, and the retention job
+(tests/test_retention.py); jobs never raise."""
 from __future__ import annotations
 
 import datetime as dt
@@ -25,7 +26,7 @@ def test_one_job_per_enabled_provider_on_its_interval(make_settings):
 
     jobs = build_scheduler(app, BackgroundScheduler).get_jobs()
 
-    assert [job.id for job in jobs] == ["refresh:demo"]
+    assert [job.id for job in jobs] == ["refresh:demo", "retention"]
     assert jobs[0].trigger.interval == dt.timedelta(minutes=30)
     assert jobs[0].max_instances == 1 and jobs[0].coalesce
 
@@ -35,7 +36,7 @@ def test_a_provider_refreshed_recently_is_due_after_its_interval(app, db):
     with db.session() as session:
         session.add(ProviderState(name="demo", type="feed", last_success_at=last))
 
-    (job,) = build_scheduler(app, BackgroundScheduler).get_jobs()
+    job = build_scheduler(app, BackgroundScheduler).get_job("refresh:demo")
 
     assert job.next_run_time == last + dt.timedelta(minutes=360)
 
