@@ -141,6 +141,33 @@ def test_every_web_process_sees_the_same_counts(make_settings, app, clock):
     other_process.extensions["affiliate"].db.dispose()
 
 
+def test_a_count_made_by_another_process_meanwhile_is_added_to(app, db, clock, monkeypatch):
+    """Two processes may both find no row for a key and insert one: the loser counts again."""
+    from sqlmodel import Session
+
+    from affiliate.admin import throttle
+
+    real_get = Session.get
+    raced = []
+
+    def get(session, model, key, **kwargs):
+        if model is LoginFailure and not raced:
+            raced.append(key)
+            with db.session() as other:  # the other process's failed login lands first
+                other.add(LoginFailure(key=key, failures=1, since=clock.now()))
+            return None
+        return real_get(session, model, key, **kwargs)
+
+    monkeypatch.setattr(Session, "get", get)
+    attempt_ = throttle.attempt(app.extensions["affiliate"].settings.admin, "192.0.2.1", USERNAME)
+    throttle.failed(db, attempt_, clock.now())
+    monkeypatch.setattr(Session, "get", real_get)
+
+    with db.session() as session:
+        counts = {row.key: row.failures for row in session.exec(select(LoginFailure))}
+    assert counts == {key: 2 if key == raced[0] else 1 for key in attempt_.limits}
+
+
 def test_without_proxies_x_forwarded_for_is_not_believed(app):
     fail(app, 3)
 

@@ -26,7 +26,6 @@ from providers.base import (
     ProviderResult,
     Quality,
 )
-from providers.tmdb import TmdbProvider
 
 LLV = FilmKey(imdb_id="tt0113627")
 FILM = FilmRecord(LLV, "Leaving Las Vegas", 1995, imdb_id="tt0113627")
@@ -75,10 +74,6 @@ def events_of(db, source):
 def revision(db) -> int:
     with db.session() as session:
         return session.exec(select(Film.revision)).one()
-
-
-def test_tmdb_keeps_its_data_at_most_six_months():
-    assert TmdbProvider.retention == dt.timedelta(days=180)
 
 
 def test_offers_tmdb_stopped_confirming_go_with_their_history(db, settings):
@@ -178,3 +173,14 @@ def test_affiliate_prune_says_what_it_deleted(db, database_url, tmp_path):
     assert "tmdb: kept at most 180 days; deleted 1 offers and 1 history events" in result.output
     assert "gone: not configured and never ran" in result.output
     assert len(offers_of(db, "gone")) == 1
+
+
+def test_affiliate_prune_says_when_no_source_limits_keeping(db, database_url):
+    reconcile(db, "shop", answer(offer(VUDU)), 3, now=ago(400))
+
+    result = CliRunner().invoke(main, ["prune"],
+                                env={"AFFILIATE_SERVICE__DATABASE_URL": database_url})
+
+    assert result.exit_code == 0, result.output
+    assert "No source with offers here limits how long its data may be kept." in result.output
+    assert "shop: not configured" in result.output and len(offers_of(db, "shop")) == 1
