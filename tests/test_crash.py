@@ -45,7 +45,7 @@ def config(tmp_path, database_url):
     feed = tmp_path / "feed.json"
     (tmp_path / "config.toml").write_text(
         f'[service]\ndatabase_url = "{database_url}"\ndemo_catalog = false\n'
-        f'[catalog]\nmax_hidden_share = 1.0\n'
+        f'[catalog]\nmax_hidden_share = 1.0\nhide_after_misses = 1\n'
         f'[providers.shop]\ntype = "feed"\nurl = "{feed}"\n')
     return tmp_path, feed
 
@@ -55,23 +55,47 @@ def affiliate(cwd: Path, *args: str, wait: bool = True):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     if wait:
         return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    # At the lowest priority: on a busy machine the test's own polling must not fall so far
-    # behind that the whole refresh is over before the kill (seen once in CI on PostgreSQL).
     return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(19))
+                            stderr=subprocess.DEVNULL)
+
+
+# The whole refresh takes about half a second; a test process held up that long (seen twice
+# in CI) kills it only after the end. Such a try tells nothing, so it is made again.
+TRIES = 5
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_killed_refresh_leaves_every_film_old_or_new(config, database_url, seed):
     cwd, feed = config
-    feed.write_text(json.dumps(catalog("3.99", extra_offer=False)))
     assert affiliate(cwd, "db", "upgrade").returncode == 0
-    assert affiliate(cwd, "refresh").returncode == 0
-    old = states(database_url)
-    feed.write_text(json.dumps(catalog("2.99", extra_offer=True)))
-
+    new_shape = (("buy", "2.99"), ("rent", "2.99"), ("subscription", None))
+    old_shape = (("buy", "3.99"), ("rent", "3.99"))
     rng = random.Random(seed)
-    target = rng.randint(1, FILMS - 1)  # kill once about this many films have changed
+    for _ in range(TRIES):
+        # The old catalog (again, after a try that came too late: a missing offer is hidden
+        # after one miss), then a refresh to the new one, killed once `target` films changed.
+        feed.write_text(json.dumps(catalog("3.99", extra_offer=False)))
+        assert affiliate(cwd, "refresh").returncode == 0
+        old = states(database_url)
+        assert set(old.values()) == {old_shape}
+        feed.write_text(json.dumps(catalog("2.99", extra_offer=True)))
+        kill_after(cwd, database_url, target=rng.randint(1, FILMS - 1))
+
+        after = states(database_url)
+        assert set(after) == set(old)
+        shapes = [offers for offers in after.values()]
+        assert set(shapes) <= {old_shape, new_shape}
+        assert shapes.count(new_shape) > 0, "the refresh was killed before any film changed"
+        if shapes.count(new_shape) < FILMS:
+            break
+    else:
+        pytest.fail(f"in {TRIES} tries the kill never landed before the refresh ended")
+    assert affiliate(cwd, "refresh").returncode == 0  # and the next run completes the rest
+    assert set(states(database_url).values()) == {new_shape}
+
+
+def kill_after(cwd: Path, database_url: str, target: int) -> None:
+    """Start a refresh and kill -9 it once about `target` films have their new shape."""
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     process = affiliate(cwd, "refresh", wait=False)
     deadline = time.monotonic() + 60
@@ -89,13 +113,3 @@ def test_a_killed_refresh_leaves_every_film_old_or_new(config, database_url, see
     engine.dispose()
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-
-    after = states(database_url)
-    new_shape = (("buy", "2.99"), ("rent", "2.99"), ("subscription", None))
-    old_shape = (("buy", "3.99"), ("rent", "3.99"))
-    assert set(after) == set(old)
-    shapes = [offers for offers in after.values()]
-    assert set(shapes) <= {old_shape, new_shape}
-    assert 0 < shapes.count(new_shape) < FILMS, "the kill should land mid-refresh"
-    assert affiliate(cwd, "refresh").returncode == 0  # and the next run completes the rest
-    assert set(states(database_url).values()) == {new_shape}
