@@ -32,11 +32,11 @@ from markupsafe import Markup
 
 from affiliate import delivery, openapi, widgets
 from affiliate.answer_memo import Answer
-from affiliate.app import AffiliateState, state, templates_folder
 from affiliate.cache import Rendered, RenderKey
 from affiliate.catalog import find_film
 from affiliate.models import Film
 from affiliate.negotiation import BadParameter, Negotiated, checked, negotiate
+from affiliate.state import AffiliateState, state, templates_folder
 from affiliate.static_files import STATIC_FOLDER, WidgetBlueprint, add_version
 from affiliate.types import utcnow
 from providers.base import FilmKey, OfferKind, ProductFormat, Relation
@@ -161,7 +161,8 @@ def _rendered(affiliate: AffiliateState, widget: str, mode: str, film: Film,
     def build() -> tuple[str, dt.datetime | None]:
         # The row read for the cache key: the builder need not look the film up again.
         view = _WIDGETS[widget].build(affiliate.db, film, negotiated.region,
-                                      negotiated.locale, affiliate.settings)
+                                      negotiated.locale, affiliate.settings,
+                                      sources=affiliate.sources)
         return render(view), view.fresh_until
 
     return affiliate.fragments.get_or_render(key, now, build)
@@ -223,9 +224,9 @@ demo_bp = Blueprint("affiliate_demo", __name__)
 def demo():
     negotiated = _negotiate(state(), request.args.get("region"), request.args.get("locale"))
     region, locale = negotiated.region, negotiated.locale
-    db, settings = state().db, state().settings
-    films = [(widgets.how_to_watch(db, film.ref, region, locale, settings),
-              widgets.related_products(db, film.ref, region, locale, settings))
+    db, settings, sources = state().db, state().settings, state().sources
+    films = [(widgets.how_to_watch(db, film.ref, region, locale, settings, sources=sources),
+              widgets.related_products(db, film.ref, region, locale, settings, sources=sources))
              for film in widgets.list_films(db)]
     regions = [(code, region_name(code, locale))
                for code in dict.fromkeys((*DEMO_REGIONS, region))]
@@ -379,7 +380,3 @@ def _error(message: str, status: int) -> Response:
         response = Response(Markup('<p class="affiliate-error">{}</p>').format(message))
     response.status_code = status
     return delivery.not_stored(response) if request.endpoint in PUBLIC_ENDPOINTS else response
-
-
-# The click routes (/go/<target>) attach themselves to `bp`.
-from affiliate import go  # noqa: E402,F401  (needs bp)

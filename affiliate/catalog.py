@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from sqlalchemy import func, insert, or_, update
@@ -47,7 +47,9 @@ from providers.base import (
     ProductRecord,
     ProviderResult,
 )
+from providers.link_policy import LinkPolicy
 from providers.platforms import CANONICAL
+from providers.regions import end_of_day
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _OFFER_FIELDS = ("price", "currency", "link", "deep_link", "expires_on", "available_since")
@@ -129,11 +131,13 @@ def _chunks(values: list, size: int = 500) -> Iterable[list]:
 
 def reconcile(db: Database, source: str, result: ProviderResult, hide_after_misses: int,
               max_hidden_share: float = 1.0, now: dt.datetime | None = None,
-              dated_prices: bool = False) -> ReconcileStats:
+              dated_prices: bool = False, link_policy: LinkPolicy = LinkPolicy()) -> ReconcileStats:
     """Store `result` as `source`'s current word; return what changed. `dated_prices`: the
-    widgets show when this source's product prices were checked."""
+    widgets show when this source's product prices were checked. `link_policy`: the
+    source's; the third-party affiliate parameters it names leave every link before storing."""
     now = now or utcnow()
     stats = ReconcileStats(problems=list(result.problems))
+    result = _without_third_party_parameters(result, link_policy, stats.problems)
     with db.session() as session:
         platform_ids = _upsert_platforms(session, {o.platform for o in result.offers})
         film_ids, changed_films = _upsert_films(session, result.films, stats.problems)
@@ -167,6 +171,27 @@ def reconcile(db: Database, source: str, result: ProviderResult, hide_after_miss
                 hide_after_misses, now, stats, counted, dated_prices)
             revisions.bump(session, changed)
     return stats
+
+
+def _without_third_party_parameters(result: ProviderResult, policy: LinkPolicy,
+                                    problems: list[Problem]) -> ProviderResult:
+    """The result with every link stripped of the third-party affiliate parameters the
+    source's policy names (so only the operator's [[link_tags]] are added when shown). A link
+    that stripping would leave pointing at a bare host is kept as it was and reported."""
+    if not policy.third_party:
+        return result
+
+    def clean(link: str, where: str) -> str:
+        cleaned, kept_because = policy.clean(link)
+        if kept_because:
+            problems.append(Problem(where, kept_because))
+        return cleaned
+
+    offers = [replace(offer, link=clean(offer.link, f"offer {index}"))
+              for index, offer in enumerate(result.offers)]
+    products = [replace(product, link=clean(product.link, f"product {product.merchant_id}"))
+                for product in result.products]
+    return replace(result, offers=offers, products=products)
 
 
 def _holds_products(db: Database, source: str) -> bool:
@@ -390,6 +415,7 @@ def _reconcile_film_offers(session: Session, film_id: int, source: str,
         stats.offers_seen += 1
         offer = stored.get(key)
         values = {attr: getattr(record, attr) for attr in _OFFER_FIELDS}
+        values["expires_at"] = _ends_at(record)
         if offer is None:
             new_rows.append({"film_id": film_id, "platform_id": key[0], "region": key[1],
                              "kind": key[2], "quality": key[3], "source": source, "first_seen": now,
@@ -420,6 +446,14 @@ def _reconcile_film_offers(session: Session, film_id: int, source: str,
                     for offer_id, row in zip(ids, new_rows, strict=True)]
     history.record(session, changes, now)
     return edited or bool(changes)
+
+
+def _ends_at(record: OfferRecord) -> dt.datetime | None:
+    """The instant the offer is hidden from: the source's own, else the end of its last day
+    in the region's zone."""
+    if record.expires_at is not None:
+        return record.expires_at.astimezone(dt.timezone.utc)
+    return end_of_day(record.expires_on, record.region) if record.expires_on else None
 
 
 def _mark_seen(session: Session, row: Offer | Product, now: dt.datetime) -> None:

@@ -1,7 +1,6 @@
 """The `affiliate` command, also registered on the app as `flask affiliate ...`."""
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
@@ -11,19 +10,14 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from affiliate import credentials, curation, retention
-from affiliate.admin import commands as admin_commands
-from affiliate.app import create_app, state
 from affiliate.catalog import find_film, prepare
-from affiliate.config import ConfigError, load_settings
+from affiliate.config_reload import reload_on_sighup
 from affiliate.due import due_summary
 from affiliate.history import film_history
 from affiliate.models import Film, Offer, Platform, PlatformAlias, ProviderState
-from affiliate.refresh import (
-    RefreshEngine,
-    UnknownFilm,
-    UnknownProvider,
-    configured_providers,
-)
+from affiliate.refresh import RefreshEngine, UnknownFilm
+from affiliate.sources import UnknownProvider, build_all, uninstalled_sources
+from affiliate.state import state
 from affiliate.types import utcnow
 from providers.base import FilmKey
 from providers.regions import normalize_region
@@ -49,6 +43,8 @@ def serve(host: str | None, port: int | None, no_scheduler: bool) -> None:
 
     settings, db = state().settings, state().db
     prepare(db)
+    _name_uninstalled_sources()
+    reload_on_sighup(state().watch)
     if load_demo_if_empty(db, settings):
         click.echo("Loaded the demo catalog into the empty database.")
     engine = RefreshEngine(db, settings)
@@ -76,6 +72,8 @@ def scheduler() -> None:
     from affiliate.scheduler import build_scheduler
 
     _require_migrated()
+    _name_uninstalled_sources()
+    reload_on_sighup(state().watch)
     engine = RefreshEngine(state().db, state().settings)
     sched = build_scheduler(current_app._get_current_object(), BlockingScheduler, engine)
     click.echo(f"Scheduler running {len(sched.get_jobs())} provider jobs; Ctrl-C stops it.")
@@ -85,6 +83,14 @@ def scheduler() -> None:
         pass
     finally:
         engine.close()
+
+
+def _name_uninstalled_sources() -> None:
+    """Start-up says which stored sources no installed adapter serves; their data stays
+    shown with the terms stored with it (affiliate.sources)."""
+    for source in uninstalled_sources(state().db, state().settings):
+        click.echo(f"Source {source}: no installed adapter has this type; its stored data is "
+                   "still shown with the credits stored with it, and it is not refreshed.", err=True)
 
 
 @click.command()
@@ -273,7 +279,7 @@ def providers_list() -> None:
     with state().db.session() as session:
         states = {s.name: s for s in session.exec(select(ProviderState))}
     db, settings = state().db, state().settings
-    for name, provider in configured_providers(settings, db).items():
+    for name, provider in build_all(settings, db).items():
         s = states.get(name)
         enabled = "enabled" if provider.settings.enabled else "disabled"
         click.echo(f"{name} ({provider.type_name}, {enabled}, every "
@@ -553,25 +559,3 @@ def register_commands(app: Flask) -> None:
     for command in COMMANDS:
         group.add_command(command)
     app.cli.add_command(group)
-
-
-@click.group()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="AFFILIATE_CONFIG",
-              help="Config file [default: ./config.toml if present].")
-@click.pass_context
-def main(ctx: click.Context, config_path: str | None) -> None:
-    """Self-hosted How to Watch and Related Products widgets for film sites."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        settings = load_settings(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(f"{exc}\nFix the value, or see config.example.toml.") from None
-    ctx.with_resource(create_app(settings).app_context())
-
-
-for _command in COMMANDS:
-    main.add_command(_command)
-# The console and its API are part of the standalone service (create_app), not of the
-# extension a host app embeds, so their commands are `affiliate admin ...` only.
-main.add_command(admin_commands.admin)

@@ -15,7 +15,6 @@ import functools
 import re
 from dataclasses import dataclass
 from typing import Literal, Mapping
-from urllib.parse import urlsplit
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -25,15 +24,13 @@ from affiliate.config import LinkTag
 from affiliate.db import Database
 from affiliate.links import tag_link
 from affiliate.models import Click, Film, FilmProduct, Offer, Platform, Product
+from affiliate.sources import direct_link
 
 REDIRECT, BEACON = "redirect", "beacon"
 HOW_TO_WATCH, RELATED_PRODUCTS = "how-to-watch", "related-products"
 
 _TARGET = re.compile(r"^(?P<kind>[op])(?P<id>[1-9][0-9]{0,9})$")
 _MAX_ID = 2**31 - 1
-# Amazon's stores (amazon.com, amazon.co.uk, amazon.com.au...), its short links and Prime Video.
-_DIRECT_HOST = re.compile(
-    r"(^|\.)(amazon\.[a-z]{2,3}(\.[a-z]{2})?|amzn\.(to|eu|asia)|primevideo\.com)$")
 # User agents of crawlers, link previewers, monitors and scripts: their requests are not clicks.
 _ROBOT = re.compile(
     r"bot|crawl|spider|slurp|archiver|facebookexternalhit|embedly|preview|monitor|pingdom|"
@@ -83,10 +80,10 @@ class FilmClicks:
 
 @functools.lru_cache(maxsize=8192)
 def is_direct(url: str) -> bool:
-    """Whether a link must be shown as it is, its clicks counted by beacon (Amazon's). Kept
-    per link: every widget render asks it of every row, and parsing the URL was a tenth of
-    building a row."""
-    return bool(_DIRECT_HOST.search((urlsplit(url).hostname or "").lower()))
+    """Whether a link must be shown as it is, its clicks counted by beacon (Amazon's, by its
+    adapter's link policy: affiliate.sources.direct_link). Kept per link: every widget render
+    asks it of every row, and parsing the URL was a tenth of building a row."""
+    return direct_link(url)
 
 
 def is_counted(method: str, headers: Mapping[str, str]) -> bool:

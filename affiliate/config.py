@@ -6,10 +6,19 @@ start-up with a message naming its key instead of failing later in a request.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, Callable, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,9 +26,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from affiliate.i18n import N_
-from affiliate.resilience import RetryPolicy
 from providers.regions import normalize_locale, normalize_region
+from providers.registry import PROVIDER_TYPES, unknown_type, validate_table
 
 DEFAULT_PROVIDERS: dict[str, dict[str, Any]] = {
     "demo": {"type": "feed", "url": "builtin:demo", "interval_minutes": 360},
@@ -55,12 +63,9 @@ class ServiceSettings(_Section):
 
 
 class WidgetSettings(_Section):
-    # The default is translated into the visitor's language; an operator's own text is shown
-    # as written.
-    disclosure: str = N_(
-        "We may earn a commission when you buy or rent through these links, "
-        "at no extra cost to you."
-    )
+    # The operator's own disclosure, shown as written; unset, the widgets' default statement
+    # in the visitor's language (affiliate.widgets).
+    disclosure: str | None = Field(None, min_length=1)
     # The region switcher's choices; the region being shown is always added.
     regions: list[str] = ["US", "GB"]
     # Badges: "New" for this many days after an offer appeared, "Price drop" for this many
@@ -81,6 +86,24 @@ class CatalogSettings(_Section):
     # A complete answer that would hide more than this share of a provider's visible offers
     # looks like an outage, not a catalog change: it is quarantined instead of applied.
     max_hidden_share: float = Field(0.2, gt=0, le=1)
+
+
+class RetryPolicy(BaseModel):
+    """How one call is retried; fits a config table such as [refresh.retry] as it is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attempts: int = Field(3, ge=1, le=10)  # calls in all, the first one included
+    base_delay_seconds: float = Field(1.0, ge=0)
+    max_delay_seconds: float = Field(30.0, ge=0)
+    # The longest Retry-After worth sleeping in-thread; a longer one pauses the provider.
+    max_wait_seconds: float = Field(30.0, ge=0)
+
+    def backoff(self, failures: int, rng: Callable[[], float]) -> float:
+        """Full jitter (uniform below the exponential ceiling), so processes that failed
+        together do not retry together."""
+        ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (failures - 1))
+        return rng() * ceiling
 
 
 class RefreshSettings(_Section):
@@ -155,6 +178,19 @@ class LinkTag(_Section):
     params: dict[str, str]
 
 
+@dataclass(frozen=True)
+class ConfigOrigin:
+    """What load_settings was asked: the file named (None: $AFFILIATE_CONFIG or ./config.toml,
+    looked for again each time) and the overrides given in code."""
+
+    path: str | None
+    overrides: dict[str, Any]
+
+    def file(self) -> Path | None:
+        """The file these settings are read from now, if any."""
+        return find_config_file(self.path)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AFFILIATE_", env_nested_delimiter="__", extra="forbid"
@@ -170,6 +206,20 @@ class Settings(BaseSettings):
     providers: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
 
     _toml_path: ClassVar[Path | None] = None
+    # How these settings were read (the file asked for and the overrides), so a running
+    # process can read them again (affiliate.config_reload); set by load_settings.
+    _origin: ConfigOrigin | None = PrivateAttr(default=None)
+    # Provider tables whose type no adapter installed here serves: name -> why. They are left
+    # out of `providers` (nothing runs them); their stored data keeps its stored terms.
+    _uninstalled: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def origin(self) -> ConfigOrigin | None:
+        return self._origin
+
+    @property
+    def uninstalled_providers(self) -> dict[str, str]:
+        return dict(self._uninstalled)
 
     @classmethod
     def settings_customise_sources(
@@ -199,7 +249,9 @@ def find_config_file(explicit: str | os.PathLike | None = None) -> Path | None:
 
 
 def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Settings:
-    """Read and validate the settings, or raise ConfigError naming the offending key."""
+    """Read and validate the settings, or raise ConfigError naming the offending key. A
+    provider table whose type is not installed is set aside (Settings.uninstalled_providers)
+    rather than refused, so the service still starts and shows that source's stored data."""
     toml_path = find_config_file(path)
 
     class _FileSettings(Settings):
@@ -212,14 +264,19 @@ def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Se
     except ValueError as exc:  # a TOML syntax error
         raise ConfigError(f"{toml_path}: {exc}") from None
     # Credentials may be left out here: they can be stored with `affiliate providers
-    # set-credentials` or the console (affiliate.credentials), which this file cannot see.
-    from affiliate.credentials import validate_table
-
-    for name, raw in settings.providers.items():
+    # set-credentials` or the console (affiliate.credential_store), which this file cannot see.
+    uninstalled = {}
+    for name, raw in list(settings.providers.items()):
+        if raw.get("type") and raw["type"] not in PROVIDER_TYPES:
+            uninstalled[name] = str(unknown_type(name, raw["type"]))
+            del settings.providers[name]
+            continue
         try:
             validate_table(name, raw)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+    settings._uninstalled = uninstalled
+    settings._origin = ConfigOrigin(None if path is None else str(path), dict(overrides))
     return settings
 
 

@@ -19,20 +19,18 @@ from sqlmodel import Session, select
 
 from affiliate import revisions
 from affiliate.catalog import find_film
+from affiliate.config import Settings
 from affiliate.db import Database
 from affiliate.models import Film, FilmProduct, Product
+from affiliate.sources import product_reference
 from affiliate.widgets import card_order as widget_order
-from providers.base import FilmKey, ProductFormat, Relation
+from providers.base import FilmKey, ProductFormat, ProductReference, Relation
 from providers.fields import http_url
 
 STATUSES = ("approved", "candidate", "rejected")
 # The source stamped on products and links an operator adds by hand; no provider has it, so
 # no provider's complete answer ever counts them missing.
 OPERATOR = "operator"
-AMAZON = "Amazon"  # providers.amazon.MERCHANT: an ASIN links the product Amazon sells
-_ASIN = re.compile(r"^[A-Z0-9]{10}$")
-_AMAZON_HOST = re.compile(r"^(?:www\.)?amazon\.[a-z]{2,3}(?:\.[a-z]{2})?$")
-_AMAZON_PATH = re.compile(r"/(?:dp|gp/product|gp/aw/d)/([A-Z0-9]{10})(?:[/?]|$)")
 _GTIN_LENGTHS = (8, 12, 13, 14)
 
 
@@ -64,15 +62,13 @@ class ProductRef:
     """What an operator names a product by: exactly one of an ASIN, a GTIN or a URL.
 
     `title` and `format` describe a product the catalog does not hold yet (a URL of another
-    shop, an ASIN before Amazon's refresh fills it in); `marketplace` is the Amazon host an
-    ASIN's link points at."""
+    shop, an ASIN before Amazon's refresh fills it in)."""
 
     asin: str | None = None
     gtin: str | None = None
     url: str | None = None
     title: str | None = None
     format: str | None = None
-    marketplace: str = "www.amazon.com"
 
 
 def film_links(db: Database, film_ref: str, status: str | None = None) -> list[LinkRow]:
@@ -169,11 +165,14 @@ def move(db: Database, film_ref: str, link_id: int, offset: int) -> list[LinkRow
 
 
 def link_product(db: Database, film_ref: str, ref: ProductRef, region: str,
-                 relation: str = Relation.EDITION.value) -> list[LinkRow]:
+                 relation: str = Relation.EDITION.value,
+                 settings: Settings | None = None) -> list[LinkRow]:
     """Link the named product to the film as the operator's choice (approved and shown).
 
-    An ASIN (or an Amazon product URL) names Amazon's product in `region`, stored with the
-    ASIN as its title until the Amazon provider's next refresh fills in the rest. A GTIN
+    An ASIN, or a URL a source recognises as one of its merchant's products (an Amazon
+    product URL), names that merchant's product in `region`, stored with its id as its title
+    until the source's next refresh fills in the rest; `settings` say which store each
+    source is configured for (affiliate.sources.product_reference). A GTIN
     names products the catalog already holds in `region` (from any merchant). Another URL
     names a stored product with that link, else a new product of the shop at that host, for
     which `title` and `format` are needed. A link that exists already is approved and shown.
@@ -182,18 +181,11 @@ def link_product(db: Database, film_ref: str, ref: ProductRef, region: str,
     relation = _choice("relation", relation, [r.value for r in Relation])
     with db.session() as session:
         film = _film(session, film_ref)
-        products = _products_for(session, ref, region)
+        products = _products_for(session, ref, region, settings or Settings())
         links = [_link(session, film, product, relation) for product in products]
         revisions.bump(session, [film.id])
         rows = [_row(link, product) for link, product in zip(links, products, strict=True)]
     return rows
-
-
-def parse_asin(text: str) -> str:
-    asin = text.strip().upper()
-    if not _ASIN.match(asin):
-        raise ValueError(f"{text.strip()[:40]!r} is not an ASIN (ten letters and digits, as B000FQJAIA)")
-    return asin
 
 
 def parse_gtin(text: str) -> str:
@@ -208,7 +200,8 @@ def parse_gtin(text: str) -> str:
     return digits
 
 
-def _products_for(session: Session, ref: ProductRef, region: str) -> list[Product]:
+def _products_for(session: Session, ref: ProductRef, region: str,
+                  settings: Settings) -> list[Product]:
     named = [name for name in ("asin", "gtin", "url") if getattr(ref, name)]
     if len(named) != 1:
         raise ValueError("name the product by exactly one of asin, gtin or url")
@@ -221,24 +214,28 @@ def _products_for(session: Session, ref: ProductRef, region: str) -> list[Produc
                               "or URL, or add it to a product feed")
         return list(found)
     if ref.asin:
-        return [_amazon_product(session, parse_asin(ref.asin), ref, region, ref.marketplace)]
+        found = product_reference(settings, ref.asin, region)
+        if found is None:
+            raise ValueError(f"asin: {ref.asin.strip()[:40]!r} is not an ASIN any configured source "
+                             "recognises (ten letters and digits, as B000FQJAIA)")
+        return [_referenced_product(session, found, ref, region)]
     url = http_url(ref.url)
-    parts = urlsplit(url)
-    asin = _AMAZON_PATH.search(parts.path or "")
-    if asin and _AMAZON_HOST.match(parts.hostname):
-        return [_amazon_product(session, asin[1], ref, region, parts.hostname)]
+    found = product_reference(settings, url, region)
+    if found is not None:
+        return [_referenced_product(session, found, ref, region)]
     stored = session.exec(select(Product).where(Product.link == url, Product.region == region)).first()
     return [stored or _shop_product(session, url, ref, region)]
 
 
-def _amazon_product(session: Session, asin: str, ref: ProductRef, region: str,
-                    marketplace: str) -> Product:
+def _referenced_product(session: Session, found: ProductReference, ref: ProductRef,
+                        region: str) -> Product:
     product = session.exec(select(Product).where(
-        Product.merchant == AMAZON, Product.merchant_id == asin, Product.region == region)).first()
+        Product.merchant == found.merchant, Product.merchant_id == found.merchant_id,
+        Product.region == region)).first()
     if product is not None:
         return product
-    return _new_product(session, AMAZON, asin, f"https://{marketplace}/dp/{asin}", region,
-                        (ref.title or "").strip() or asin,
+    return _new_product(session, found.merchant, found.merchant_id, found.link, region,
+                        (ref.title or "").strip() or found.merchant_id,
                         _choice("format", ref.format or ProductFormat.BLU_RAY.value,
                                 [f.value for f in ProductFormat]))
 

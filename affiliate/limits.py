@@ -78,9 +78,11 @@ BucketMaker = Callable[[str, list[Rate]], AbstractBucket]
 
 
 class QuotaExhausted(RateLimited):
-    """The provider's daily quota is spent; `retry_after` is when the window frees a request."""
+    """The provider's daily quota is spent; `retry_after` is when the window frees a request.
+    Waiting in-thread cannot help: affiliate.resilience pauses the provider instead."""
 
-    quota_exhausted = True  # read by affiliate.resilience: waiting in-thread cannot help
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message, retry_after=retry_after, quota_exhausted=True)
 
 
 class ProviderLimiter:

@@ -86,7 +86,10 @@ class Offer(SQLModel, table=True):
     currency: str | None = Field(default=None, max_length=3)
     link: str = Field(max_length=2000)
     deep_link: bool = True
+    # The last day to watch in the region's calendar, and the instant the offer is hidden
+    # from (the source's own, else the end of that day in the region's zone).
     expires_on: dt.date | None = None
+    expires_at: dt.datetime | None = _utc(nullable=True, default=None)
     available_since: dt.date | None = None
     source: str = Field(max_length=64)
     first_seen: dt.datetime = _utc(default_factory=utcnow)
@@ -143,7 +146,10 @@ class ProviderState(SQLModel, table=True):
     __tablename__ = "provider_state"
 
     name: str = Field(primary_key=True, max_length=64)
+    # The adapter type the source last ran as, and the terms that type declared then
+    # (JSON of providers.terms.Terms): its data keeps them whatever config does later.
     type: str = Field(max_length=32)
+    terms: str | None = Field(default=None, max_length=8000)
     last_run_at: dt.datetime | None = _utc(nullable=True, default=None)
     last_success_at: dt.datetime | None = _utc(nullable=True, default=None)
     last_error_at: dt.datetime | None = _utc(nullable=True, default=None)

@@ -25,7 +25,6 @@ from affiliate.catalog import (
     store_platforms,
 )
 from affiliate.config import CatalogSettings, Settings
-from affiliate.credentials import build_provider
 from affiliate.db import Database
 from affiliate.due import (
     changed_films_due,
@@ -41,6 +40,7 @@ from affiliate.due import (
 from affiliate.limits import ProviderLimiter, shared_buckets
 from affiliate.models import Film, FilmExternalId, FilmProduct, Product, ProviderState, RefreshRun
 from affiliate.resilience import Clock, ProviderGuard, SystemClock, call_with_retries
+from affiliate.sources import build, configured_table, note_source
 from affiliate.types import utcnow
 from providers.base import FilmKey, FilmQuery, ProductRef, Provider, ProviderError, ProviderResult
 
@@ -48,10 +48,6 @@ log = logging.getLogger(__name__)
 
 
 class UnknownFilm(LookupError):
-    pass
-
-
-class UnknownProvider(LookupError):
     pass
 
 
@@ -66,12 +62,6 @@ class RunReport:
 
 _COUNTS = ("offers_seen", "offers_added", "offers_changed", "offers_missing",
            "products_seen", "products_added", "products_changed", "products_missing")
-
-
-def configured_providers(settings: Settings, db: Database | None = None) -> dict[str, Provider]:
-    """Providers as configured (with their stored credentials when given the database), for
-    listing them; calls go through a RefreshEngine's, which are throttled and retried."""
-    return {name: build_provider(db, settings, name) for name in settings.providers}
 
 
 def film_queries(db: Database, ref: str) -> list[FilmQuery]:
@@ -132,10 +122,20 @@ class RefreshEngine:
         for name in settings.providers:  # up front: scheduler threads then only read them
             self.provider(name)
 
+    def apply(self, settings: Settings) -> None:
+        """Run with reloaded settings: a provider whose table changed or went gets a new
+        limiter (its rate may have changed), made up front as at start."""
+        old = self.settings
+        self.settings = settings
+        for name in list(self._limiters):
+            if settings.providers.get(name) != old.providers.get(name):
+                release(self.db, name, self.owner)
+                self._limiters.pop(name).close()
+        for name in settings.providers:
+            self.provider(name)
+
     def provider(self, name: str) -> Provider:
-        if name not in self.settings.providers:
-            known = ", ".join(sorted(self.settings.providers)) or "none configured"
-            raise UnknownProvider(f"no provider named {name!r} (configured: {known})")
+        configured_table(self.settings, name)  # UnknownProvider for a name config lacks
 
         def throttle() -> None:
             self._limiters[name].acquire()
@@ -146,7 +146,7 @@ class RefreshEngine:
 
         # Built afresh on every call with the stored credentials read again, so credentials
         # saved from the CLI or the console reach a long-running scheduler's next run.
-        provider = build_provider(self.db, self.settings, name, throttle=throttle, retry=retry)
+        provider = build(self.db, self.settings, name, throttle=throttle, retry=retry)
         if name not in self._limiters:
             self._limiters[name] = ProviderLimiter.for_provider(
                 name, type(provider), provider.settings, self._buckets, clock=self.clock,
@@ -276,7 +276,7 @@ class RefreshEngine:
         now = self.clock.now()
         ttls = film_ttls(self.db, provider.name, chunk,
                          dt.timedelta(minutes=provider.settings.interval_minutes),
-                         provider.price_max_age, now)
+                         provider.terms.price_max_age, now)
         finish(self.db, provider.name, self.owner, chunk, report.stats.covered_films, now,
                ttls.__getitem__)
         if progress is not None:
@@ -371,6 +371,7 @@ class _Attempt:
         if reason is not None:
             return cls(provider, guard, report=RunReport(provider.name, "skipped", error=reason))
         films = list(films) if films is not None else None
+        note_source(db, provider)  # before any of its data: the data keeps these terms
         run = RefreshRun(provider=provider.name,
                          films_requested=len(films) if films is not None else None)
         with db.session() as session:
@@ -398,7 +399,8 @@ class _Attempt:
         previous_failures = self.guard.record_success()
         # A quarantine or a bad record is not the provider's failure: it answered.
         stats = reconcile(db, provider.name, outcome, rules.hide_after_misses, rules.max_hidden_share,
-                          dated_prices=provider.price_max_age is not None)
+                          dated_prices=provider.terms.price_max_age is not None,
+                          link_policy=provider.link_policy)
         if stats.quarantined:
             status = "quarantined"
             log.error("provider %s: answer quarantined: %s", provider.name, stats.quarantined)
@@ -409,29 +411,18 @@ class _Attempt:
                          films=len(self.films) if self.films is not None else 0)
 
 
-def reported_state(provider: Provider) -> tuple[int | None, str | None, str | None]:
-    """(quota left, its period, notice) that an adapter keeps on its instance from the
-    source's last answer: Watchmode's monthly credits (`quota`), Amazon's link-only mode
-    (`link_only`). Read here so every process and `affiliate status` can see them."""
-    quota = getattr(provider, "quota", None)
-    remaining = getattr(quota, "remaining", None)
-    notice = None
-    if getattr(provider, "link_only", False):
-        notice = ("link-only mode: the source refuses this account's API calls; showing "
-                  "tagged links without prices or images")
-    return remaining, "month" if remaining is not None else None, notice
-
-
 def note_reported_state(db: Database, provider: Provider, now: dt.datetime) -> None:
-    """Store `reported_state` on the provider's row; a quota the source did not report this
-    time is kept as last reported, a notice that is over is cleared."""
-    remaining, period, notice = reported_state(provider)
+    """Store what the source said about the account (Provider.account_report) on the
+    provider's row, so every process and `affiliate status` see it; a quota the source did not
+    report this time is kept as last reported, a notice that is over is cleared."""
+    report = provider.account_report()
     with db.session() as session:
         state = _state(session, provider)
-        if remaining is not None:
-            state.quota_remaining, state.quota_period, state.quota_checked_at = remaining, period, now
-        if notice != state.notice:
-            state.notice, state.notice_since = notice, now if notice else None
+        if report.quota_remaining is not None:
+            state.quota_remaining, state.quota_period = report.quota_remaining, report.quota_period
+            state.quota_checked_at = now
+        if report.notice != state.notice:
+            state.notice, state.notice_since = report.notice, now if report.notice else None
         session.add(state)
 
 

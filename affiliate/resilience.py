@@ -15,10 +15,11 @@ import random
 import time
 from typing import Any, Callable, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import SecretStr
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from affiliate.config import RetryPolicy
 from affiliate.db import Database
 from affiliate.models import ProviderState
 from affiliate.types import utcnow
@@ -51,30 +52,11 @@ class SystemClock:
         time.sleep(seconds)
 
 
-class RetryPolicy(BaseModel):
-    """How one call is retried; fits a config table such as [refresh.retry] as it is."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    attempts: int = Field(3, ge=1, le=10)  # calls in all, the first one included
-    base_delay_seconds: float = Field(1.0, ge=0)
-    max_delay_seconds: float = Field(30.0, ge=0)
-    # The longest Retry-After worth sleeping in-thread; a longer one pauses the provider.
-    max_wait_seconds: float = Field(30.0, ge=0)
-
-    def backoff(self, failures: int, rng: Callable[[], float]) -> float:
-        """Full jitter (uniform below the exponential ceiling), so processes that failed
-        together do not retry together."""
-        ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (failures - 1))
-        return rng() * ceiling
-
-
 def quota_exhausted(error: RateLimited) -> bool:
     """True when the source or our own limiter says the quota is spent (Watchmode's 402,
     affiliate.limits.QuotaExhausted): no in-thread wait is worth it, even a short
-    Retry-After, which only pauses the provider. Read as an attribute, which RateLimited
-    subclasses or instances set, until providers.base declares it."""
-    return bool(getattr(error, "quota_exhausted", False))
+    Retry-After, which only pauses the provider."""
+    return error.quota_exhausted
 
 
 def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, clock: Clock,

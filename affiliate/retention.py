@@ -6,10 +6,10 @@ and lose only their link to the offer. Films that lose offers get a new revision
 widget keeps showing them. A refreshed film is untouched: each refresh confirms its offers
 again.
 
-A source is a configured provider's name; its retention is that provider's adapter's. Offers
-of a source no longer configured are judged by the adapter type it last ran as (its
-provider_state row), else kept and named in the report, since nothing says what their terms
-are.
+A source is a provider's name; its retention is its adapter's, looked up by affiliate.sources
+(config first, then the type it last ran as, then the terms stored with it). Offers of a
+source nothing is known of are kept and named in the report, since nothing says what their
+terms are.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from sqlmodel import select
 from affiliate import revisions
 from affiliate.config import Settings
 from affiliate.db import Database
-from affiliate.models import Click, Offer, OfferEvent, ProviderState
-from providers.registry import PROVIDER_TYPES, configured_class
+from affiliate.models import Click, Offer, OfferEvent
+from affiliate.sources import SourceDirectory
 
 log = logging.getLogger(__name__)
 _BATCH = 500  # offers deleted per statement, so IN lists stay small on every backend
@@ -44,32 +44,14 @@ class PruneReport:
     unknown: list[str] = field(default_factory=list)  # sources with offers and no known terms
 
 
-def retentions(settings: Settings, types: dict[str, str],
-               sources: set[str]) -> tuple[dict[str, dt.timedelta], list[str]]:
-    """Each source's retention (sources without one are left out), and the sources whose
-    adapter is unknown. `types`: the adapter type each provider last ran as."""
-    limits: dict[str, dt.timedelta] = {}
-    unknown = []
-    for source in sorted(sources):
-        raw = settings.providers.get(source)
-        if raw is not None:
-            adapter = configured_class(source, raw)
-        elif types.get(source) in PROVIDER_TYPES:
-            adapter = PROVIDER_TYPES[types[source]]
-        else:
-            unknown.append(source)
-            continue
-        if adapter.retention is not None:
-            limits[source] = adapter.retention
-    return limits, unknown
-
-
 def prune(db: Database, settings: Settings, now: dt.datetime) -> PruneReport:
     with db.session() as session:
-        sources = set(session.exec(select(Offer.source).distinct()).all())
-        types = dict(session.exec(select(ProviderState.name, ProviderState.type)).all())
-    limits, unknown = retentions(settings, types, sources)
-    report = PruneReport(unknown=unknown)
+        stored = sorted(set(session.exec(select(Offer.source).distinct()).all()))
+    directory = SourceDirectory(db, settings)
+    infos = [directory.info(source) for source in stored]
+    # A source with no known adapter and no stored terms (never run by this service): kept.
+    report = PruneReport(unknown=[info.name for info in infos if info.type_name is None])
+    limits = {info.name: info.terms.retention for info in infos if info.terms.retention}
     for source, retention in limits.items():
         pruned = _prune_source(db, source, retention, now - retention)
         report.pruned.append(pruned)

@@ -14,13 +14,13 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
-from affiliate.config import Settings
+from affiliate.config import DEFAULT_PROVIDERS, Settings
 from affiliate.db import Database
 from affiliate.models import ProviderState
 from affiliate.refresh import RefreshEngine, refresh_provider
 from affiliate.retention import prune
+from affiliate.sources import build_table
 from affiliate.types import utcnow
-from providers.feed import FeedProvider
 
 log = logging.getLogger(__name__)
 
@@ -30,33 +30,73 @@ log = logging.getLogger(__name__)
 DUE_CHECK = dt.timedelta(minutes=15)
 # Data past a source's retention (TMDB: six months) is looked for this often.
 RETENTION_CHECK = dt.timedelta(hours=6)
+# How often a scheduler process looks at its config file (SIGHUP makes the next look read it).
+CONFIG_CHECK = dt.timedelta(seconds=10)
 
 
 def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundScheduler,
                     engine: RefreshEngine | None = None) -> BaseScheduler:
     """One interval job per enabled provider, all sharing one engine (this process's
-    limiters and lease owner); the caller closes the engine when the scheduler stops."""
+    limiters and lease owner); the caller closes the engine when the scheduler stops. The
+    jobs follow config reloads: providers added, removed or retimed get their jobs changed."""
     state = app.extensions["affiliate"]
     engine = engine or RefreshEngine(state.db, state.settings)
     scheduler = scheduler_cls(timezone=dt.timezone.utc)
-    for name in state.settings.providers:
-        provider = engine.provider(name)
-        if not provider.settings.enabled:
-            continue
-        interval = dt.timedelta(minutes=provider.settings.interval_minutes)
-        tick = interval if provider.lists_catalog else min(interval, DUE_CHECK)
-        scheduler.add_job(
-            refresh_job, IntervalTrigger(seconds=tick.total_seconds(), timezone=dt.timezone.utc),
-            args=(app, engine, name), id=f"refresh:{name}", name=f"refresh {name}",
-            max_instances=1, coalesce=True,
-            next_run_time=first_run(state.db, name, interval) if provider.lists_catalog else utcnow(),
-        )
+    sync_jobs(scheduler, app, engine)
     scheduler.add_job(
         retention_job, IntervalTrigger(seconds=RETENTION_CHECK.total_seconds(),
                                        timezone=dt.timezone.utc),
         args=(app,), id="retention", name="delete data past its source's retention",
         max_instances=1, coalesce=True, next_run_time=utcnow())
+    # A scheduler-only process serves no requests: this job looks at the config file.
+    scheduler.add_job(config_job, IntervalTrigger(seconds=CONFIG_CHECK.total_seconds(),
+                                                  timezone=dt.timezone.utc),
+                      args=(app,), id="config", name="reload config when it changes",
+                      max_instances=1, coalesce=True)
+
+    def reloaded(settings: Settings) -> None:
+        engine.apply(settings)
+        sync_jobs(scheduler, app, engine)
+
+    state.listeners.append(reloaded)
     return scheduler
+
+
+def sync_jobs(scheduler: BaseScheduler, app: Flask, engine: RefreshEngine) -> None:
+    """One refresh job per enabled provider of the engine's settings: missing ones added,
+    ones whose provider went or was disabled removed, changed intervals retimed."""
+    wanted = {}
+    for name in engine.settings.providers:
+        provider = engine.provider(name)
+        if not provider.settings.enabled:
+            continue
+        interval = dt.timedelta(minutes=provider.settings.interval_minutes)
+        tick = interval if provider.lists_catalog else min(interval, DUE_CHECK)
+        wanted[f"refresh:{name}"] = (name, provider, interval, tick)
+    for job in scheduler.get_jobs():
+        if job.id.startswith("refresh:") and job.id not in wanted:
+            scheduler.remove_job(job.id)
+    for job_id, (name, provider, interval, tick) in wanted.items():
+        trigger = IntervalTrigger(seconds=tick.total_seconds(), timezone=dt.timezone.utc)
+        job = scheduler.get_job(job_id)
+        if job is not None:
+            if job.trigger.interval != trigger.interval:
+                scheduler.reschedule_job(job_id, trigger=trigger)
+            continue
+        scheduler.add_job(
+            refresh_job, trigger, args=(app, engine, name), id=job_id, name=f"refresh {name}",
+            max_instances=1, coalesce=True,
+            next_run_time=first_run(engine.db, name, interval) if provider.lists_catalog else utcnow(),
+        )
+
+
+def config_job(app: Flask) -> None:
+    """Apply the config file if it changed; reloads reach the jobs through the state's
+    listeners (a web request of `affiliate serve` may have applied it first)."""
+    try:
+        app.extensions["affiliate"].refresh_settings()
+    except Exception:
+        log.exception("reloading the config failed; the running config stays")
 
 
 def retention_job(app: Flask) -> None:
@@ -92,6 +132,6 @@ def load_demo_if_empty(db: Database, settings: Settings) -> bool:
     """Fill an empty database with the bundled demo catalog, so a new install shows something."""
     if not settings.service.demo_catalog or not db.is_empty():
         return False
-    demo = FeedProvider("demo", FeedProvider.Settings(type="feed", url="builtin:demo"))
+    demo = build_table(None, "demo", DEFAULT_PROVIDERS["demo"])
     report = refresh_provider(db, demo, None, settings.catalog)
     return report.status != "failed"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request
 
-from affiliate.app import state
+from affiliate.state import state
 
 STATIC_FOLDER = Path(__file__).parent / "static"
 VERSIONED = "public, max-age=31536000, immutable"

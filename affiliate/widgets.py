@@ -21,7 +21,7 @@ from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time, get_datetime_format
 from babel.numbers import format_currency
 from babel.support import NullTranslations
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, or_
 from sqlmodel import select
 
 from affiliate.catalog import film_key, find_film
@@ -32,19 +32,18 @@ from affiliate.history import PRICE_CHANGED
 from affiliate.i18n import N_, text_language, translations
 from affiliate.links import tag_link
 from affiliate.models import Film, FilmProduct, Offer, OfferEvent, Platform, Product
+from affiliate.sources import SourceDirectory, merchant_disclosures
 from affiliate.types import utcnow
 from providers.base import (
-    Attribution,
     Availability,
     FilmKey,
     OfferKind,
     ProductFormat,
-    Provider,
     Quality,
     Relation,
 )
-from providers.regions import region_name
-from providers.registry import PROVIDER_TYPES
+from providers.regions import local_date, region_name, start_of_day
+from providers.terms import Attribution
 
 
 class FilmNotFound(LookupError):
@@ -189,6 +188,8 @@ class _Words(NamedTuple):
     locale: str
 
 
+DEFAULT_DISCLOSURE = N_("We may earn a commission when you buy or rent through these links, "
+                        "at no extra cost to you.")
 _PRICED_KINDS = {OfferKind.RENT.value, OfferKind.BUY.value}
 _UNKNOWN_QUALITY = Quality.UNKNOWN.value
 _QUALITY_RANK = {quality.value: rank for rank, quality in enumerate(Quality)}
@@ -220,37 +221,42 @@ def list_films(db: Database) -> list[FilmSummary]:
 
 
 def how_to_watch(db: Database, film_ref: str | Film, region: str, locale: str,
-                 settings: Settings, now: dt.datetime | None = None) -> HowToWatch:
+                 settings: Settings, now: dt.datetime | None = None,
+                 sources: SourceDirectory | None = None) -> HowToWatch:
     """Where a film can be watched in `region`; raises FilmNotFound or ValueError.
 
     `film_ref` is a reference, or the film's row if the caller has read it already. Two
     queries whatever the number of offers (one if given the row): the film, and its visible
     offers in the region, each with its latest recent price change (for the badges)."""
     now = now or utcnow()
+    sources = sources or SourceDirectory(db, settings)
     words = _words(locale)
     t = words.t
     film = _get_film(db, film_ref)
     since = now - dt.timedelta(days=settings.widgets.price_drop_days)
     with db.reader.connect() as connection:
         rows = connection.execute(
-            _OFFERS, {"film_id": film.id, "region": region, "since": since}).all()
+            _OFFERS, {"film_id": film.id, "region": region, "since": since, "now": now}).all()
     found = [_OfferRow._make(row) for row in rows]
-    badges = _BadgeRules(film, _price_drops(found, settings), now, settings, words)
+    badges = _BadgeRules(film, region, _price_drops(found, settings), now, settings, words)
+    for offer in found:  # a cached rendering ends with the first offer it shows
+        if offer.expires_at is not None:
+            badges.changes_at(offer.expires_at)
     by_kind = _by_kind_and_platform(found)
     groups = tuple(
         _offer_group(kind, text, by_kind[kind].values(), film.title, badges, settings, words)
         for kind, text in _group_texts(words.language).items() if by_kind.get(kind)
     )
     name = region_name(region, words.language)
-    sources = tuple(sorted({s for group in groups for row in group.rows for s in row.sources}))
+    shown_sources = tuple(sorted({s for group in groups for row in group.rows for s in row.sources}))
     checked_at = min((row.checked_at for group in groups for row in group.rows if row.checked_at),
                      default=None)
     return HowToWatch(
         film=_summary(film), region=region, region_name=name, locale=locale,
         language=words.language, labels=_labels(t, t.gettext("How to watch")),
-        regions=_region_choices(region, settings, words), groups=groups, sources=sources,
-        attributions=_attributions(sources, settings),
-        disclosure=t.gettext(settings.widgets.disclosure),
+        regions=_region_choices(region, settings, words), groups=groups, sources=shown_sources,
+        attributions=_attributions(shown_sources, sources),
+        disclosure=_disclosure(settings, t),
         empty_message=_in_region(
             region, name, words,
             t.gettext("{film} isn't available to stream, rent or buy in the {region} yet."),
@@ -264,10 +270,12 @@ def how_to_watch(db: Database, film_ref: str | Film, region: str, locale: str,
 
 
 def related_products(db: Database, film_ref: str | Film, region: str, locale: str,
-                     settings: Settings, now: dt.datetime | None = None) -> RelatedProducts:
+                     settings: Settings, now: dt.datetime | None = None,
+                     sources: SourceDirectory | None = None) -> RelatedProducts:
     """Products shown with a film in `region`; raises FilmNotFound or ValueError. Two queries
     (one if given the film's row), as `how_to_watch`."""
     now = now or utcnow()
+    sources = sources or SourceDirectory(db, settings)
     words = _words(locale)
     t = words.t
     film = _get_film(db, film_ref)
@@ -276,17 +284,17 @@ def related_products(db: Database, film_ref: str | Film, region: str, locale: st
     found = [_ProductRow._make(row) for row in rows]
     ordered = sorted(found, key=lambda row: card_order(row, row))
     name = region_name(region, words.language)
-    sources = tuple(sorted({product.source for product in found}))
-    cards = [_card(product, now, settings, words) for product in ordered]
+    shown_sources = tuple(sorted({product.source for product in found}))
+    cards = [_card(product, now, settings, words, sources) for product in ordered]
     return RelatedProducts(
         film=_summary(film), region=region, region_name=name, locale=locale,
         language=words.language, labels=_labels(t, t.gettext("Related products for")),
         regions=_region_choices(region, settings, words),
         cards=tuple(card for card, _ in cards),
-        sources=sources,
-        attributions=_attributions(sources, settings),
-        disclosures=(t.gettext(settings.widgets.disclosure),
-                     *_merchant_disclosures({product.merchant for product in found})),
+        sources=shown_sources,
+        attributions=_attributions(shown_sources, sources),
+        disclosures=(_disclosure(settings, t),
+                     *merchant_disclosures({product.merchant for product in found})),
         empty_message=_in_region(
             region, name, words,
             t.gettext("There are no related products for {film} in the {region} yet."),
@@ -383,6 +391,7 @@ class _OfferRow(NamedTuple):
     first_seen: dt.datetime
     available_since: dt.date | None
     expires_on: dt.date | None
+    expires_at: dt.datetime | None
     last_checked: dt.datetime
     platform_name: str
     platform_slug: str
@@ -403,7 +412,8 @@ def _offers_statement():
         .correlate(Offer).scalar_subquery())
     columns = (Offer.id, Offer.platform_id, Offer.kind, Offer.quality, Offer.price,
                Offer.currency, Offer.link, Offer.deep_link, Offer.source, Offer.first_seen,
-               Offer.available_since, Offer.expires_on, Offer.last_checked, Platform.name,
+               Offer.available_since, Offer.expires_on, Offer.expires_at, Offer.last_checked,
+               Platform.name,
                Platform.slug, Platform.logo_url, OfferEvent.at, OfferEvent.price_before,
                OfferEvent.price_after)
     return (select(*(column.label(name) for column, name in zip(columns, _OfferRow._fields,
@@ -411,7 +421,8 @@ def _offers_statement():
             .join(Platform, Platform.id == Offer.platform_id)
             .outerjoin(OfferEvent, OfferEvent.id == latest_change)
             .where(Offer.film_id == bindparam("film_id"), Offer.region == bindparam("region"),
-                   Offer.hidden == False)  # noqa: E712  (SQL comparison)
+                   Offer.hidden == False,  # noqa: E712  (SQL comparison)
+                   or_(Offer.expires_at.is_(None), Offer.expires_at > bindparam("now")))
             .order_by(Offer.id))
 
 
@@ -469,10 +480,10 @@ class _BadgeRules:
     """Decides a row's badges and remembers the first moment one would change by the clock
     alone, so a cached widget knows when it goes stale without any data changing."""
 
-    def __init__(self, film: Film, drops: dict[int, dt.datetime], now: dt.datetime,
+    def __init__(self, film: Film, region: str, drops: dict[int, dt.datetime], now: dt.datetime,
                  settings: Settings, words: _Words):
-        self.film, self.drops, self.now, self.words = film, drops, now, words
-        self.today = now.date()
+        self.film, self.region, self.drops, self.now, self.words = film, region, drops, now, words
+        self.today = local_date(now, region)  # dates are the region's calendar days
         self.widgets = settings.widgets
         self.fresh_until: dt.datetime | None = None
 
@@ -496,7 +507,7 @@ class _BadgeRules:
         if not days or None in appeared:
             return False
         ends = min(appeared) + dt.timedelta(days=days)
-        self._changes_at(_midnight(ends))
+        self.changes_at(self._midnight(ends))
         return ends > self.today
 
     def _appeared_on(self, offer: _OfferRow) -> dt.date | None:
@@ -504,13 +515,13 @@ class _BadgeRules:
             return offer.available_since
         if offer.first_seen - self.film.created_at < _ARRIVED_WITH_FILM:
             return None
-        return offer.first_seen.date()
+        return local_date(offer.first_seen, self.region)
 
     def _dropped(self, shown: list[_OfferRow]) -> bool:
         """A price the row shows was lowered within the window (drops holds only those)."""
         lowered = [self.drops[offer.id] for offer in shown if offer.id in self.drops]
         if lowered:
-            self._changes_at(max(lowered) + dt.timedelta(days=self.widgets.price_drop_days))
+            self.changes_at(max(lowered) + dt.timedelta(days=self.widgets.price_drop_days))
         return bool(lowered)
 
     def _leaving(self, offers: list[_OfferRow]) -> dt.date | None:
@@ -524,18 +535,18 @@ class _BadgeRules:
         leaving = min(dates)
         starts = leaving - dt.timedelta(days=days)
         if starts > self.today:
-            self._changes_at(_midnight(starts))
+            self.changes_at(self._midnight(starts))
             return None
-        self._changes_at(_midnight(leaving + dt.timedelta(days=1)))
+        self.changes_at(self._midnight(leaving + dt.timedelta(days=1)))
         return leaving
 
-    def _changes_at(self, moment: dt.datetime) -> None:
+    def _midnight(self, day: dt.date) -> dt.datetime:
+        """When `day` begins in the region: badges turn on and off with its calendar."""
+        return start_of_day(day, self.region)
+
+    def changes_at(self, moment: dt.datetime) -> None:
         if moment > self.now and (self.fresh_until is None or moment < self.fresh_until):
             self.fresh_until = moment
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
 
 
 def _by_kind_and_platform(offers: Sequence[_OfferRow]) -> dict[str, dict[int, list[_OfferRow]]]:
@@ -652,13 +663,13 @@ def card_order(link: FilmProduct | _ProductRow, product: Product | _ProductRow) 
     return (1, _RELATION_RANK.get(link.relation, len(_RELATION_RANK)), position, title)
 
 
-def _card(product: _ProductRow, now: dt.datetime, settings: Settings,
-          words: _Words) -> tuple[ProductCard, dt.datetime | None]:
+def _card(product: _ProductRow, now: dt.datetime, settings: Settings, words: _Words,
+          sources: SourceDirectory) -> tuple[ProductCard, dt.datetime | None]:
     """The card, and when its price stops being shown (if its source limits a price's age)."""
     t = words.t
     texts = _availability_texts(words.language)
     note, action = texts.get(product.availability, texts[Availability.IN_STOCK.value])
-    max_age = getattr(_provider_type(product.source, settings), "price_max_age", None)
+    max_age = sources.terms(product.source).price_max_age
     # Amazon's rule: a price older than its limit is not shown; a fresh one says when it was
     # checked, with Amazon's statement that the price on its site at purchase applies.
     fresh = max_age is None or now - product.last_checked <= max_age
@@ -692,22 +703,15 @@ def _site_name(product: _ProductRow) -> str:
     return host[:1].upper() + host[1:] if host else product.merchant
 
 
-def _provider_type(source: str, settings: Settings) -> type[Provider] | None:
-    """The adapter class behind a stored source name, if it is still configured."""
-    return PROVIDER_TYPES.get(settings.providers.get(source, {}).get("type"))
+def _attributions(shown: tuple[str, ...], sources: SourceDirectory) -> tuple[Attribution, ...]:
+    """The credits the terms of every source whose data shows require, each once."""
+    return tuple(dict.fromkeys(credit for source in shown
+                               for credit in sources.terms(source).attributions))
 
 
-def _attributions(sources: tuple[str, ...], settings: Settings) -> tuple[Attribution, ...]:
-    found = (credit for source in sources
-             for credit in getattr(_provider_type(source, settings), "attributions", ()))
-    return tuple(dict.fromkeys(found))
-
-
-def _merchant_disclosures(merchants: set[str]) -> tuple[str, ...]:
-    """A programme's statement, in the programme's own words (not translated)."""
-    found = (cls.disclosure for cls in PROVIDER_TYPES.values()
-             if cls.disclosure and cls.merchant in merchants)
-    return tuple(dict.fromkeys(found))
+def _disclosure(settings: Settings, t: NullTranslations) -> str:
+    """The operator's own statement as written, else the default in the visitor's language."""
+    return settings.widgets.disclosure or t.gettext(DEFAULT_DISCLOSURE)
 
 
 def _in_region(code: str, name: str, words: _Words, with_the: str, without: str) -> str:

@@ -88,10 +88,10 @@ def build_views_once() -> None:
     def once(_widget, build):
         views = {}
 
-        def built(db, film, region, locale, settings):
+        def built(db, film, region, locale, settings, **options):
             key = (film.id, region, locale)
             if key not in views:
-                views[key] = build(db, film, region, locale, settings)
+                views[key] = build(db, film, region, locale, settings, **options)
             return views[key]
         return built
 
@@ -131,11 +131,11 @@ def read_stored_views() -> None:
                  "AND film_id = :film_id AND region = :region AND locale = :locale")
 
     def stored(widget, build):
-        def built(db, film, region, locale, settings):
+        def built(db, film, region, locale, settings, **options):
             with db.reader.connect() as connection:
                 view = connection.execute(query, {"widget": widget, "film_id": film.id,
                                                   "region": region, "locale": locale}).scalar()
-            return pickle.loads(view) if view else build(db, film, region, locale, settings)
+            return pickle.loads(view) if view else build(db, film, region, locale, settings, **options)
         return built
 
     wrap_builders(stored)

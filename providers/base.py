@@ -16,6 +16,10 @@ from typing import Any, Callable, ClassVar, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from providers.link_policy import LinkPolicy
+from providers.pacing import Pacer
+from providers.terms import AccountReport, Terms
+
 
 class OfferKind(str, enum.Enum):
     SUBSCRIPTION = "subscription"
@@ -158,7 +162,11 @@ class OfferRecord:
     link: str
     price: Decimal | None = None
     currency: str | None = None
+    # The last day to watch, as the country's calendar reads it, and the instant the offer
+    # ends where the source gives one; with only a date, it ends when that day ends in the
+    # country (providers.regions.end_of_day).
     expires_on: dt.date | None = None
+    expires_at: dt.datetime | None = None
     available_since: dt.date | None = None
     # False for a source's own landing page (TMDB's watch page), not the platform's title page.
     deep_link: bool = True
@@ -272,6 +280,17 @@ class ProductRef:
     region: str
 
 
+@dataclass(frozen=True)
+class ProductReference:
+    """The product an operator's pasted URL or id names at a source's merchant (an Amazon
+    product URL or a bare ASIN), with the product page to link until the source fills in
+    the rest."""
+
+    merchant: str
+    merchant_id: str
+    link: str
+
+
 class ProviderError(Exception):
     """A fetch failed as a whole; subclasses say how, so refresh knows what to do next."""
 
@@ -283,11 +302,17 @@ class AuthFailed(ProviderError):
 
 
 class RateLimited(ProviderError):
+    """Too many calls. `retry_after`: seconds the source asked to wait. `quota_exhausted`: the
+    quota itself is spent (Watchmode's 402, the daily quota the service counts), so no wait
+    within a run can help: the provider is paused instead."""
+
     kind = "rate_limited"
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None,
+                 quota_exhausted: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.quota_exhausted = quota_exhausted
 
 
 class Transient(ProviderError):
@@ -302,12 +327,6 @@ class BadResponse(ProviderError):
     """The source answered, but not in the shape its documentation promises."""
 
     kind = "bad_response"
-
-
-@dataclass(frozen=True)
-class Attribution:
-    text: str
-    url: str
 
 
 @dataclass(frozen=True)
@@ -359,19 +378,19 @@ class Provider:
     # True if fetch(None) can list the source's whole catalog (a feed); API adapters are
     # always handed the films to ask about.
     lists_catalog: ClassVar[bool] = False
-    # Shown wherever this source's data is displayed, as its terms require.
-    attributions: ClassVar[tuple[Attribution, ...]] = ()
-    # The merchant this source sells for, and the statement its programme requires wherever
-    # that merchant's products are shown, whoever listed them (Amazon's Associates statement).
-    merchant: ClassVar[str | None] = None
-    disclosure: ClassVar[str | None] = None
-    # Prices older than this are not shown (Amazon: 24 hours).
-    price_max_age: ClassVar[dt.timedelta | None] = None
-    # The longest the source's terms let its data be kept (TMDB: six months); what it last
-    # confirmed longer ago, and history older than this, is deleted (affiliate.retention).
-    retention: ClassVar[dt.timedelta | None] = None
+    # What its terms require wherever its data shows and how long it may be kept.
+    terms: ClassVar[Terms] = Terms()
+    # Third-party affiliate parameters its links carry, and links that must stay direct.
+    link_policy: ClassVar[LinkPolicy] = LinkPolicy()
+    # True when an empty or not-found answer to a lookup of a film (or item) the source has
+    # identified before is a definitive miss: that film is covered and what it held there
+    # counts one miss. False for sources whose empty answers prove nothing.
+    definitive_misses: ClassVar[bool] = False
     # How often refresh reads the source's change feed (`changes`); None: it has none.
     changes_every: dt.timedelta | None = None
+    # Why this provider cannot call its source (its credentials are missing or unreadable);
+    # set on the stand-in affiliate.sources builds in its place, None otherwise.
+    credentials_problem: str | None = None
 
     def __init__(self, name: str, settings: ProviderSettings,
                  throttle: Callable[[], None] | None = None, retry: Retry | None = None):
@@ -394,6 +413,19 @@ class Provider:
         daily_quota = getattr(settings, "daily_quota", None)
         return (per_second if per_second is not None else cls.requests_per_second,
                 daily_quota if daily_quota is not None else cls.daily_quota)
+
+    def account_report(self) -> AccountReport:
+        """What the source said about the account on its last answer (its own quota count,
+        a notice such as link-only mode); nothing by default."""
+        return AccountReport()
+
+    @classmethod
+    def product_reference(cls, text: str, region: str,
+                          configured: list[ProviderSettings]) -> ProductReference | None:
+        """The product `text` (a pasted product URL or id) names at this source's merchant in
+        `region`, or None when it is not one of this source's references. `configured`: the
+        provider tables of this type, to link the store they are set up for."""
+        return None
 
     def platform_directory(self, region: str) -> list[PlatformRecord]:
         """The platforms the source knows in `region`, best known first; [] if it keeps no
@@ -427,6 +459,4 @@ def _own_pace(per_second: float | None) -> Callable[[], None]:
     """Without a shared limiter an adapter still keeps to its source's rate in this process."""
     if per_second is None:
         return lambda: None
-    from providers.http import Pacer  # providers.http builds on this module
-
     return Pacer(per_second).wait

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import time
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -57,26 +56,6 @@ def raise_for_status(status: int, retry_after: str | None, label: str) -> None:
     if status >= 500 or status == 408:
         raise Transient(message)
     raise BadResponse(message)
-
-
-class Pacer:
-    """Spaces one adapter's calls to its source's published rate, within this process.
-
-    The default throttle of a Provider built without one (tests, one-off scripts); refresh
-    passes a limiter shared across processes instead (affiliate.limits).
-    """
-
-    sleep = staticmethod(time.sleep)
-
-    def __init__(self, per_second: float):
-        self.interval = 1 / per_second
-        self._next = 0.0
-
-    def wait(self) -> None:
-        delay = self._next - time.monotonic()
-        if delay > 0:
-            self.sleep(delay)
-        self._next = time.monotonic() + self.interval
 
 
 class Http:

@@ -66,7 +66,10 @@ Design:
   "Starz Amazon Channel" apart from Starz): the offer needs a subscription to that channel,
   not to the service, and the link opens the service. Its external id is the API's own
   catalog name for it, `<service>.addon.<addon>`. Quality: sd -> SD, hd and qhd -> HD (no
-  1440p bucket), uhd -> 4K, absent -> unknown. Dates are the UTC dates of the timestamps.
+  1440p bucket), uhd -> 4K, absent -> unknown. `expiresOn` is the instant the option ends
+  (hidden from then on); its date, and `availableSince`'s, are the calendar days those
+  instants fall on in the country (providers.regions.local_date: a stamp of 23:59:59 in São
+  Paulo is that day there, though already the next day in UTC).
 - Errors: 401/403 -> AuthFailed, 429 -> RateLimited (Retry-After, else RapidAPI's quota
   reset), timeouts/5xx -> Transient, a body that is not a show -> BadResponse. A 404, or an
   option of the wrong shape, is a Problem for that film, which is then not covered.
@@ -103,7 +106,6 @@ from pydantic import (
 )
 
 from providers.base import (
-    Attribution,
     AuthFailed,
     BadResponse,
     ChangedFilm,
@@ -126,7 +128,10 @@ from providers.base import (
 )
 from providers.fields import base_url, http_url, region_list
 from providers.http import Http, decode_json, parse_as, retry_after_seconds, safe_label
+from providers.link_policy import AMAZON, APPLE, FANDANGO, GOOGLE_PLAY, MICROSOFT, LinkPolicy
 from providers.platforms import slugify
+from providers.regions import local_date
+from providers.terms import Attribution, Terms
 
 TYPE_NAME = "streaming-availability"
 RAPIDAPI_HOST = "streaming-availability.p.rapidapi.com"
@@ -172,18 +177,18 @@ _CHANGES_REACH = dt.timedelta(days=31) - dt.timedelta(hours=1)
 
 
 
-def _utc_date(value: Any) -> dt.date:
-    """Unix seconds -> the UTC calendar date; the API stamps options with them."""
+def _unix_time(value: Any) -> dt.datetime:
+    """Unix seconds -> the instant, in UTC; the API stamps options with them."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{value!r} is not a Unix time in seconds")
     try:
-        return dt.datetime.fromtimestamp(value, dt.timezone.utc).date()
+        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
     except (OverflowError, OSError, ValueError):
         raise ValueError(f"{value!r} is not a Unix time in seconds") from None
 
 
 _Url = Annotated[str, AfterValidator(http_url)]
-_UnixDate = Annotated[dt.date, BeforeValidator(_utc_date)]
+_UnixTime = Annotated[dt.datetime, BeforeValidator(_unix_time)]
 
 
 class _Model(BaseModel):
@@ -215,8 +220,8 @@ class _Option(_Model):
     link: _Url
     quality: Literal["sd", "hd", "qhd", "uhd"] | None = None
     price: _Price | None = None
-    expiresOn: _UnixDate | None = None
-    availableSince: _UnixDate | None = None
+    expiresOn: _UnixTime | None = None
+    availableSince: _UnixTime | None = None
 
     @model_validator(mode="after")
     def _addon_named(self) -> "_Option":
@@ -312,11 +317,13 @@ class StreamingAvailabilityProvider(Provider):
     )
     daily_quota = 100  # RapidAPI's free plan; paid plans and the direct platform allow more
     batch_size = 1
-    attributions = (Attribution(
+    terms = Terms(attributions=(Attribution(
         "Streaming availability information is provided by Streaming Availability API "
         "by Movie of the Night",
         "https://www.movieofthenight.com/about/api",
-    ),)
+    ),))
+    # Its deep links to stores may carry the stores' affiliate parameters of others.
+    link_policy = LinkPolicy(third_party=(APPLE, AMAZON, GOOGLE_PLAY, FANDANGO, MICROSOFT))
 
     def __init__(self, *args, **kwargs):  # Provider's: name, settings, throttle, retry
         super().__init__(*args, **kwargs)
@@ -487,8 +494,9 @@ def _offer(key: FilmKey, region: str, option: _Option) -> OfferRecord:
         link=option.link,
         price=option.price.amount if option.price else None,
         currency=option.price.currency if option.price else None,
-        expires_on=option.expiresOn,
-        available_since=option.availableSince,
+        expires_on=local_date(option.expiresOn, region) if option.expiresOn else None,
+        expires_at=option.expiresOn,
+        available_since=local_date(option.availableSince, region) if option.availableSince else None,
     )
 
 

@@ -78,7 +78,6 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from providers.base import (
-    Attribution,
     AuthFailed,
     BadResponse,
     Credential,
@@ -101,6 +100,7 @@ from providers.fields import base_url, http_url
 from providers.http import Http, parse_as, safe_label
 from providers.platforms import slugify
 from providers.regions import normalize_region
+from providers.terms import Attribution, Terms
 
 # TMDB's bucket names, in the order offers are listed.
 _BUCKETS = (
@@ -304,13 +304,15 @@ class TmdbProvider(Provider):
     # TMDB's soft limit is "somewhere in the 40 requests per second range"; it answers 429 past it.
     requests_per_second = 40
     batch_size = 1
-    attributions = (
-        Attribution("Streaming data from JustWatch", "https://www.justwatch.com"),
-        Attribution("This product uses the TMDB API but is not endorsed or certified by TMDB.",
-                    "https://www.themoviedb.org"),
+    terms = Terms(
+        attributions=(
+            Attribution("Streaming data from JustWatch", "https://www.justwatch.com"),
+            Attribution("This product uses the TMDB API but is not endorsed or certified by TMDB.",
+                        "https://www.themoviedb.org"),
+        ),
+        # The API terms allow no caching beyond six months; 180 days stays inside that.
+        retention=dt.timedelta(days=180),
     )
-    # The API terms allow no caching beyond six months; 180 days stays inside that.
-    retention = dt.timedelta(days=180)
 
     def __init__(self, *args, **kwargs):  # Provider's: name, settings, throttle, retry
         super().__init__(*args, **kwargs)

@@ -53,7 +53,6 @@ from babel.numbers import get_territory_currencies
 from pydantic import BaseModel, ConfigDict, Field, RootModel, SecretStr, field_validator
 
 from providers.base import (
-    Attribution,
     BadResponse,
     Credential,
     FilmKey,
@@ -73,8 +72,10 @@ from providers.base import (
 )
 from providers.fields import base_url, region_list
 from providers.http import Http, decode_json, parse_as, safe_label
+from providers.link_policy import AMAZON, APPLE, FANDANGO, GOOGLE_PLAY, MICROSOFT, LinkPolicy
 from providers.platforms import CANONICAL, slugify
 from providers.regions import normalize_region
+from providers.terms import AccountReport, Attribution, Terms
 
 # None: TV Everywhere, skipped on purpose (see the module docstring).
 _KINDS: dict[str, OfferKind | None] = {
@@ -210,12 +211,14 @@ class WatchmodeProvider(Provider):
     )
     requests_per_second = 2.0  # 120 a minute
     batch_size = 1
-    attributions = (Attribution("Streaming availability by Watchmode", "https://www.watchmode.com"),)
+    terms = Terms(attributions=(Attribution("Streaming availability by Watchmode",
+                                            "https://www.watchmode.com"),))
+    # Watchmode's deep links carry its own affiliate parameters (Apple's `at`, Fandango/Vudu's
+    # and Google Play's PAffiliateID, an empty Amazon `tag=`).
+    link_policy = LinkPolicy(third_party=(APPLE, AMAZON, GOOGLE_PLAY, FANDANGO, MICROSOFT))
 
-    def __init__(self, *args, **kwargs):  # Provider's: name, settings, throttle, retry
-        super().__init__(*args, **kwargs)
-        # The credits left, as of the last answer; None until Watchmode has answered.
-        self.quota: Quota | None = None
+    # The credits left, as of the last answer; None until Watchmode has answered.
+    quota: Quota | None = None
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         http = self._http()
@@ -223,6 +226,12 @@ class WatchmodeProvider(Provider):
         for query in films or ():
             self._fetch_film(http, query, result)
         return result
+
+    def account_report(self) -> AccountReport:
+        """The month's credits left, as Watchmode's last answer counted them."""
+        if self.quota is None:
+            return AccountReport()
+        return AccountReport(quota_remaining=self.quota.remaining, quota_period="month")
 
     def check_credentials(self) -> str:
         """`GET /v1/status/`, the account's quota: `{"quota": 1000, "quotaUsed": 412}`.
@@ -292,7 +301,8 @@ class WatchmodeProvider(Provider):
             return None
         spent = f" ({self.quota.used} of {self.quota.limit} used)" if self.quota else ""
         # The quota resets with the plan's billing month, a date no answer tells.
-        return RateLimited(f"{label}: HTTP 402, the plan's API quota is used up{spent}")
+        return RateLimited(f"{label}: HTTP 402, the plan's API quota is used up{spent}",
+                           quota_exhausted=True)
 
     def _note_quota(self, response: requests.Response) -> None:
         limit = _header_int(response, "X-Account-Quota")

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
+from affiliate.__main__ import main
 from affiliate.admin import auth
-from affiliate.cli import main
 from affiliate.db import Database
 from affiliate.models import AdminUser, ApiToken
 from tests.admin_support import fast_password_hashing, shown_once

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
+from affiliate.__main__ import main
 from affiliate.admin import auth, views
-from affiliate.cli import main
 from affiliate.models import LoginFailure
 from affiliate.types import utcnow
 from tests.admin_support import PASSWORD, USERNAME, admin_app, csrf_token, fast_password_hashing

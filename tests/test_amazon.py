@@ -13,7 +13,7 @@ import requests
 import responses
 from pydantic import ValidationError
 
-from providers import amazon
+from providers.amazon import client
 from providers.amazon import AmazonProvider
 from providers.base import (
     AuthFailed,
@@ -28,7 +28,7 @@ from providers.base import (
     Relation,
     Transient,
 )
-from providers.http import Pacer
+from providers.pacing import Pacer
 from tests.standin import Answer
 
 RECORDINGS = Path(__file__).parent / "recordings" / "amazon"
@@ -585,12 +585,12 @@ def test_settings_defaults_and_class_facts():
         "www.amazon.com", "US", "https://creatorsapi.amazon", None)
     assert (settings.timeout_seconds, settings.discover) == (15, False)
     assert SECRET not in repr(settings)
-    assert AmazonProvider.disclosure == "As an Amazon Associate I earn from qualifying purchases."
-    assert AmazonProvider.price_max_age.total_seconds() == 24 * 3600
+    assert AmazonProvider.terms.disclosure == "As an Amazon Associate I earn from qualifying purchases."
+    assert AmazonProvider.terms.price_max_age.total_seconds() == 24 * 3600
     assert (AmazonProvider.batch_size, AmazonProvider.requests_per_second) == (10, 1)
     assert [c.name for c in AmazonProvider.credentials] == [
         "credential_id", "credential_secret", "credential_version", "partner_tag"]
-    assert issubclass(amazon._TokenRejected, ProviderError)
+    assert issubclass(client.TokenRejected, ProviderError)
 
 
 # --- over a real socket ---------------------------------------------------------------------

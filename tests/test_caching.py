@@ -156,8 +156,8 @@ def test_content_that_the_clock_outdates_is_cached_only_until_then(client, demo,
     now = dt.datetime.now(dt.timezone.utc)
     build = blueprint._WIDGETS["how-to-watch"].build
 
-    def expiring(*args):
-        return dataclasses.replace(build(*args), fresh_until=now + dt.timedelta(seconds=90))
+    def expiring(*args, **kwargs):
+        return dataclasses.replace(build(*args, **kwargs), fresh_until=now + dt.timedelta(seconds=90))
 
     monkeypatch.setitem(blueprint._WIDGETS, "how-to-watch",
                         blueprint._WIDGETS["how-to-watch"]._replace(build=expiring))

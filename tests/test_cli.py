@@ -5,7 +5,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from click.testing import CliRunner
 
-from affiliate.cli import main
+from affiliate.__main__ import main
 
 
 @pytest.fixture

@@ -62,12 +62,17 @@ def test_a_provider_setting_of_the_wrong_kind_names_the_key(tmp_path):
         load_settings()
 
 
-def test_an_unknown_provider_type_lists_the_known_ones(tmp_path):
-    write(tmp_path, '[providers.x]\ntype = "ftp"\n')
+def test_a_provider_of_a_type_not_installed_is_set_aside_and_named(tmp_path):
+    """The service still starts, so the source's stored data stays shown (with its stored
+    credits); nothing runs it, and start-up says why."""
+    write(tmp_path, '[providers.x]\ntype = "ftp"\n[providers.shop]\ntype = "feed"\nurl = "builtin:demo"\n')
+
+    settings = load_settings()
 
     known = "amazon, feed, itunes, streaming-availability, tmdb, watchmode"
-    with pytest.raises(ConfigError, match=rf"providers\.x\.type: unknown provider type 'ftp'; known types: {known}"):
-        load_settings()
+    assert list(settings.providers) == ["shop"]
+    assert settings.uninstalled_providers == {
+        "x": f"config key providers.x.type: unknown provider type 'ftp'; known types: {known}"}
 
 
 def test_a_named_config_file_that_does_not_exist_is_an_error(tmp_path):

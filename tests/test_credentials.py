@@ -12,20 +12,15 @@ from cryptography.fernet import Fernet
 from sqlmodel import select
 
 from affiliate import credentials
-from affiliate.cli import main
+from affiliate.__main__ import main
 from affiliate.config import ConfigError, load_settings
-from affiliate.credentials import (
-    KEY_VARIABLE,
-    WRONG_KEY,
-    CredentialsError,
-    check,
-    provider_config,
-    save,
-    status,
-)
+from affiliate.credential_store import WRONG_KEY
+from affiliate.credentials import KEY_VARIABLE, CredentialsError, check, save, status
 from affiliate.models import ProviderCredential, ProviderState
-from affiliate.refresh import RefreshEngine, UnknownProvider
-from providers.http import Pacer
+from affiliate.refresh import RefreshEngine
+from affiliate.sources import UnknownProvider, build
+from affiliate.sources import effective_table as provider_config
+from providers.pacing import Pacer
 
 RECORDINGS = Path(__file__).parent / "recordings"
 KEY_A = Fernet.generate_key().decode()
@@ -390,7 +385,7 @@ def test_missing_credentials_stop_nothing_but_that_provider(settings, demo, key)
 def test_a_provider_without_usable_credentials_keeps_its_limits_and_refuses_every_call(settings, db):
     from providers.streaming_availability import StreamingAvailabilityProvider
 
-    provider = credentials.build_provider(db, settings, "motn")
+    provider = build(db, settings, "motn")
 
     assert isinstance(provider, StreamingAvailabilityProvider) and provider.daily_quota == 100
     for call in (lambda: provider.fetch([]), lambda: provider.platform_directory("US"),

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from affiliate.cli import main
-from providers.http import Pacer
+from affiliate.__main__ import main
+from providers.pacing import Pacer
 from tests.standin import Answer
 
 RECORDINGS = Path(__file__).parent / "recordings"

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from affiliate import refresh
-from affiliate.cli import main
+from affiliate.__main__ import main
 from affiliate.models import FilmProviderState
 from affiliate.refresh import RefreshEngine, run_refresh
 from affiliate.types import utcnow

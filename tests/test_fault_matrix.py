@@ -33,7 +33,7 @@ from affiliate.limits import ProviderLimiter
 from affiliate.models import Film, Offer, Product, ProviderState, RefreshRun
 from affiliate.refresh import run_refresh
 from providers.base import FilmKey, ProductFormat, ProductLink, ProductRecord, ProviderResult, Relation
-from providers.http import Pacer
+from providers.pacing import Pacer
 from tests.standin import Answer
 
 RECORDINGS = Path(__file__).parent / "recordings"

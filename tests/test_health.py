@@ -13,7 +13,7 @@ import responses
 from click.testing import CliRunner
 
 from affiliate import health
-from affiliate.cli import main
+from affiliate.__main__ import main
 from affiliate.refresh import RefreshEngine, run_refresh
 from affiliate.types import utcnow
 from providers.base import AuthFailed, RateLimited, Transient

@@ -8,8 +8,8 @@ from decimal import Decimal
 from click.testing import CliRunner
 from sqlmodel import select
 
+from affiliate.__main__ import main
 from affiliate.catalog import reconcile
-from affiliate.cli import main
 from affiliate.history import film_history
 from affiliate.models import Offer
 from providers.base import (

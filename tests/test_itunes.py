@@ -31,8 +31,8 @@ from providers.base import (
     Relation,
     Transient,
 )
-from providers.http import Pacer
 from providers.itunes import ItunesProvider
+from providers.pacing import Pacer
 from tests.standin import Answer
 
 RECORDINGS = Path(__file__).parent / "recordings" / "itunes"

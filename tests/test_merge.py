@@ -11,7 +11,6 @@ from affiliate.catalog import reconcile
 from affiliate.models import Film, FilmExternalId, FilmProduct, Platform, PlatformAlias, Product
 from affiliate.widgets import how_to_watch, related_products
 from providers.base import (
-    Attribution,
     FilmKey,
     FilmRecord,
     OfferKind,
@@ -26,6 +25,7 @@ from providers.base import (
     Relation,
 )
 from providers.registry import PROVIDER_TYPES
+from providers.terms import Attribution, Terms
 
 LLV = FilmKey(imdb_id="tt0113627")
 FILM = FilmRecord(LLV, "Leaving Las Vegas", 1995, imdb_id="tt0113627", tmdb_id=451)
@@ -35,15 +35,16 @@ TMDB_PAGE = "https://www.themoviedb.org/movie/451-leaving-las-vegas/watch?locale
 class FakeTmdb(Provider):
     type_name = "fake-tmdb"
     description = "credits like TMDB"
-    attributions = (Attribution("Streaming data from JustWatch", "https://www.justwatch.com"),)
+    terms = Terms(attributions=(Attribution("Streaming data from JustWatch",
+                                            "https://www.justwatch.com"),))
 
 
 class FakeAmazon(Provider):
     type_name = "fake-amazon"
     description = "price rules like Amazon"
-    merchant = "Amazon"
-    disclosure = "As an Amazon Associate I earn from qualifying purchases."
-    price_max_age = dt.timedelta(hours=24)
+    terms = Terms(merchant="Amazon",
+                  disclosure="As an Amazon Associate I earn from qualifying purchases.",
+                  price_max_age=dt.timedelta(hours=24))
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ def test_credits_appear_only_while_their_sources_data_is_shown(client, db, merge
     store(db, "tmdb", offer(TMDB_NETFLIX, kind=OfferKind.SUBSCRIPTION, quality=Quality.UNKNOWN))
     view = how_to_watch(db, "imdb:tt0113627", "US", "en_US", merged_settings)
 
-    assert view.attributions == FakeTmdb.attributions
+    assert view.attributions == FakeTmdb.terms.attributions
 
 
 def amazon_product(asin="B000000001", candidate=False, relation=Relation.EDITION, curated=False):

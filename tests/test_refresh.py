@@ -13,11 +13,11 @@ from affiliate.models import Offer, ProviderState, RefreshRun
 from affiliate.refresh import (
     RefreshEngine,
     UnknownFilm,
-    UnknownProvider,
     film_queries,
     refresh_provider,
     run_refresh,
 )
+from affiliate.sources import UnknownProvider
 from providers.base import (
     AuthFailed,
     FilmKey,

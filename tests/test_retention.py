@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from affiliate import create_app
+from affiliate.__main__ import main
 from affiliate.catalog import prepare, reconcile
-from affiliate.cli import main
 from affiliate.clicks import destination, record_click
 from affiliate.models import Click, Film, Offer, OfferEvent, ProviderState
 from affiliate.retention import prune

@@ -17,10 +17,10 @@ from flask import Flask
 from pydantic import SecretStr
 
 from affiliate import create_app
-from affiliate.cli import main
+from affiliate.__main__ import main
 from affiliate.config import load_settings
 from affiliate.credentials import KEY_VARIABLE
-from providers.http import Pacer
+from providers.pacing import Pacer
 from providers.watchmode import WatchmodeProvider
 
 pytest_plugins = ["pytester"]

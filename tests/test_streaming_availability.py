@@ -125,13 +125,14 @@ def test_addon_is_a_subscription_on_its_own_channel_platform():
 
 
 @responses.activate
-def test_free_option_without_quality_has_its_leaving_date_in_utc():
+def test_a_leaving_date_is_the_countrys_calendar_day_and_the_instant_is_kept():
     responses.get(LLV_URL, json=recording("show_tt0113627_us.json"))
     free, = [offer for offer in fetch().offers if offer.kind is OfferKind.FREE]
 
     assert (free.platform.slug, free.quality) == ("peacock", Quality.UNKNOWN)
-    # 2026-08-31 03:59 UTC is still the evening of the 30th in New York: the date is UTC's.
-    assert free.expires_on == dt.date(2026, 8, 31)
+    # 2026-08-31 03:59 UTC is still the evening of the 30th in New York, the US's zone.
+    assert free.expires_on == dt.date(2026, 8, 30)
+    assert free.expires_at == dt.datetime(2026, 8, 31, 3, 59, tzinfo=dt.timezone.utc)
     assert free.link.startswith("https://www.peacocktv.com/watch/asset/")
 
 
@@ -376,7 +377,7 @@ def test_settings_are_validated(settings, key):
 
 
 def test_attribution_follows_the_terms():
-    (attribution,) = StreamingAvailabilityProvider.attributions
+    (attribution,) = StreamingAvailabilityProvider.terms.attributions
     assert "Streaming Availability API by Movie of the Night" in attribution.text
     assert attribution.url == "https://www.movieofthenight.com/about/api"
 

@@ -23,7 +23,7 @@ from providers.base import (
     RateLimited,
     Transient,
 )
-from providers.http import Pacer
+from providers.pacing import Pacer
 from providers.tmdb import TmdbProvider
 from tests.standin import Answer
 
@@ -472,7 +472,7 @@ def test_settings_are_validated(settings, key):
 def test_class_attributes_document_terms_and_limits():
     assert TmdbProvider.type_name == "tmdb" and TmdbProvider.batch_size == 1
     assert TmdbProvider.requests_per_second == 40
-    justwatch, tmdb = TmdbProvider.attributions
+    justwatch, tmdb = TmdbProvider.terms.attributions
     assert (justwatch.text, justwatch.url) == ("Streaming data from JustWatch", "https://www.justwatch.com")
     assert "uses the TMDB API but is not endorsed or certified by TMDB" in tmdb.text
     assert [c.name for c in TmdbProvider.credentials] == ["read_access_token", "api_key"]

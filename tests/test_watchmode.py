@@ -21,7 +21,7 @@ from providers.base import (
     RateLimited,
     Transient,
 )
-from providers.http import Pacer
+from providers.pacing import Pacer
 from providers.watchmode import Quota, WatchmodeProvider
 from tests.standin import Answer
 

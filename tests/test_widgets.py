@@ -15,12 +15,23 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from affiliate import Affiliate, create_app, static_files
-from affiliate.blueprint import BadParameter, render_how_to_watch, render_related_products
+from affiliate.blueprint import (
+    BadParameter,
+    render_how_to_watch,
+    render_related_products,
+)
 from affiliate.catalog import prepare, reconcile
 from affiliate.config import ConfigError
 from affiliate.models import Film, FilmProduct, Offer, Product
 from affiliate.refresh import run_refresh
-from affiliate.widgets import FilmNotFound, how_to_watch, list_films, related_products
+from affiliate.sources import SourceDirectory
+from affiliate.widgets import (
+    DEFAULT_DISCLOSURE,
+    FilmNotFound,
+    how_to_watch,
+    list_films,
+    related_products,
+)
 from providers.base import (
     Availability,
     FilmKey,
@@ -333,7 +344,7 @@ def test_fragments_bring_their_stylesheet_and_the_disclosure(client, demo, setti
         html = client.get(f"/widgets/{widget}/{LLV}").text
         assert html.startswith('<link rel="stylesheet" href="http://localhost/affiliate/static/'
                                f'widgets.css?v={static_files.version()}">')
-        assert f'<p class="aff-disclosure">{settings.widgets.disclosure}</p>' in html
+        assert f'<p class="aff-disclosure">{DEFAULT_DISCLOSURE}</p>' in html
     css = client.get("/affiliate/static/widgets.css")
     assert css.status_code == 200 and b"--aff-accent" in css.data
 
@@ -527,7 +538,8 @@ def test_an_offer_that_appears_later_is_new_for_two_weeks(db, settings):
 
     assert badges(view) == {"Beta TV": ["New"], "Alpha Movies": []}
     assert view.groups[0].rows[0].badges[0].kind == "new"
-    assert view.fresh_until == dt.datetime(2026, 3, 12, tzinfo=dt.timezone.utc)  # 14 days on
+    # 14 days on, at midnight in the region's zone (the US's: New York, UTC-4 in March).
+    assert view.fresh_until == dt.datetime(2026, 3, 12, 4, tzinfo=dt.timezone.utc)
     assert badges(watch(db, settings, now=at(11))) == {"Beta TV": [], "Alpha Movies": []}
 
 
@@ -571,8 +583,8 @@ def test_leaving_shows_the_date_from_thirty_days_before(db, settings):
     view = watch(db, settings, now=NOW)
 
     assert badges(view) == {"Alpha Movies": ["Leaving Mar 21"], "Beta TV": []}
-    # Beta's badge appears when its date comes within 30 days.
-    assert view.fresh_until == dt.datetime(2026, 3, 16, tzinfo=dt.timezone.utc)
+    # Beta's badge appears when its date comes within 30 days, as the day begins in New York.
+    assert view.fresh_until == dt.datetime(2026, 3, 16, 4, tzinfo=dt.timezone.utc)
     assert badges(watch(db, settings, now=at(16)))["Beta TV"] == ["Leaving Apr 15"]
     assert badges(watch(db, settings, now=at(16), locale="es_ES"))["Beta TV"] == [
         "Disponible hasta el 15 abr"]
@@ -619,17 +631,20 @@ def test_queries_do_not_grow_with_offers_products_or_history(db, settings, build
         bumped = [dataclasses.replace(o, price=o.price + day) for o in many]
         reconcile(db, "test", ProviderResult(films=[TEST_FILM], offers=bumped, products=goods),
                   hide_after_misses=3, now=at(-day))
+    # A web process keeps one SourceDirectory: what it read of a source's terms is kept.
+    sources = SourceDirectory(db, settings)
+    build(db, "imdb:tt0000001", "US", "en_US", settings, now=NOW, sources=sources)
     statements = []
     event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
 
-    view = build(db, "imdb:tt0000001", "US", "en_US", settings, now=NOW)
+    view = build(db, "imdb:tt0000001", "US", "en_US", settings, now=NOW, sources=sources)
     assert len(statements) == 2, statements  # the film, then its offers (or products)
     assert view.groups if build is how_to_watch else len(view.cards) == 30
 
     with db.session() as session:
         film = session.exec(select(Film)).one()
     statements.clear()
-    build(db, film, "US", "en_US", settings, now=NOW)
+    build(db, film, "US", "en_US", settings, now=NOW, sources=sources)
     assert len(statements) == 1  # given the film's row, only the offers (or products)
 
 

@@ -16,10 +16,11 @@ from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from affiliate import credentials, curation
-from affiliate.admin import admin_state, auth, click_report, films, provider_status
+from affiliate.admin import auth, click_report, films, provider_status
+from affiliate.admin.state import admin_state
 from affiliate.admin.work import is_not_found, summary
-from affiliate.app import state
 from affiliate.refresh import RunReport
+from affiliate.state import state
 from providers.regions import normalize_region
 
 bp = Blueprint("affiliate_admin_api", __name__)
@@ -161,9 +162,9 @@ def link_product(film: str):
     body = _body()
     region = normalize_region(str(body.get("region") or state().settings.service.default_region))
     named = {key: _text(body, key) for key in ("asin", "gtin", "url") if key in body}
-    ref = curation.ProductRef(**named, title=body.get("title"), format=body.get("format"),
-                              marketplace=provider_status.amazon_marketplace(state().settings, region))
-    rows = curation.link_product(state().db, film, ref, region, str(body.get("relation", "edition")))
+    ref = curation.ProductRef(**named, title=body.get("title"), format=body.get("format"))
+    rows = curation.link_product(state().db, film, ref, region, str(body.get("relation", "edition")),
+                                 state().settings)
     return jsonify(links=[_link_json(row) for row in rows]), 201
 
 

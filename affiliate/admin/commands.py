@@ -12,7 +12,7 @@ import click
 from flask.cli import with_appcontext
 
 from affiliate.admin import auth, throttle
-from affiliate.app import state
+from affiliate.state import state
 from affiliate.types import utcnow
 
 

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from affiliate import credentials
+from affiliate import credentials, sources
 from affiliate.admin.work import Refresher
 from affiliate.config import Settings
 from affiliate.credentials import CredentialField, CredentialStatus
 from affiliate.db import Database
 from affiliate.health import ProviderHealth, provider_health
-from affiliate.refresh import RefreshEngine, UnknownProvider
-from providers.registry import provider_class
-
-DEFAULT_MARKETPLACE = "www.amazon.com"
+from affiliate.refresh import RefreshEngine
 
 
 @dataclass(frozen=True)
@@ -53,28 +50,13 @@ def all_providers(db: Database, settings: Settings, refresher: Refresher) -> lis
 
 def one(db: Database, settings: Settings, refresher: Refresher, name: str) -> ProviderView:
     """UnknownProvider for a name config.toml does not define."""
-    known(settings, name)
+    sources.configured_table(settings, name)
     return next(view for view in all_providers(db, settings, refresher) if view.name == name)
-
-
-def known(settings: Settings, name: str) -> None:
-    if name not in settings.providers:
-        configured = ", ".join(sorted(settings.providers)) or "none configured"
-        raise UnknownProvider(f"no provider named {name!r} (configured: {configured})")
-
-
-def amazon_marketplace(settings: Settings, region: str) -> str:
-    """The marketplace host of the Amazon provider configured for `region`, so an ASIN
-    links to the store the tags are for; amazon.com when none is."""
-    for raw in settings.providers.values():
-        if raw.get("type") == "amazon" and str(raw.get("region", "US")).upper() == region:
-            return str(raw.get("marketplace", DEFAULT_MARKETPLACE)).lower()
-    return DEFAULT_MARKETPLACE
 
 
 def _view(db: Database, settings: Settings, refresher: Refresher, health: ProviderHealth) -> ProviderView:
     fields = tuple(credentials.fields(settings, health.name))
     return ProviderView(
-        health=health, description=provider_class(health.type_name).description, fields=fields,
+        health=health, description=sources.configured_table(settings, health.name)[1].description, fields=fields,
         credentials=credentials.status(db, settings, health.name) if fields else None,
         refreshing=refresher.running(health.name))

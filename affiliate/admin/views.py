@@ -15,19 +15,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from werkzeug.exceptions import HTTPException
 
 from affiliate import credentials, curation
-from affiliate.admin import (
-    PREFIX,
-    admin_state,
-    auth,
-    click_report,
-    csrf,
-    films,
-    provider_status,
-    throttle,
-)
+from affiliate.admin import auth, click_report, csrf, films, provider_status, throttle
+from affiliate.admin.state import PREFIX, admin_state
 from affiliate.admin.work import is_not_found, summary
-from affiliate.app import state, templates_folder
 from affiliate.health import when
+from affiliate.state import state, templates_folder
 from affiliate.types import utcnow
 from providers.base import ProductFormat, Relation
 from providers.regions import normalize_region
@@ -281,9 +273,9 @@ def link_product(film: str):
         raise BadInput("choose ASIN, GTIN or URL and give its value")
     region = normalize_region(form.get("region") or state().settings.service.default_region)
     ref = curation.ProductRef(**{by: value}, title=form.get("title") or None,
-                              format=form.get("format") or None,
-                              marketplace=provider_status.amazon_marketplace(state().settings, region))
-    rows = curation.link_product(state().db, film, ref, region, form.get("relation", "edition"))
+                              format=form.get("format") or None)
+    rows = curation.link_product(state().db, film, ref, region, form.get("relation", "edition"),
+                                 state().settings)
     flash("Linked " + ", ".join(f"{row.title} ({row.merchant})" for row in rows) + ".", "ok")
     return redirect(url_for("affiliate_admin.film", film=film) + "#products", 303)
 

@@ -1,6 +1,6 @@
-"""The click routes, on the widget blueprint: GET /go/<target> counts a click and redirects to
-the stored link; POST /go/<target>/beacon counts a click on a link shown directly (Amazon's),
-sent by static/beacon.js.
+"""The click routes, a blueprint of their own mounted beside the widgets': GET /go/<target>
+counts a click and redirects to the stored link; POST /go/<target>/beacon counts a click on a
+link shown directly (Amazon's), sent by static/beacon.js.
 
 Neither ever sends a visitor anywhere a request names: the target is an offer or product id
 and the destination is the link stored for it. Answers are never cached and never indexed.
@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, redirect, request, url_for
+from flask import Blueprint, Response, redirect, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
 from affiliate import clicks
-from affiliate.app import state
-from affiliate.blueprint import bp
+from affiliate.state import state
 from affiliate.types import utcnow
 
 log = logging.getLogger(__name__)
+
+clicks_bp = Blueprint("affiliate_clicks", __name__)
 
 _HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 _BEACON = "/beacon"  # go_beacon's path after go's
@@ -32,7 +33,7 @@ class GoLinks:
     _SLOT = "__target__"
 
     def __init__(self, external: bool = False):
-        self._go = url_for("affiliate.go", target=self._SLOT, _external=external)
+        self._go = url_for("affiliate_clicks.go", target=self._SLOT, _external=external)
 
     def go(self, target: str, film: int | None = None) -> str:
         return self._fill(self._go, target, film)
@@ -45,12 +46,12 @@ class GoLinks:
         return url if film is None else f"{url}?film={int(film)}"
 
 
-@bp.record_once
+@clicks_bp.record_once
 def _register_jinja_global(setup_state) -> None:
     setup_state.app.jinja_env.globals["go_links"] = GoLinks
 
 
-@bp.get("/go/<target>")
+@clicks_bp.get("/go/<target>")
 def go(target: str):
     try:
         where = _destination(target)
@@ -66,7 +67,7 @@ def go(target: str):
     return response
 
 
-@bp.post("/go/<target>" + _BEACON)
+@clicks_bp.post("/go/<target>" + _BEACON)
 def go_beacon(target: str):
     try:
         where = _destination(target)
