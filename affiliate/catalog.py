@@ -43,6 +43,7 @@ from providers.base import (
     OfferRecord,
     PlatformRecord,
     Problem,
+    ProductFormat,
     ProductLink,
     ProductRecord,
     ProviderResult,
@@ -530,7 +531,14 @@ def _upsert_product(session: Session, source: str, record: ProductRecord, now: d
         Product.merchant == record.merchant, Product.merchant_id == record.merchant_id,
         Product.region == record.region)).first()
     values = {attr: getattr(record, attr) for attr in _PRODUCT_FIELDS}
-    values["format"] = record.format.value
+    values["format"] = record.format.value if record.format else None
+    # What the source did not say this time stays as stored; a new product needs something.
+    if product is not None:
+        values = {attr: value for attr, value in values.items()
+                  if value is not None or attr not in ("title", "format")}
+    else:
+        values["title"] = values["title"] or record.merchant_id
+        values["format"] = values["format"] or ProductFormat.MERCHANDISE.value
     values["availability"] = record.availability.value
     if product is not None and record.link_only:
         values = {"link": record.link, "price": None, "currency": None, "image_url": None}

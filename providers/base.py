@@ -193,8 +193,8 @@ class ProductRecord:
 
     merchant: str
     merchant_id: str
-    title: str
-    format: ProductFormat
+    title: str | None  # None: the source did not say this time; the stored title stays
+    format: ProductFormat | None  # None: likewise, the stored format stays
     link: str
     region: str
     films: tuple[ProductLink, ...] = ()

@@ -40,11 +40,11 @@ Design:
   `soundtracks` on, one album search. Each call first passes the provider's throttle (refresh's
   limiter shared by every process, else an in-process pacer at `requests_per_second`), so
   every request counts, however many a film costs.
-- A film is in `covered` only when every storefront's film call found exactly one film and
-  every answer was read in full (album search included): a search without a unique match, a
-  stored id a storefront does not sell, a 404 or a wrong-shaped entry is a Problem and keeps
-  stored data as it is, because localized titles and per-territory releases make an empty
-  answer no proof that Apple stopped selling a film.
+- A film is in `covered` only when every storefront's film call was answered in full (album
+  search included). A lookup of a stored Apple id that a storefront answers without that
+  film is a complete answer: Apple no longer sells it there, so its offers there count a
+  miss. A search without a unique match, a 404 or a wrong-shaped entry is a Problem and keeps
+  stored data as it is, because localized titles make an empty search no proof of anything.
 - Soundtracks are search hits, so their product links are candidates an operator approves.
   They are sold as Apple Music albums (the link opens music.apple.com), so the merchant is
   "Apple Music". A failed album search (timeout, 5xx, bad body) is a Problem for that film
@@ -206,6 +206,8 @@ class ItunesProvider(Provider):
 
     type_name = "itunes"
     description = "Apple TV (iTunes Store) buy and rent prices and soundtrack albums, per storefront"
+    # A lookup of a stored Apple id that Apple answers without that film is definitive.
+    definitive_misses = True
     requests_per_second = 20 / 60
     batch_size = 1
 
@@ -285,15 +287,17 @@ class _FilmFetch:
 
     def _offers(self, region: str) -> None:
         film = self._lookup(region) if self.apple_id else self._search(region)
+        if film is None:  # Apple answered: it does not sell this film here
+            return
         self.apple_id = str(film.trackId)
         self.result.offers.extend(_offers(self.query, film, region, self.settings))
 
-    def _lookup(self, region: str) -> _Item:
+    def _lookup(self, region: str) -> _Item | None:
+        """The stored id's film in this storefront; None when Apple's answer has none, which
+        is its word that the film is not sold there (any more)."""
         films = self._items(self.client.get("/lookup", id=self.apple_id, country=region), region)
         match = [film for film in films if film.is_film and str(film.trackId) == self.apple_id]
-        if not match:
-            raise _Unusable(f"Apple id {self.apple_id} is not sold in this storefront")
-        return match[0]
+        return match[0] if match else None
 
     def _search(self, region: str) -> _Item:
         title = self.query.title.strip()

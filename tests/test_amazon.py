@@ -12,9 +12,11 @@ import pytest
 import requests
 import responses
 from pydantic import ValidationError
+from sqlmodel import select
 
-from providers.amazon import client
-from providers.amazon import AmazonProvider
+from affiliate.catalog import reconcile
+from affiliate.models import Film, Product
+from providers.amazon import AmazonProvider, client
 from providers.base import (
     AuthFailed,
     Availability,
@@ -263,14 +265,10 @@ def test_partial_errors_fail_only_their_asins_and_films():
 
     assert [p.merchant_id for p in result.products] == [BLU_RAY]
     assert [link.film for link in result.products[0].films] == [LLV, FilmKey(tmdb_id=1)]
-    assert result.covered == {FilmKey(tmdb_id=1)}
-    assert [str(problem) for problem in result.problems] == [
-        "imdb:tt0113627: Amazon B000002OUW: ItemNotAccessible: The ItemId B000002OUW is not "
-        "accessible through the Creators API.",
-        "tmdb:14924: Amazon B0DEMOLLV1: InvalidParameterValue: The ItemIds B0DEMOLLV1 provided "
-        "in the request is invalid.",
-    ]
-    assert result.complete
+    # Not accessible, or an invalid ItemId beside valid ones: Amazon's word that it has no
+    # such item, so the films are answered for and those products count a miss.
+    assert result.covered == {LLV, SID, FilmKey(tmdb_id=1)}
+    assert result.problems == [] and result.complete
 
 
 @responses.activate
@@ -284,7 +282,7 @@ def test_an_asin_left_out_without_an_error_still_fails_its_film():
 
 
 @responses.activate
-def test_a_batch_amazon_knows_none_of_is_a_problem_for_its_films_only():
+def test_a_batch_amazon_knows_none_of_answers_for_its_films():
     token()
     responses.add_callback(responses.POST, GET_ITEMS, callback=lambda request: (
         (404, {}, json.dumps(body("items_not_found.json")))
@@ -292,9 +290,8 @@ def test_a_batch_amazon_knows_none_of_is_a_problem_for_its_films_only():
     asins = [f"B00000000{n}" for n in range(10)]
     result = provider().fetch([llv(*asins), sid("B0DEMOLLV1")])
 
-    assert len(result.products) == 10 and result.covered == {LLV}
-    assert [str(problem) for problem in result.problems] == [
-        "tmdb:14924: Amazon B0DEMOLLV1: Amazon knows none of the ASINs asked with it (404)"]
+    assert len(result.products) == 10 and result.covered == {LLV, SID}
+    assert result.problems == []
 
 
 @responses.activate
@@ -616,3 +613,62 @@ def test_works_through_a_stand_in_for_both_the_token_endpoint_and_the_api(standi
     assert json.loads(api_call.body)["itemIds"] == [BLU_RAY, DVD]
     assert [p.merchant_id for p in result.products] == [BLU_RAY, DVD]
     assert result.covered == {LLV, SID}
+
+
+# --- what Amazon's answer leaves out ----------------------------------------------------------
+
+
+@responses.activate
+def test_an_item_without_item_info_keeps_its_price_and_leaves_title_and_format_to_the_store():
+    """An offers-only answer (resources without itemInfo) still prices the product."""
+    token()
+    get_items("get_items_offers_only.json")
+    result = provider().fetch([llv(BLU_RAY, NOVEL)])
+
+    assert result.problems == [] and result.covered == {LLV}
+    blu_ray, novel = result.products
+    assert (blu_ray.merchant_id, blu_ray.price, blu_ray.currency) == (BLU_RAY, Decimal("12.99"), "USD")
+    assert (novel.merchant_id, novel.price) == (NOVEL, Decimal("9.49"))
+    assert (blu_ray.title, blu_ray.format, blu_ray.availability) == (None, None, Availability.IN_STOCK)
+    assert blu_ray.link.startswith("https://www.amazon.com/dp/B00C6FBZ8S")
+
+
+@pytest.fixture
+def stored_llv(db):
+    with db.session() as session:
+        session.add(Film(title="Leaving Las Vegas", year=1995, imdb_id="tt0113627", tmdb_id=451))
+    return db
+
+
+@responses.activate
+def test_a_stored_product_keeps_its_title_when_amazon_sends_only_offers(stored_llv):
+    db = stored_llv
+    token()
+    get_items()
+    reconcile(db, "amazon", provider().fetch([llv(BLU_RAY)]), hide_after_misses=3)
+    responses.replace(responses.POST, GET_ITEMS, json=body("get_items_offers_only.json"))
+    reconcile(db, "amazon", provider().fetch([llv(BLU_RAY)]), hide_after_misses=3)
+
+    with db.session() as session:
+        stored = session.exec(select(Product).where(Product.merchant_id == BLU_RAY)).one()
+    assert (stored.title, stored.format, stored.price) == (
+        "Leaving Las Vegas [Blu-ray]", "blu-ray", Decimal("12.99"))
+
+
+@responses.activate
+def test_an_asin_amazon_no_longer_has_is_hidden_after_three_answers(stored_llv):
+    """ItemNotAccessible is Amazon's word that the item is gone: a miss each time, hidden at
+    catalog.hide_after_misses; until then it is still shown."""
+    db = stored_llv
+    token()
+    get_items()
+    reconcile(db, "amazon", provider().fetch([llv(BLU_RAY, SOUNDTRACK)]), hide_after_misses=3)
+    responses.replace(responses.POST, GET_ITEMS, json=body("get_items_partial.json"))
+
+    for expected_hidden in (False, False, True):
+        result = provider().fetch([llv(BLU_RAY, SOUNDTRACK)])
+        stats = reconcile(db, "amazon", result, hide_after_misses=3)
+        assert stats.products_missing == 1
+        with db.session() as session:
+            gone = session.exec(select(Product).where(Product.merchant_id == SOUNDTRACK)).one()
+        assert gone.hidden is expected_hidden

@@ -139,13 +139,13 @@ ADAPTERS = (
         empty=(Route("GET", SA_SHOW, recorded("streaming_availability/show_tt0113627_none.json")),),
         empty_is_complete=True, widget="how-to-watch", shows="Movie of the Night"),
     Adapter(
-        # A stored Apple id is looked up; an empty lookup is no proof Apple stopped selling.
+        # A stored Apple id is looked up; an empty lookup is Apple's word it stopped selling.
         "itunes", {"type": "itunes", "base_url": APPLE, "affiliate_token": "1000lABC"}, (),
         good=ITUNES_GOOD,
         faulted=(("GET", f"{APPLE}/lookup"), ("GET", f"{APPLE}/search")),
         empty=(Route("GET", f"{APPLE}/lookup", recorded("itunes/empty.json"), content_type=APPLE_JSON),
                Route("GET", f"{APPLE}/search", recorded("itunes/empty.json"), content_type=APPLE_JSON)),
-        empty_is_complete=False, widget="how-to-watch", shows="Apple TV"),
+        empty_is_complete=True, widget="how-to-watch", shows="Apple TV"),
     Adapter(
         # The film's lookup answers; its soundtrack search fails. Only being rate-limited
         # stops the fetch: other failures cost the film its coverage, not its offers.
@@ -155,11 +155,11 @@ ADAPTERS = (
         empty_is_complete=True, widget="how-to-watch", shows="Apple TV",
         tolerates=("transient", "bad_response")),
     Adapter(
-        # Amazon answers a call whose every ASIN it does not know with a 404.
+        # Amazon answers a call whose every ASIN it does not know with a 404: they are gone.
         "amazon", AMAZON_CONFIG, (AMZ_ID, AMZ_SECRET, AMZ_ACCESS), good=AMAZON_GOOD,
         faulted=(("POST", AMZ_ITEMS),),
         empty=(Route("POST", AMZ_ITEMS, recorded("amazon/items_not_found.json"), status=404),),
-        empty_is_complete=False, widget="related-products", shows="Leaving Las Vegas [Blu-ray]",
+        empty_is_complete=True, widget="related-products", shows="Leaving Las Vegas [Blu-ray]",
         linked_asins=ASINS),
     Adapter(
         "amazon-token", AMAZON_CONFIG, (AMZ_ID, AMZ_SECRET, AMZ_ACCESS), good=AMAZON_GOOD,

@@ -76,9 +76,13 @@ Design:
   as non-curated links; the catalog never moves an existing link for such a source, so the
   relation given (from the binding: disc → edition, music → soundtrack, book → source novel,
   a title saying collection or box set → collection, anything else → merchandise) only
-  matters for a new link. An ASIN that Amazon reports as failed, leaves out, or answers with an
-  entry of the wrong shape is a Problem for each film holding it, and those films stay out of
-  `covered`: only a film whose every ASIN was read can have a product counted as gone.
+  matters for a new link. An ASIN Amazon answers as no item it offers (ItemNotAccessible, an
+  "invalid" ItemId, or the 404 of a batch of only such ASINs) is a definitive miss: its films
+  stay covered and the product counts a miss (hidden after `catalog.hide_after_misses`). An
+  ASIN it leaves out without a word, or answers with an entry of the wrong shape, is a Problem
+  for each film holding it, and those films stay out of `covered`. An item without `itemInfo`
+  (an offers-only answer) keeps its price, availability and link; its stored title and format
+  stay.
 - With `discover` on, a film that has no Amazon product in `region` yet (and a title) gets
   three searches, one request each, for candidates an operator approves: editions by title in
   MoviesAndTV, the soundtrack by "<title> soundtrack" in Music, the novel by title in Books.

@@ -31,6 +31,10 @@ MAX_ITEM_IDS = 10
 _UHD_RE = re.compile(r"\b(4k|uhd|ultra hd)\b", re.IGNORECASE)
 _COLLECTION_RE = re.compile(r"\b(collection|box ?set|\d+[- ]film)\b", re.IGNORECASE)
 _GTIN_LENGTHS = (8, 12, 13, 14)
+# Errors by which Amazon answers that an ASIN it was asked about is no item it offers through
+# the API ("not accessible", and the "invalid" ItemId of a batch with valid ones, the per-item
+# form of the 404 it gives a batch of only such ASINs): a definitive miss of that product.
+_GONE = {"ItemNotAccessible", "InvalidParameterValue"}
 
 # Bindings (lower case) as Amazon US names them; "Blu-ray" also covers 4K discs, which say so
 # in the title or the technical formats.
@@ -76,10 +80,12 @@ _AVAILABILITY_MESSAGES = (
 
 @dataclass
 class _Answers:
-    """What Amazon said: items by ASIN, why the asked-for ones failed, search hits by film."""
+    """What Amazon said: items by ASIN, why the asked-for ones failed (`failed`: nothing is
+    known of them; `gone`: Amazon answered that it has no such item), search hits by film."""
 
     items: dict[str, Item] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    gone: dict[str, str] = field(default_factory=dict)
     found: dict[str, Item] = field(default_factory=dict)
     candidates: dict[str, list[FilmKey]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -121,9 +127,9 @@ class Run:
 
     def _read_batch(self, client: Client, asins: list[str]) -> None:
         answer = client.get_items(asins)
-        if answer is None:
+        if answer is None:  # Amazon's 404: it knows none of them
             for asin in asins:
-                self.answers.failed[asin] = "Amazon knows none of the ASINs asked with it (404)"
+                self.answers.gone[asin] = "Amazon knows none of the ASINs asked with it (404)"
             return
         label = client.label("getItems")
         items, bad = _parse_items(answer.items_result.items, label)
@@ -135,7 +141,12 @@ class Run:
         self.answers.items.update({asin: item for asin, item in items.items() if asin in asins})
         for asin in asins:
             if asin not in self.answers.items and asin not in self.answers.failed:
-                self.answers.failed[asin] = _reason(asin, answer.errors)
+                error = _error_for(asin, answer.errors)
+                if error is not None and error.code in _GONE:
+                    self.answers.gone[asin] = f"{error.code}: {error.message}"
+                else:
+                    self.answers.failed[asin] = (f"{error.code}: {error.message}" if error
+                                                 else "missing from Amazon's answer")
 
     def _discover(self, client: Client, query: FilmQuery) -> None:
         where = str(query.key)
@@ -182,7 +193,7 @@ class Run:
         return ProductRecord(
             merchant=MERCHANT,
             merchant_id=item.asin,
-            title=item.item_info.title.display_value,
+            title=_title(item),
             format=product_format,
             link=item.detail_page_url,
             region=self.settings.region,
@@ -226,44 +237,48 @@ def _parse_items(entries: list[Any], label: str) -> tuple[dict[str, Item], list[
     return items, bad
 
 
-def _reason(asin: str, errors: list[ErrorData]) -> str:
+def _error_for(asin: str, errors: list[ErrorData]) -> ErrorData | None:
     """Amazon names a failed ASIN only inside the error's message."""
-    for error in errors:
-        if asin in error.message:
-            return f"{error.code}: {error.message}"
-    return "missing from Amazon's answer"
+    return next((error for error in errors if asin in error.message), None)
 
 
 def _binding(item: Item) -> str:
-    classifications = item.item_info.classifications
+    classifications = item.item_info.classifications if item.item_info else None
     binding = classifications.binding if classifications else None
     return binding.display_value.strip() if binding else ""
 
 
 def _formats(item: Item) -> list[str]:
-    info = item.item_info.technical_info
+    info = item.item_info.technical_info if item.item_info else None
     return info.formats.display_values if info and info.formats else []
 
 
-def _format(item: Item) -> ProductFormat:
+def _title(item: Item) -> str | None:
+    return item.item_info.title.display_value if item.item_info else None
+
+
+def _format(item: Item) -> ProductFormat | None:
+    """None when Amazon sent no item information: the stored format stays."""
+    if item.item_info is None:
+        return None
     product_format = _BINDING_FORMATS.get(_binding(item).lower(), ProductFormat.MERCHANDISE)
-    described = " ".join([item.item_info.title.display_value, *_formats(item)])
+    described = " ".join([_title(item), *_formats(item)])
     if product_format is ProductFormat.BLU_RAY and _UHD_RE.search(described):
         return ProductFormat.UHD_BLU_RAY
     return product_format
 
 
-def _relation(item: Item, product_format: ProductFormat) -> Relation:
-    if _COLLECTION_RE.search(" ".join([item.item_info.title.display_value, *_formats(item)])):
+def _relation(item: Item, product_format: ProductFormat | None) -> Relation:
+    if _COLLECTION_RE.search(" ".join([_title(item) or "", *_formats(item)])):
         return Relation.COLLECTION
     return _RELATIONS.get(product_format, Relation.MERCHANDISE)
 
 
 def _is_candidate(item: Item, film_title: str) -> bool:
     """A search hit worth an operator's look: a shippable product naming the film."""
-    if _binding(item).lower() in _STREAMING_BINDINGS:
+    if item.item_info is None or _binding(item).lower() in _STREAMING_BINDINGS:
         return False
-    return _fold(film_title) in _fold(item.item_info.title.display_value)
+    return _fold(film_title) in _fold(_title(item))
 
 
 def _fold(text: str) -> str:
@@ -294,7 +309,7 @@ def _image(item: Item) -> str | None:
 
 
 def _gtin(item: Item) -> str | None:
-    ids = item.item_info.external_ids
+    ids = item.item_info.external_ids if item.item_info else None
     for group in (ids.eans, ids.upcs) if ids else ():
         for value in group.display_values if group else ():
             if value.isascii() and value.isdigit() and len(value) in _GTIN_LENGTHS:

@@ -86,7 +86,8 @@ class Offers(Wire):
 class Item(Wire):
     asin: str = Field(min_length=1)
     detail_page_url: _HttpUrl = Field(alias="detailPageURL")
-    item_info: ItemInfo
+    # Absent when the resources asked for hold no item information (an offers-only set).
+    item_info: ItemInfo | None = None
     images: Images | None = None
     offers_v2: Offers | None = None
 
