@@ -3,8 +3,9 @@
 Rules (see shared/DESIGN.md): records are upserted and stamped with their source; only a
 complete answer may count an offer or product as missing, and even then it is hidden after
 `hide_after_misses` consecutive misses, never deleted. A complete answer that would hide
-more than `max_hidden_share` of the source's visible offers is quarantined: reported, not
-applied. Each film's offers, products and history change in one transaction, so an
+more than `max_hidden_share` of the source's visible offers (or products) is quarantined:
+reported, not applied; one that leaves out that share is applied (one miss each) and reported
+at once (`drop_warning`), so an operator hears of it on the first run, not the third. Each film's offers, products and history change in one transaction, so an
 interrupted refresh leaves every film either as before or as after.
 
 The same transaction raises the revision (affiliate.revisions) of every film whose widgets
@@ -69,6 +70,8 @@ class ReconcileStats:
     products_missing: int = 0
     problems: list[Problem] = field(default_factory=list)
     quarantined: str | None = None  # why the answer was not applied
+    drop_warning: str | None = None  # applied, but it leaves out a suspicious share
+    removals: Removals | None = None  # what the run left out so far (chunks add up)
     covered_films: set[int] = field(default_factory=set)  # films the answer spoke for in full
 
 
@@ -132,10 +135,14 @@ def _chunks(values: list, size: int = 500) -> Iterable[list]:
 
 def reconcile(db: Database, source: str, result: ProviderResult, hide_after_misses: int,
               max_hidden_share: float = 1.0, now: dt.datetime | None = None,
-              dated_prices: bool = False, link_policy: LinkPolicy = LinkPolicy()) -> ReconcileStats:
+              dated_prices: bool = False, link_policy: LinkPolicy = LinkPolicy(),
+              so_far: Removals | None = None) -> ReconcileStats:
     """Store `result` as `source`'s current word; return what changed. `dated_prices`: the
     widgets show when this source's product prices were checked. `link_policy`: the
-    source's; the third-party affiliate parameters it names leave every link before storing."""
+    source's; the third-party affiliate parameters it names leave every link before storing.
+    `so_far`: what the earlier chunks of this run left out (ReconcileStats.removals), so the
+    run is judged whole."""
+    so_far = so_far or Removals()
     now = now or utcnow()
     stats = ReconcileStats(problems=list(result.problems))
     result = _without_third_party_parameters(result, link_policy, stats.problems)
@@ -150,12 +157,15 @@ def reconcile(db: Database, source: str, result: ProviderResult, hide_after_miss
     # does not make the answer for the others less complete.
     covered = {film_ids[key] for key in result.covered if key in film_ids} if result.complete else set()
 
-    stats.quarantined = _quarantine_reason(db, source, offers_by_film, covered,
-                                           hide_after_misses, max_hidden_share)
-    if stats.quarantined:
-        return stats
-    stats.covered_films = covered
     answered = {_product_key(record) for record in result.products}
+    removals = so_far + _removals(db, source, offers_by_film, answered, covered, hide_after_misses)
+    stats.quarantined = removals.quarantine_reason(max_hidden_share)
+    if stats.quarantined:
+        stats.removals = so_far
+        return stats
+    stats.removals = removals
+    stats.drop_warning = removals.drop_warning(max_hidden_share, hide_after_misses)
+    stats.covered_films = covered
     # A source that lists no products and holds none (TMDB, Watchmode) cannot miss one:
     # no need to look for its products film by film.
     may_hold_products = bool(result.products) or _holds_products(db, source)
@@ -230,27 +240,82 @@ def _products_by_film(records: list[ProductRecord], film_ids: dict[FilmKey, int]
     return grouped
 
 
-def _quarantine_reason(db: Database, source: str, offers_by_film: dict[int, dict[tuple, OfferRecord]],
-                       covered: set[int], hide_after_misses: int, max_hidden_share: float) -> str | None:
-    """Why a complete answer is too suspicious to apply (an outage that looks like an empty
-    catalog), or None."""
+@dataclass(frozen=True)
+class Removals:
+    """What a complete answer leaves out of what the source shows now: `dropped`, the visible
+    rows it counts a miss for; `hidden`, those that miss hides at once; `visible`, all the
+    source's visible rows. Offers and products are judged apart (a source has mostly one).
+    A run in chunks adds its chunks' up (the visible counts are the first chunk's)."""
+
+    offers_dropped: int = 0
+    offers_hidden: int = 0
+    offers_visible: int = 0
+    products_dropped: int = 0
+    products_hidden: int = 0
+    products_visible: int = 0
+
+    def quarantine_reason(self, max_share: float) -> str | None:
+        """Why the answer is too suspicious to apply (an outage that looks like an empty
+        catalog), or None."""
+        for what, hidden, visible in self._kinds("hidden"):
+            if hidden and hidden / visible > max_share:
+                return (f"the answer would hide {hidden} of {visible} visible {what}, more than "
+                        f"{max_share:.0%}; nothing was applied (refresh with --accept-removals "
+                        "to apply)")
+        return None
+
+    def drop_warning(self, max_share: float, hide_after_misses: int) -> str | None:
+        """Said on the first such answer, not only when the misses add up to a quarantine."""
+        for what, dropped, visible in self._kinds("dropped"):
+            if dropped and dropped / visible > max_share:
+                return (f"the answer leaves out {dropped} of {visible} visible {what} "
+                        f"({dropped / visible:.0%}, more than {max_share:.0%}); they are hidden "
+                        f"after {hide_after_misses} such answers in a row, and the last is "
+                        "quarantined: check the source")
+        return None
+
+    def __add__(self, other: "Removals") -> "Removals":
+        return Removals(
+            self.offers_dropped + other.offers_dropped, self.offers_hidden + other.offers_hidden,
+            self.offers_visible or other.offers_visible,
+            self.products_dropped + other.products_dropped,
+            self.products_hidden + other.products_hidden,
+            self.products_visible or other.products_visible)
+
+    def _kinds(self, which: str):
+        return (("offers", getattr(self, f"offers_{which}"), self.offers_visible),
+                ("products", getattr(self, f"products_{which}"), self.products_visible))
+
+
+def _removals(db: Database, source: str, offers_by_film: dict[int, dict[tuple, OfferRecord]],
+              answered: set[tuple], covered: set[int], hide_after_misses: int) -> Removals:
+    """Counted before anything is applied. Only the covered films' rows are read; the
+    source's totals are counted in SQL, so a chunk of a large catalog costs what it holds."""
     if not covered:
-        return None
-    shown = (Offer.source == source) & (Offer.hidden == False)  # noqa: E712  (SQL comparison)
+        return Removals()
+    offer_shown = (Offer.source == source) & (Offer.hidden == False)  # noqa: E712  (SQL)
+    product_shown = (Product.source == source) & (Product.hidden == False)  # noqa: E712
     with db.session() as session:
-        # Only the covered films' offers are read; the source's total is counted in SQL, so
-        # a chunk of a large catalog costs what the chunk holds.
-        at_risk = session.exec(select(Offer).where(
-            shown, Offer.film_id.in_(covered), Offer.missing_count + 1 >= hide_after_misses)).all()
-        would_hide = sum(1 for offer in at_risk
-                         if _stored_key(offer) not in offers_by_film.get(offer.film_id, {}))
-        if not would_hide:
-            return None
-        visible = session.exec(select(func.count()).select_from(Offer).where(shown)).one()
-    if would_hide / visible <= max_hidden_share:
-        return None
-    return (f"the answer would hide {would_hide} of {visible} visible offers, more than "
-            f"{max_hidden_share:.0%}; nothing was applied (refresh with --accept-removals to apply)")
+        offers = [offer for offer in session.exec(select(Offer).where(
+                      offer_shown, Offer.film_id.in_(covered)))
+                  if _stored_key(offer) not in offers_by_film.get(offer.film_id, {})]
+        products = {product.id: product for product in session.exec(
+            select(Product).join(FilmProduct, FilmProduct.product_id == Product.id)
+            .where(product_shown, FilmProduct.film_id.in_(covered)))
+            if (product.merchant, product.merchant_id, product.region) not in answered}
+        removals = Removals(
+            offers_dropped=len(offers),
+            offers_hidden=sum(1 for o in offers if o.missing_count + 1 >= hide_after_misses),
+            products_dropped=len(products),
+            products_hidden=sum(1 for p in products.values()
+                                if p.missing_count + 1 >= hide_after_misses))
+        if not (removals.offers_dropped or removals.products_dropped):
+            return removals
+        count = select(func.count())
+        return replace(
+            removals,
+            offers_visible=session.exec(count.select_from(Offer).where(offer_shown)).one(),
+            products_visible=session.exec(count.select_from(Product).where(product_shown)).one())
 
 
 def _stored_key(offer: Offer) -> tuple:

@@ -120,7 +120,8 @@ def refresh(provider_name: str | None, film_ref: str | None, accept_removals: bo
         click.echo("No enabled providers; add one under [providers.<name>] in config.toml.")
     for report in reports:
         click.echo(_describe_report(report))
-    if any(report.status in ("failed", "quarantined", "skipped") for report in reports):
+    if any(report.status in ("failed", "quarantined", "skipped") or report.warning
+           for report in reports):
         sys.exit(1)
 
 
@@ -156,6 +157,8 @@ def _describe_report(report) -> str:
         f"{s.offers_missing} missing. Products: {s.products_seen} seen, {s.products_added} "
         f"added, {s.products_changed} changed, {s.products_missing} missing."
     ]
+    if report.warning:
+        lines.append(f"  WARNING: {report.warning}")
     lines += [f"  skipped {problem}" for problem in s.problems]
     return "\n".join(lines)
 

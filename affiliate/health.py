@@ -101,6 +101,8 @@ def _health(db: Database, engine: RefreshEngine, name: str, row: ProviderState |
         state = OK
     if row.notice:
         notes.append(f"{row.notice} (since {when(row.notice_since)})")
+    if row.drop_warning:
+        notes.append(f"warning: {row.drop_warning} (last answer {when(row.drop_warning_at)})")
     if provider.changes_every is not None and enabled:
         notes.append(f"change feed: last read {when(row.changes_read_at)}, "
                      f"read every {provider.changes_every.total_seconds() / 3600:g} h")

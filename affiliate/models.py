@@ -172,6 +172,10 @@ class ProviderState(SQLModel, table=True):
     # mode), shown by `affiliate status` until an answer says it is over.
     notice: str | None = Field(default=None, max_length=500)
     notice_since: dt.datetime | None = _utc(nullable=True, default=None)
+    # The last complete answer left out a suspicious share of the source's rows (catalog
+    # Removals.drop_warning): shown until an answer no longer does.
+    drop_warning: str | None = Field(default=None, max_length=500)
+    drop_warning_at: dt.datetime | None = _utc(nullable=True, default=None)
     # Where an incremental source (Streaming Availability /changes) left off, and when a
     # process last took its turn to read the feed (one process per interval).
     changes_cursor: str | None = Field(default=None, max_length=512)

@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from affiliate.catalog import (
     ReconcileStats,
+    Removals,
     film_key,
     films_named,
     find_film,
@@ -56,6 +57,8 @@ class RunReport:
     provider: str
     status: str  # complete | partial | quarantined | failed | skipped
     stats: ReconcileStats | None = None
+    # An applied answer that leaves out a suspicious share of the source's rows (catalog).
+    warning: str | None = None
     error: str | None = None
     films: int = 0
 
@@ -219,13 +222,16 @@ class RefreshEngine:
             attempt = _Attempt.start(self.db, provider, film_queries_for(self.db, chunk), guard)
             return chunk, attempt, None if attempt.report else pool.submit(attempt.fetch)
 
+        so_far = None  # what the run's earlier chunks left out: the run is judged whole
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{name}") as pool:
                 pending = start_chunk()
                 while pending is not None:
                     chunk, attempt, fetched = pending
                     pending = start_chunk() if fetched else None
-                    report = attempt.report or attempt.store(self.db, rules, fetched.result())
+                    report = attempt.report or attempt.store(self.db, rules, fetched.result(), so_far)
+                    if report.stats is not None and report.stats.removals is not None:
+                        so_far = report.stats.removals
                     reports.append(report)
                     if report.status in ("failed", "skipped"):
                         gave_up, budget = True, 0  # no new chunks; one in flight is stored
@@ -329,8 +335,10 @@ def _combined(name: str, reports: list[RunReport]) -> RunReport:
     worst = next((r for r in reports if r.status in ("failed", "skipped", "quarantined")), None)
     status = worst.status if worst else ("partial" if any(r.status == "partial" for r in reports)
                                          else "complete")
+    # Chunks add up what the run leaves out: the last one speaks for the run.
+    warning = next((r.warning for r in reversed(reports) if r.warning), None)
     return RunReport(name, status, stats, error=worst.error if worst else None,
-                     films=sum(r.films for r in reports))
+                     warning=warning, films=sum(r.films for r in reports))
 
 
 def run_refresh(db: Database, settings: Settings, provider_name: str | None = None,
@@ -384,8 +392,8 @@ class _Attempt:
         except Exception as exc:  # an adapter bug must not stop the scheduler or lose data
             return exc
 
-    def store(self, db: Database, rules: CatalogSettings,
-              outcome: ProviderResult | BaseException) -> RunReport:
+    def store(self, db: Database, rules: CatalogSettings, outcome: ProviderResult | BaseException,
+              so_far: Removals | None = None) -> RunReport:
         provider = self.provider
         note_reported_state(db, provider, utcnow())
         if isinstance(outcome, BaseException):
@@ -400,14 +408,16 @@ class _Attempt:
         # A quarantine or a bad record is not the provider's failure: it answered.
         stats = reconcile(db, provider.name, outcome, rules.hide_after_misses, rules.max_hidden_share,
                           dated_prices=provider.terms.price_max_age is not None,
-                          link_policy=provider.link_policy)
+                          link_policy=provider.link_policy, so_far=so_far)
         if stats.quarantined:
             status = "quarantined"
             log.error("provider %s: answer quarantined: %s", provider.name, stats.quarantined)
         else:
             status = "complete" if outcome.complete and not stats.problems else "partial"
+        if stats.drop_warning:
+            log.error("provider %s: %s", provider.name, stats.drop_warning)
         _finished(db, provider, self.run, status, stats, previous_failures)
-        return RunReport(provider.name, status, stats,
+        return RunReport(provider.name, status, stats, warning=stats.drop_warning,
                          films=len(self.films) if self.films is not None else 0)
 
 
@@ -441,13 +451,18 @@ def _finished(db: Database, provider: Provider, run: RefreshRun, status: str,
     with db.session() as session:
         state = _state(session, provider)
         state.last_run_at = state.last_success_at = now
+        # Until an answer no longer leaves out that much (a quarantine keeps it standing).
+        if stats.drop_warning or not stats.quarantined:
+            state.drop_warning = stats.drop_warning
+            state.drop_warning_at = now if stats.drop_warning else None
         session.add(state)
         run = session.merge(run)
         run.finished_at, run.status = now, status
         for name in _COUNTS:
             setattr(run, name, getattr(stats, name))
         run.problems = len(stats.problems)
-        notes = ([stats.quarantined] if stats.quarantined else []) + [str(p) for p in stats.problems[:20]]
+        notes = [note for note in (stats.quarantined, stats.drop_warning) if note]
+        notes += [str(p) for p in stats.problems[:20]]
         run.message = "\n".join(notes)[:4000] or None
         session.add(run)
     for problem in stats.problems:

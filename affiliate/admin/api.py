@@ -262,6 +262,7 @@ def _report_json(report: RunReport) -> dict:
     return {
         "provider": report.provider, "status": report.status, "error": report.error,
         "summary": summary(report), "quarantined": stats.quarantined if stats else None,
+        "warning": report.warning,
         "problems": [str(problem) for problem in stats.problems] if stats else [],
         **{name: getattr(stats, name, 0) for name in (
             "offers_added", "offers_changed", "offers_missing",

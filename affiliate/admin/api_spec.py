@@ -102,6 +102,7 @@ COMPONENTS = {
             "status": {"type": "string",
                        "enum": ["complete", "partial", "quarantined", "failed", "skipped"]},
             "error": openapi.NULLABLE_STRING, "summary": _STRING, "quarantined": openapi.NULLABLE_STRING,
+            "warning": openapi.NULLABLE_STRING,
             "problems": {"type": "array", "items": _STRING},
             **{name: {"type": "integer"} for name in _COUNTS},
         }),

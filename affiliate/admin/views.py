@@ -259,7 +259,8 @@ def _refresh_and_flash(film_ref: str, prefix: str) -> None:
         flash(f"{prefix} No enabled provider to refresh it from.".strip(), "error")
     for report in results:
         flash(f"{prefix} {summary(report)}".strip(),
-              "error" if report.status in ("failed", "skipped", "quarantined") else "ok")
+              "error" if report.status in ("failed", "skipped", "quarantined") or report.warning
+              else "ok")
         prefix = ""
 
 

@@ -116,6 +116,8 @@ def summary(report: RunReport) -> str:
     text = (f"{report.provider}: {report.status}. Offers: {s.offers_added} added, "
             f"{s.offers_changed} changed, {s.offers_missing} missing; products: "
             f"{s.products_added} added, {s.products_changed} changed, {s.products_missing} missing.")
+    if report.warning:
+        text += f" Warning: {report.warning}."
     if s.problems:
         text += f" {len(s.problems)} skipped: " + "; ".join(str(p) for p in s.problems[:3])
     return text

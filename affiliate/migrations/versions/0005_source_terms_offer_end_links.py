@@ -1,4 +1,5 @@
-"""sources keep their terms; offers end at an instant; stored links lose third-party tags
+"""sources keep their terms and drop warnings; offers end at an instant; stored links lose
+third-party tags
 
 Revision ID: 0005
 Revises: 0004
@@ -30,6 +31,10 @@ _BATCH = 500
 def upgrade() -> None:
     with op.batch_alter_table('provider_state') as batch:
         batch.add_column(sa.Column('terms', sqlmodel.sql.sqltypes.AutoString(length=8000),
+                                   nullable=True))
+        batch.add_column(sa.Column('drop_warning', sqlmodel.sql.sqltypes.AutoString(length=500),
+                                   nullable=True))
+        batch.add_column(sa.Column('drop_warning_at', affiliate.types.UTCDateTime(timezone=True),
                                    nullable=True))
     with op.batch_alter_table('offer') as batch:
         batch.add_column(sa.Column('expires_at', affiliate.types.UTCDateTime(timezone=True),
@@ -77,4 +82,6 @@ def downgrade() -> None:
     with op.batch_alter_table('offer') as batch:
         batch.drop_column('expires_at')
     with op.batch_alter_table('provider_state') as batch:
+        batch.drop_column('drop_warning_at')
+        batch.drop_column('drop_warning')
         batch.drop_column('terms')
