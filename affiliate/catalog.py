@@ -417,6 +417,10 @@ def _upsert_films(session: Session, records: list[FilmRecord],
     ids: dict[FilmKey, int] = {}
     changed: set[int] = set()
     for record in records:
+        # A film asked about by IMDb or TMDB id is that id's film even when the source's
+        # answer does not repeat it (Watchmode maps ids without echoing them).
+        record = replace(record, imdb_id=record.imdb_id or record.key.imdb_id,
+                         tmdb_id=record.tmdb_id if record.tmdb_id is not None else record.key.tmdb_id)
         film = _find_film_for_record(session, record)
         stored = film is not None
         if film is None:

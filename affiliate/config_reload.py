@@ -29,7 +29,7 @@ class ConfigWatch:
         self.check_every = check_every
         self.clock = clock
         self._stamp = self._file_stamp()
-        self._due = clock() + check_every
+        self._checked_at = clock()
         self._asked = threading.Event()
         self._lock = threading.Lock()
 
@@ -40,14 +40,14 @@ class ConfigWatch:
     def poll(self) -> Settings | None:
         """The new settings when the file changed (or a reload was asked for) and still
         validates; None otherwise. Cheap when nothing is due: called before every request."""
-        if not self._asked.is_set() and self.clock() < self._due:
+        if not self._asked.is_set() and self.clock() < self._checked_at + self.check_every:
             return None
         with self._lock:
             asked = self._asked.is_set()
-            if not asked and self.clock() < self._due:
+            if not asked and self.clock() < self._checked_at + self.check_every:
                 return None  # another thread has just checked
             self._asked.clear()
-            self._due = self.clock() + self.check_every
+            self._checked_at = self.clock()
             stamp = self._file_stamp()
             if not asked and stamp == self._stamp:
                 return None

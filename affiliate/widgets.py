@@ -294,7 +294,7 @@ def related_products(db: Database, film_ref: str | Film, region: str, locale: st
         sources=shown_sources,
         attributions=_attributions(shown_sources, sources),
         disclosures=(_disclosure(settings, t),
-                     *merchant_disclosures({product.merchant for product in found})),
+                     *_merchant_statements(found, shown_sources, sources)),
         empty_message=_in_region(
             region, name, words,
             t.gettext("There are no related products for {film} in the {region} yet."),
@@ -707,6 +707,17 @@ def _attributions(shown: tuple[str, ...], sources: SourceDirectory) -> tuple[Att
     """The credits the terms of every source whose data shows require, each once."""
     return tuple(dict.fromkeys(credit for source in shown
                                for credit in sources.terms(source).attributions))
+
+
+def _merchant_statements(found: Sequence[_ProductRow], shown: tuple[str, ...],
+                         sources: SourceDirectory) -> tuple[str, ...]:
+    """The statements the programmes of the merchants shown require, whoever listed their
+    products: the installed adapters', and those stored with the sources shown (an adapter no
+    longer installed keeps its programme's rule), in the programme's own words."""
+    merchants = {product.merchant for product in found}
+    stored = (terms.disclosure for terms in map(sources.terms, shown)
+              if terms.disclosure and terms.merchant in merchants)
+    return tuple(dict.fromkeys((*merchant_disclosures(merchants), *stored)))
 
 
 def _disclosure(settings: Settings, t: NullTranslations) -> str:

@@ -95,6 +95,7 @@ def test_sources_become_offers():
         ("apple-tv", "GB", OfferKind.BUY, Quality.HD),
         ("pluto-tv", "GB", OfferKind.FREE, Quality.UNKNOWN),  # format null
         ("cinema-classics-channel", "US", OfferKind.SUBSCRIPTION, Quality.SD),
+        ("microsoft-store", "US", OfferKind.BUY, Quality.HD),
     }
     rent = offers[("amazon-prime-video", "US", OfferKind.RENT, Quality.HD)]
     assert (rent.film, rent.price, rent.currency, rent.deep_link) == (LLV, Decimal("3.99"), "USD", True)
@@ -248,7 +249,7 @@ def test_film_is_found_by_imdb_id_and_the_mapping_handed_back():
     assert urlsplit(sources.request.url).path == f"/v1/title/{LLV_ID}/sources/"
     film, = result.films
     assert (film.key, film.title, film.external_ids) == (LLV, None, {"watchmode": LLV_ID})
-    assert result.covered == {LLV} and len(result.offers) == 10
+    assert result.covered == {LLV} and len(result.offers) == 11
 
 
 @responses.activate
@@ -447,7 +448,7 @@ def test_works_through_the_configured_base_url(standin):
     wm = provider(base_url=standin.url + "/")
     result = wm.fetch([LLV_UNMAPPED])
 
-    assert result.covered == {LLV} and len(result.offers) == 10
+    assert result.covered == {LLV} and len(result.offers) == 11
     assert result.films[0].external_ids == {"watchmode": LLV_ID}
     assert [request.path for request in standin.requests] == ["/v1/search/", f"/v1/title/{LLV_ID}/sources/"]
     assert all(request.headers["X-API-Key"] == KEY for request in standin.requests)
