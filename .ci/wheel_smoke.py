@@ -1,4 +1,6 @@
-"""Renders both widgets from the installed wheel alone (run outside the checkout)."""
+"""Renders both widgets from the installed wheel alone (run outside the checkout), and checks
+that the wheel carries the metadata an index shows (ready to publish)."""
+import importlib.metadata
 import pathlib
 import tempfile
 
@@ -8,6 +10,14 @@ from affiliate.config import load_settings
 from affiliate.scheduler import load_demo_if_empty
 
 assert "site-packages" in affiliate.__file__, f"not the installed package: {affiliate.__file__}"
+
+metadata = importlib.metadata.metadata("film-affiliate")
+for field in ("Summary", "Author", "License-Expression", "License-File", "Keywords", "Project-URL",
+              "Classifier", "Requires-Python", "Description-Content-Type"):
+    assert metadata.get_all(field), f"the wheel's metadata has no {field}"
+assert "# film-affiliate" in metadata.get_payload(), "the wheel's description is not the README"
+distribution = importlib.metadata.distribution("film-affiliate")
+assert any(f.name == "LICENSE" for f in distribution.files), "the wheel carries no LICENSE"
 
 with tempfile.TemporaryDirectory() as tmp:
     url = f"sqlite:///{pathlib.Path(tmp) / 'smoke.db'}"

@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from affiliate import credentials, curation, retention
+from affiliate.backup import backup_command
 from affiliate.catalog import find_film, prepare
 from affiliate.config_reload import reload_on_sighup
 from affiliate.due import due_summary
@@ -214,6 +215,9 @@ def upgrade() -> None:
     """Create the database or migrate it to the current schema."""
     prepare(state().db)
     click.echo("Database is up to date.")
+
+
+db.add_command(backup_command)
 
 
 @click.group()
