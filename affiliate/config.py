@@ -18,6 +18,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -26,6 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from providers.base import Relation
 from providers.regions import normalize_locale, normalize_region
 from providers.registry import PROVIDER_TYPES, unknown_type, validate_table
 
@@ -178,6 +180,58 @@ class LinkTag(_Section):
     params: dict[str, str]
 
 
+class MatchRule(_Section):
+    """What a candidate's match score (affiliate.matching) leads to: at or above auto_approve
+    it is linked at once, below reject it is dropped, in between it waits for an operator."""
+
+    auto_approve: float = Field(ge=0, le=1)
+    reject: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _reject_below_approve(self) -> "MatchRule":
+        if self.reject >= self.auto_approve:
+            raise ValueError(f"reject ({self.reject}) must be lower than auto_approve "
+                             f"({self.auto_approve}), or nothing would wait for review")
+        return self
+
+
+# Conservative: only a match whose title, people and year all agree is approved unasked
+# (a namesake, remake or sequel never is, whatever the rule); merchandise rarely says enough.
+_MATCH_RULES = {
+    "edition": {"auto_approve": 0.85, "reject": 0.35},
+    "soundtrack": {"auto_approve": 0.85, "reject": 0.35},
+    "collection": {"auto_approve": 0.85, "reject": 0.35},
+    "book": {"auto_approve": 0.9, "reject": 0.35},
+    "merchandise": {"auto_approve": 0.95, "reject": 0.4},
+}
+_RULE_KEYS = {Relation.EDITION: "edition", Relation.SOUNDTRACK: "soundtrack",
+              Relation.COLLECTION: "collection", Relation.SOURCE_NOVEL: "book",
+              Relation.MERCHANDISE: "merchandise"}
+
+
+class MatchingSettings(_Section):
+    """One rule per relation a candidate product can have to a film; a table that sets one
+    key keeps the default of the other."""
+
+    edition: MatchRule = MatchRule(**_MATCH_RULES["edition"])
+    soundtrack: MatchRule = MatchRule(**_MATCH_RULES["soundtrack"])
+    collection: MatchRule = MatchRule(**_MATCH_RULES["collection"])
+    book: MatchRule = MatchRule(**_MATCH_RULES["book"])
+    merchandise: MatchRule = MatchRule(**_MATCH_RULES["merchandise"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _over_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {key: {**_MATCH_RULES[key], **value}
+                if key in _MATCH_RULES and isinstance(value, dict) else value
+                for key, value in data.items()}
+
+    def rule(self, relation: Relation) -> MatchRule:
+        return getattr(self, _RULE_KEYS[relation])
+
+
 @dataclass(frozen=True)
 class ConfigOrigin:
     """What load_settings was asked: the file named (None: $AFFILIATE_CONFIG or ./config.toml,
@@ -202,6 +256,7 @@ class Settings(BaseSettings):
     refresh: RefreshSettings = RefreshSettings()
     http: HttpSettings = HttpSettings()
     admin: AdminSettings = AdminSettings()
+    matching: MatchingSettings = MatchingSettings()
     link_tags: list[LinkTag] = []
     providers: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
 

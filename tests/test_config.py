@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from affiliate.config import ConfigError, load_settings
+from providers.base import Relation
 
 
 def write(tmp_path, text):
@@ -85,3 +86,28 @@ def test_toml_syntax_errors_are_reported(tmp_path):
 
     with pytest.raises(ConfigError, match="config.toml"):
         load_settings()
+
+
+def test_matching_rules_default_per_relation_and_a_table_may_set_one_key(tmp_path):
+    write(tmp_path, '[matching.edition]\nauto_approve = 0.9\n')
+
+    matching = load_settings().matching
+
+    assert (matching.edition.auto_approve, matching.edition.reject) == (0.9, 0.35)
+    assert matching.rule(Relation.SOURCE_NOVEL) is matching.book
+
+
+def test_a_matching_rule_that_rejects_at_or_above_its_approval_names_the_key(tmp_path):
+    write(tmp_path, '[matching.book]\nauto_approve = 0.6\nreject = 0.6\n')
+
+    with pytest.raises(ConfigError, match=r"config key matching\.book .*reject \(0\.6\) must be lower than "
+                                          r"auto_approve \(0\.6\)"):
+        load_settings()
+
+
+def test_a_matching_score_outside_0_to_1_names_the_key(monkeypatch):
+    monkeypatch.setenv("AFFILIATE_MATCHING__SOUNDTRACK__AUTO_APPROVE", "1.5")
+
+    with pytest.raises(ConfigError, match=r"matching\.soundtrack\.auto_approve .*less than or equal to 1"):
+        load_settings()
+
