@@ -213,3 +213,96 @@ def test_platforms_sync_learns_logos_and_source_ids_from_tmdbs_directory(run):
     amazon = next(line for line in listed.splitlines() if line.startswith("amazon-prime-video "))
     assert "tmdb:10 tmdb:9" in amazon  # Amazon Video and Prime Video: one platform
     assert run("platforms", "sync", "--region", "XX").exit_code == 2
+
+
+# --- Every fact true and credited, whatever config does while the web process runs ----------
+
+
+def motn_leaving_in(days: int) -> bytes:
+    """The recorded show with HBO Max via Prime leaving in `days` days (Movie of the Night
+    stamps the last day as 03:59 UTC the next morning: 23:59 in New York) and Peacock's
+    free option already gone (its end is in the past)."""
+    show = json.loads(recorded("streaming_availability/show_tt0113627_us.json"))
+    import datetime as dt
+
+    last = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=days)
+    stamp = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(3, 59), dt.timezone.utc)
+    for option in show["streamingOptions"]["us"]:
+        if option["type"] == "addon":
+            option["expiresOn"] = int(stamp.timestamp())
+        if option["service"]["id"] == "peacock":
+            option["expiresOn"] = int(stamp.timestamp()) - 30 * 86400
+    return json.dumps(show).encode(), last
+
+
+# Any affiliate parameter but the operator's own: Apple's token of the itunes table, Amazon's tags.
+THIRD_PARTY = re.compile(r"[?&](ct|PAffiliateID|PCamRefID|linkCode|ranMID|ranEAID|ranSiteID|epi|"
+                         r"irgwc)=|[?&]at=(?!1000lABC)|[?&]tag=(?!filmsite-20|yoursite-20)",
+                         re.IGNORECASE)
+CREDITS = {"motn": "Streaming Availability API by Movie of the Night",
+           "watchmode": "Streaming availability by Watchmode", "tmdb": "Streaming data from JustWatch"}
+
+
+def test_every_shown_fact_is_true_and_credited_after_sources_are_added_renamed_and_removed(
+        run, sources, tmp_path, monkeypatch):
+    """One web process runs throughout; other processes refresh with the config as it is
+    written at each step (a source added, renamed, removed)."""
+    from affiliate import create_app
+    from affiliate.config import load_settings
+
+    no_pacing(monkeypatch)
+    body, leaving = motn_leaving_in(10)
+    sources.routes.insert(0, ("GET", "/shows/tt0113627", {}, Answer(200, body)))
+    config = (tmp_path / "config.toml").read_text()
+    full = config.replace("[providers.tmdb]", "[http]\nrevision_check_seconds = 0\n\n[providers.tmdb]")
+    without_tmdb = re.sub(r"\[providers\.tmdb\].*?(?=\n\[providers\.motn\])", "", full, flags=re.S)
+    (tmp_path / "config.toml").write_text(without_tmdb)
+    run("db", "upgrade")
+    web = create_app(load_settings())
+    web.extensions["affiliate"].watch.check_every = 0
+    client = web.test_client()
+
+    def shown() -> dict[str, str]:
+        pages = {route: client.get(route) for route in (
+            "/widgets/how-to-watch/imdb:tt0113627?region=US",
+            "/widgets/how-to-watch/imdb:tt0113627/frame?region=US",
+            "/api/v1/films/imdb:tt0113627/offers?region=US")}
+        assert all(page.status_code == 200 for page in pages.values())
+        return {route: page.text for route, page in pages.items()}
+
+    def check(expected_credits: set[str]) -> None:
+        pages = shown()
+        api = json.loads(pages["/api/v1/films/imdb:tt0113627/offers?region=US"])
+        free = [row["name"] for group in api["groups"] if group["kind"] == "free"
+                for row in group["platforms"]]
+        assert "Peacock" not in free  # its free option ended a month ago
+        for route, text in pages.items():
+            assert "free on Peacock" not in text, route
+            assert "HBO Max via Prime Video" in text, route
+            for name, credit in CREDITS.items():
+                assert (credit in text) == (name in expected_credits), (route, name)
+            links = re.findall(r'(?:href=|"link": ?)"([^"]+)"', text)
+            assert links and not [link for link in links if THIRD_PARTY.search(link)], route
+        html = pages["/widgets/how-to-watch/imdb:tt0113627?region=US"]
+        assert f"Leaving {leaving:%b} {leaving.day}" in html  # New York's calendar day
+        for href in set(re.findall(r'href="([^"]*/go/o\d+)"', html)):
+            assert not THIRD_PARTY.search(client.get(href).location), href
+
+    # Every source but TMDB, refreshed by another process.
+    assert run("refresh", "--film", "imdb:tt0113627").exit_code == 0
+    check({"motn", "watchmode"})
+
+    # TMDB added to config.toml while the web process runs: another process refreshes it.
+    (tmp_path / "config.toml").write_text(full)
+    assert run("refresh", "--film", "tmdb:451", "--provider", "tmdb").exit_code == 0
+    check({"motn", "watchmode", "tmdb"})
+
+    # TMDB renamed, then Movie of the Night removed: their stored data keeps its credits.
+    (tmp_path / "config.toml").write_text(full.replace("[providers.tmdb]", "[providers.justwatch]"))
+    check({"motn", "watchmode", "tmdb"})
+    (tmp_path / "config.toml").write_text(re.sub(
+        r"\[providers\.motn\].*?(?=\n\[providers\.watchmode\])", "",
+        full.replace("[providers.tmdb]", "[providers.justwatch]"), flags=re.S))
+    check({"motn", "watchmode", "tmdb"})
+    assert "motn" not in web.extensions["affiliate"].settings.providers  # it was re-read
+    web.extensions["affiliate"].db.dispose()
