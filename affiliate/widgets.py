@@ -24,6 +24,7 @@ from babel.support import NullTranslations
 from sqlalchemy import bindparam, or_
 from sqlmodel import select
 
+from affiliate.brands import Brand, brand
 from affiliate.catalog import film_key, find_film
 from affiliate.clicks import is_direct
 from affiliate.config import Settings
@@ -75,6 +76,7 @@ class PlatformRow(NamedTuple):
     slug: str
     logo_url: str | None
     monogram: str
+    brand: Brand | None  # the tile's colour where the platform has no logo, or it fails
     link: str  # the stored link with the operator's tags
     go_target: str  # "o<offer id>": /go/<target> counts the click and redirects to `link`
     direct: bool  # `link` must be shown as is (Amazon); its click is counted by beacon
@@ -597,6 +599,7 @@ def _platform_row(every: list[_OfferRow], text: _GroupText, film_title: str,
     return PlatformRow(
         name=platform.platform_name, slug=platform.platform_slug,
         logo_url=platform.platform_logo_url, monogram=_monogram(platform.platform_name),
+        brand=brand(platform.platform_slug),
         link=link, go_target=f"o{linked.id}", direct=is_direct(link),
         prices=tuple(_quality_price(offer, words.locale) for offer in priced),
         lowest_price=_price(cheapest.price, cheapest.currency, words.locale),
