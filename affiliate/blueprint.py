@@ -47,9 +47,6 @@ bp = WidgetBlueprint("affiliate", __name__, template_folder=str(templates_folder
 bp.url_defaults(add_version)
 
 MACROS = "affiliate/macros.html"
-# How a widget is laid out: `list`, a row per platform or product; `compact`, for sidebars:
-# How to Watch as one wrapped row of logo tiles per kind, Related Products as small rows.
-LAYOUTS = ("list", "compact")
 # The demo page's region switcher: the demo catalog's two storefronts (and their currencies).
 DEMO_REGIONS = ("US", "GB")
 # Answers that are the same for every visitor with the same URL and negotiated headers: a
@@ -79,7 +76,7 @@ def render_how_to_watch(film_ref: str, region: str | None = None,
     region switcher sets them), else its request headers (the page's response then varies on
     them), else the defaults. A film the catalog does not know yet renders as
     nothing, so a host's film page never breaks over it; a malformed reference, region,
-    locale or layout (one of LAYOUTS) is a bug and raises BadParameter.
+    locale or layout (one of widgets.LAYOUTS) is a bug and raises BadParameter.
     """
     return _render_for_host("how-to-watch", film_ref, region, locale, layout)
 
@@ -218,17 +215,17 @@ def _macro(widget: str, view, external: bool = False, layout: str = "list") -> M
 
 
 def _layout(value: str | None) -> str:
-    """The `layout` parameter, one of LAYOUTS; absent is the first."""
+    """The `layout` parameter, one of widgets.LAYOUTS; absent is the first."""
     if value is None:
-        return LAYOUTS[0]
-    if value not in LAYOUTS:
-        raise BadParameter(f"layout: {value!r} is not one of {', '.join(LAYOUTS)}")
+        return widgets.LAYOUTS[0]
+    if value not in widgets.LAYOUTS:
+        raise BadParameter(f"layout: {value!r} is not one of {', '.join(widgets.LAYOUTS)}")
     return value
 
 
 def _layout_mode(mode: str, layout: str) -> str:
     """The cache mode names any layout but the default, as an API mode names its filters."""
-    return mode if layout == LAYOUTS[0] else f"{mode};layout={layout}"
+    return mode if layout == widgets.LAYOUTS[0] else f"{mode};layout={layout}"
 
 
 def _json(data: dict) -> str:
@@ -252,7 +249,7 @@ def demo():
     regions = [(code, region_name(code, locale))
                for code in dict.fromkeys((*DEMO_REGIONS, region))]
     response = Response(render_template("affiliate/demo.html", films=films, region=region,
-                                        regions=regions, layout=layout, layouts=LAYOUTS))
+                                        regions=regions, layout=layout, layouts=widgets.LAYOUTS))
     response.vary.update(negotiated.vary)
     return response
 

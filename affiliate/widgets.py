@@ -47,6 +47,11 @@ from providers.regions import local_date, region_name, start_of_day
 from providers.terms import Attribution
 
 
+# How a widget may be laid out, the default first: `list`, a row per platform or product;
+# `compact`, for sidebars (templates/affiliate/macros.html). The view models are the same.
+LAYOUTS = ("list", "compact")
+
+
 class FilmNotFound(LookupError):
     """The reference is well formed but the catalog holds no such film (a 404, not a 400)."""
 
