@@ -625,12 +625,12 @@ def _quality_price(offer: _OfferRow, locale: str) -> QualityPrice:
 def _price(amount: Decimal | None, currency: str | None, locale: str) -> Price | None:
     if amount is None or not currency:
         return None
-    return Price(amount=amount, currency=currency, text=_price_text(amount, currency, locale))
+    return Price(amount=amount, currency=currency, text=price_text(amount, currency, locale))
 
 
 @functools.lru_cache(maxsize=8192)
-def _price_text(amount: Decimal, currency: str, locale: str) -> str:
-    """Kept: a catalog repeats the same few prices (3.99, 14.99) in every film, and Babel's
+def price_text(amount: Decimal, currency: str, locale: str) -> str:
+    """A price as the widgets write it (the console shows prices alike). Kept: a catalog repeats the same few prices (3.99, 14.99) in every film, and Babel's
     pattern formatting took most of an uncached render's time."""
     return format_currency(amount, currency, locale=_babel(locale))
 
