@@ -630,8 +630,9 @@ def _price(amount: Decimal | None, currency: str | None, locale: str) -> Price |
 
 @functools.lru_cache(maxsize=8192)
 def price_text(amount: Decimal, currency: str, locale: str) -> str:
-    """A price as the widgets write it (the console shows prices alike). Kept: a catalog repeats the same few prices (3.99, 14.99) in every film, and Babel's
-    pattern formatting took most of an uncached render's time."""
+    """A price as the widgets write it (the console shows prices alike). Kept: a catalog
+    repeats the same few prices (3.99, 14.99) in every film, and Babel's pattern formatting
+    took most of an uncached render's time."""
     return format_currency(amount, currency, locale=_babel(locale))
 
 
