@@ -69,22 +69,22 @@ _WIDGETS = {
 
 
 def render_how_to_watch(film_ref: str, region: str | None = None,
-                        locale: str | None = None) -> Markup:
+                        locale: str | None = None, layout: str = "list") -> Markup:
     """The How to Watch widget for a host page (also a Jinja global of the same name).
 
     Region and locale not given come from the page's own `region`/`locale` parameters (the
     region switcher sets them), else its request headers (the page's response then varies on
     them), else the defaults. A film the catalog does not know yet renders as
-    nothing, so a host's film page never breaks over it; a malformed reference, region or
-    locale is a bug and raises BadParameter.
+    nothing, so a host's film page never breaks over it; a malformed reference, region,
+    locale or layout (one of widgets.LAYOUTS) is a bug and raises BadParameter.
     """
-    return _render_for_host("how-to-watch", film_ref, region, locale)
+    return _render_for_host("how-to-watch", film_ref, region, locale, layout)
 
 
 def render_related_products(film_ref: str, region: str | None = None,
-                            locale: str | None = None) -> Markup:
+                            locale: str | None = None, layout: str = "list") -> Markup:
     """The Related Products widget for a host page; behaves as `render_how_to_watch`."""
-    return _render_for_host("related-products", film_ref, region, locale)
+    return _render_for_host("related-products", film_ref, region, locale, layout)
 
 
 @bp.record_once
@@ -95,8 +95,10 @@ def _register_jinja_globals(setup_state) -> None:
     )
 
 
-def _render_for_host(widget: str, film_ref: str, region: str | None, locale: str | None) -> Markup:
+def _render_for_host(widget: str, film_ref: str, region: str | None, locale: str | None,
+                     layout: str) -> Markup:
     affiliate = state()
+    layout = _layout(layout)
     negotiated = _negotiate(affiliate, region or _page_parameter("region", normalize_region),
                             locale or _page_parameter("locale", normalize_locale))
     if negotiated.vary and has_request_context():
@@ -110,8 +112,8 @@ def _render_for_host(widget: str, film_ref: str, region: str | None, locale: str
         return Markup("")
     now = utcnow()
     _count_view(affiliate, widget, film.id, now)
-    rendered = _rendered(affiliate, widget, "host", film, negotiated,
-                         lambda view: _macro(widget, view), now)
+    rendered = _rendered(affiliate, widget, _layout_mode("host", layout), film, negotiated,
+                         lambda view: _macro(widget, view, layout=layout), now)
     return Markup(rendered.content)
 
 
@@ -206,9 +208,24 @@ def _deliver(widget: str, mode: str, film_ref: str, render: Callable[[object], s
                               seconds_left)
 
 
-def _macro(widget: str, view, external: bool = False) -> Markup:
+def _macro(widget: str, view, external: bool = False, layout: str = "list") -> Markup:
     """`external`: every URL absolute, for HTML that lands on another site's page."""
-    return get_template_attribute(MACROS, _WIDGETS[widget].macro)(view, external=external)
+    return get_template_attribute(MACROS, _WIDGETS[widget].macro)(view, external=external,
+                                                                  layout=layout)
+
+
+def _layout(value: str | None) -> str:
+    """The `layout` parameter, one of widgets.LAYOUTS; absent is the first."""
+    if value is None:
+        return widgets.LAYOUTS[0]
+    if value not in widgets.LAYOUTS:
+        raise BadParameter(f"layout: {value!r} is not one of {', '.join(widgets.LAYOUTS)}")
+    return value
+
+
+def _layout_mode(mode: str, layout: str) -> str:
+    """The cache mode names any layout but the default, as an API mode names its filters."""
+    return mode if layout == widgets.LAYOUTS[0] else f"{mode};layout={layout}"
 
 
 def _json(data: dict) -> str:
@@ -224,6 +241,7 @@ demo_bp = Blueprint("affiliate_demo", __name__)
 def demo():
     negotiated = _negotiate(state(), request.args.get("region"), request.args.get("locale"))
     region, locale = negotiated.region, negotiated.locale
+    layout = _layout(request.args.get("layout"))
     db, settings, sources = state().db, state().settings, state().sources
     films = [(widgets.how_to_watch(db, film.ref, region, locale, settings, sources=sources),
               widgets.related_products(db, film.ref, region, locale, settings, sources=sources))
@@ -231,7 +249,7 @@ def demo():
     regions = [(code, region_name(code, locale))
                for code in dict.fromkeys((*DEMO_REGIONS, region))]
     response = Response(render_template("affiliate/demo.html", films=films, region=region,
-                                        regions=regions))
+                                        regions=regions, layout=layout, layouts=widgets.LAYOUTS))
     response.vary.update(negotiated.vary)
     return response
 
@@ -243,24 +261,29 @@ _WIDGET_PATH = '/widgets/<any("how-to-watch", "related-products"):widget>/<film>
 def fragment(widget: str, film: str):
     """An HTML fragment to inject into any page (embed.js fetches it cross-origin); it links
     the stylesheet by absolute URL so it looks right wherever it lands."""
-    return _deliver(widget, "fragment", film, lambda view: render_template(
-        "affiliate/fragment.html", widget=_macro(widget, view, external=True)), "text/html")
+    layout = _layout(request.args.get("layout"))
+    return _deliver(widget, _layout_mode("fragment", layout), film, lambda view: render_template(
+        "affiliate/fragment.html", widget=_macro(widget, view, external=True, layout=layout)),
+        "text/html")
 
 
 @bp.get(_WIDGET_PATH + "/frame")
 def frame(widget: str, film: str):
     """A whole page for an <iframe>: frame.js tells the parent page its height."""
-    def page(view) -> str:
-        return render_template("affiliate/frame.html", widget=_macro(widget, view), view=view,
-                               widget_name=widget)
+    layout = _layout(request.args.get("layout"))
 
-    response = _deliver(widget, "frame", film, page, "text/html")
+    def page(view) -> str:
+        return render_template("affiliate/frame.html", widget=_macro(widget, view, layout=layout),
+                               view=view, widget_name=widget)
+
+    response = _deliver(widget, _layout_mode("frame", layout), film, page, "text/html")
     return delivery.frameable(response, state().settings.http)
 
 
 @bp.get("/api/v1/films/<film>/offers")
 def api_offers(film: str):
     kinds = _choices("kind", OfferKind)
+    _layout(request.args.get("layout"))  # checked, as the widgets do; the data is the same
 
     def body(view: widgets.HowToWatch) -> str:
         if kinds:
@@ -275,6 +298,7 @@ def api_offers(film: str):
 @bp.get("/api/v1/films/<film>/products")
 def api_products(film: str):
     formats, relations = _choices("format", ProductFormat), _choices("relation", Relation)
+    _layout(request.args.get("layout"))  # as api_offers
 
     def body(view: widgets.RelatedProducts) -> str:
         cards = tuple(card for card in view.cards

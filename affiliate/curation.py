@@ -55,6 +55,7 @@ class LinkRow:
     gtin: str | None = None
     product_source: str = ""
     product_hidden: bool = False
+    image_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -308,4 +309,5 @@ def _row(link: FilmProduct, product: Product) -> LinkRow:
                    product.title, product.format, product.merchant, product.merchant_id,
                    product.region, product.price, product.currency, link.source,
                    origin=link.origin, link=product.link, gtin=product.gtin,
-                   product_source=product.source, product_hidden=product.hidden)
+                   product_source=product.source, product_hidden=product.hidden,
+                   image_url=product.image_url)

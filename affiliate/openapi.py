@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from importlib.metadata import PackageNotFoundError, version
 
+from affiliate.widgets import LAYOUTS
 from providers.base import OfferKind, ProductFormat, Relation
 
 NULLABLE_STRING = {"type": ["string", "null"]}
@@ -58,6 +59,11 @@ _FILMS_COMPONENTS: dict = {
                    "description": "Locale for text, names and prices (en_US, de-DE, es). "
                                   "Absent: the best Accept-Language match, else the default.",
                    "schema": {"type": "string"}, "example": "en_GB"},
+        "layout": {"name": "layout", "in": "query", "required": False,
+                   "description": "The widgets' layout, taken here too so one "
+                                  "query string serves every mode; the data is the same for "
+                                  "both. An unknown value is a 400.",
+                   "schema": {"type": "string", "enum": list(LAYOUTS), "default": LAYOUTS[0]}},
         "kind": _filter("kind", [kind.value for kind in OfferKind], "Only these kinds of offer."),
         "format": _filter("format", [f.value for f in ProductFormat], "Only these formats."),
         "relation": _filter("relation", [r.value for r in Relation],
@@ -139,7 +145,8 @@ def _films_operation(operation_id: str, summary: str, schema: str, filters: list
     ok_headers = {name: _ref("headers", name) for name in ("ETag", "Cache-Control", "Vary")}
     return {"get": {
         "operationId": operation_id, "summary": summary, "tags": ["films"],
-        "parameters": [_ref("parameters", name) for name in ("film", "region", "locale", *filters)],
+        "parameters": [_ref("parameters", name)
+                       for name in ("film", "region", "locale", "layout", *filters)],
         "responses": {
             "200": {"description": summary, "headers": ok_headers,
                     "content": {"application/json": {"schema": _ref("schemas", schema)}}},

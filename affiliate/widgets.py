@@ -24,6 +24,7 @@ from babel.support import NullTranslations
 from sqlalchemy import bindparam, or_
 from sqlmodel import select
 
+from affiliate.brands import Brand, brand
 from affiliate.catalog import film_key, find_film
 from affiliate.clicks import is_direct
 from affiliate.config import Settings
@@ -44,6 +45,11 @@ from providers.base import (
 )
 from providers.regions import local_date, region_name, start_of_day
 from providers.terms import Attribution
+
+
+# How a widget may be laid out, the default first: `list`, a row per platform or product;
+# `compact`, for sidebars (templates/affiliate/macros.html). The view models are the same.
+LAYOUTS = ("list", "compact")
 
 
 class FilmNotFound(LookupError):
@@ -75,6 +81,7 @@ class PlatformRow(NamedTuple):
     slug: str
     logo_url: str | None
     monogram: str
+    brand: Brand | None  # the tile's colour where the platform has no logo, or it fails
     link: str  # the stored link with the operator's tags
     go_target: str  # "o<offer id>": /go/<target> counts the click and redirects to `link`
     direct: bool  # `link` must be shown as is (Amazon); its click is counted by beacon
@@ -597,6 +604,7 @@ def _platform_row(every: list[_OfferRow], text: _GroupText, film_title: str,
     return PlatformRow(
         name=platform.platform_name, slug=platform.platform_slug,
         logo_url=platform.platform_logo_url, monogram=_monogram(platform.platform_name),
+        brand=brand(platform.platform_slug),
         link=link, go_target=f"o{linked.id}", direct=is_direct(link),
         prices=tuple(_quality_price(offer, words.locale) for offer in priced),
         lowest_price=_price(cheapest.price, cheapest.currency, words.locale),
@@ -617,13 +625,14 @@ def _quality_price(offer: _OfferRow, locale: str) -> QualityPrice:
 def _price(amount: Decimal | None, currency: str | None, locale: str) -> Price | None:
     if amount is None or not currency:
         return None
-    return Price(amount=amount, currency=currency, text=_price_text(amount, currency, locale))
+    return Price(amount=amount, currency=currency, text=price_text(amount, currency, locale))
 
 
 @functools.lru_cache(maxsize=8192)
-def _price_text(amount: Decimal, currency: str, locale: str) -> str:
-    """Kept: a catalog repeats the same few prices (3.99, 14.99) in every film, and Babel's
-    pattern formatting took most of an uncached render's time."""
+def price_text(amount: Decimal, currency: str, locale: str) -> str:
+    """A price as the widgets write it (the console shows prices alike). Kept: a catalog
+    repeats the same few prices (3.99, 14.99) in every film, and Babel's pattern formatting
+    took most of an uncached render's time."""
     return format_currency(amount, currency, locale=_babel(locale))
 
 

@@ -357,7 +357,9 @@ def test_a_film_page_shows_every_offer_with_its_source(operator, demo):
     html = operator.get("/admin/films/imdb:tt0113627").get_data(as_text=True)
 
     assert "Leaving Las Vegas (1995)" in html
-    assert "Apple TV" in html and "Vudu" in html and "<td>demo</td>" in html
+    assert "Apple TV" in html and "Vudu" in html and '<td data-label="Source">demo</td>' in html
+    # Prices as the widget writes them, not "2.99 USD".
+    assert '<td data-label="Price" class="price">$2.99</td>' in html and " USD" not in html
     assert "Shown in the widget" in html and "Nicolas Cage: 5-Film Collection" in html
 
 

@@ -4,6 +4,7 @@ browser is tested in tests/browser/.)"""
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 
@@ -37,7 +38,7 @@ def test_the_frame_is_a_whole_page_that_reports_its_height(client, demo, widget)
     version = static_files.version()
     assert f'<script src="/affiliate/static/frame.js?v={version}" defer></script>' in html
     assert f'<link rel="stylesheet" href="/affiliate/static/widgets.css?v={version}">' in html
-    assert f'class="affiliate-widget aff-{widget}"' in html and "US$" in html
+    assert f'class="affiliate-widget aff-{widget} aff-layout-list"' in html and "US$" in html
 
 
 def test_any_site_may_frame_the_frame_page(client, demo):
@@ -66,6 +67,7 @@ def test_a_frame_ancestor_cannot_smuggle_another_directive(make_settings):
 
 @pytest.mark.parametrize("script, needle", [
     ("embed.js", "data-affiliate-widget"),
+    ("fallback.js", "data-aff-fallback"),
     ("frame.js", "affiliate:resize"),
     ("frame-parent.js", "affiliate:resize"),
 ])
@@ -116,3 +118,61 @@ def test_an_unknown_filter_value_is_a_400_naming_it(client, demo, resource, quer
     response = client.get(f"/api/v1/films/{LLV}/{resource}?{query}")
     assert response.status_code == 400
     assert response.json == {"error": error}
+
+
+# --- layouts --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", [
+    f"/widgets/how-to-watch/{LLV}", f"/widgets/related-products/{LLV}/frame",
+])
+def test_the_compact_layout_is_its_own_rendering_with_its_own_etag(client, demo, path):
+    default = client.get(f"{path}?region=US")
+    listed = client.get(f"{path}?region=US&layout=list")
+    compact = client.get(f"{path}?region=US&layout=compact")
+    assert default.status_code == listed.status_code == compact.status_code == 200
+    assert 'aff-layout-list"' in default.text and default.text == listed.text
+    assert default.headers["ETag"] == listed.headers["ETag"]
+    assert 'aff-layout-compact"' in compact.text
+    assert compact.headers["ETag"] != default.headers["ETag"]
+    # Each is cached under its own key: asking again gives each its own answer.
+    again = client.get(f"{path}?region=US&layout=compact",
+                       headers={"If-None-Match": compact.headers["ETag"]})
+    assert again.status_code == 304
+    assert client.get(f"{path}?region=US").text == default.text
+
+
+def test_compact_how_to_watch_is_a_row_of_tiles_with_the_lowest_price(client, demo):
+    html = client.get(f"/widgets/how-to-watch/{LLV}?region=US&layout=compact").text
+    assert 'class="aff-tiles"' in html and 'class="aff-rows"' not in html
+    # Vudu rents from $1.99 (SD) to $3.99 (HD): its tile names it and shows only the lowest.
+    vudu = re.search(r'<a class="aff-tile-link"[^>]*title="Rent Leaving Las Vegas on Vudu".*?</a>',
+                     html, re.S).group(0)
+    assert ">Vudu</span>" in vudu and "$1.99" in vudu and "$3.99" not in vudu
+    assert 'fill="#3399FF"' in vudu  # Vudu's brand colour, drawn: no logo file, no inline style
+
+
+@pytest.mark.parametrize("path", [
+    f"/widgets/how-to-watch/{LLV}", f"/widgets/related-products/{LLV}/frame",
+    f"/api/v1/films/{LLV}/offers", f"/api/v1/films/{LLV}/products", "/",
+])
+def test_an_unknown_layout_is_a_400_naming_the_allowed_ones(client, demo, path):
+    response = client.get(f"{path}?layout=grid")
+    assert response.status_code == 400
+    assert "layout: 'grid' is not one of list, compact" in unescape(response.text)
+
+
+def test_the_api_takes_either_layout_and_answers_the_same_data(client, demo):
+    answers = [client.get(f"/api/v1/films/{LLV}/products?region=US{query}")
+               for query in ("", "&layout=list", "&layout=compact")]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert answers[0].json == answers[1].json == answers[2].json
+
+
+def test_the_host_app_renders_the_layout_it_asks_for(app, demo):
+    from affiliate.blueprint import BadParameter, render_how_to_watch, render_related_products
+
+    with app.test_request_context("/films/leaving-las-vegas"):
+        assert 'aff-layout-compact"' in render_how_to_watch(LLV, region="US", layout="compact")
+        assert 'aff-layout-list"' in render_related_products(LLV, region="US")
+        with pytest.raises(BadParameter, match="layout: 'grid' is not one of list, compact"):
+            render_related_products(LLV, layout="grid")

@@ -34,7 +34,7 @@ WRAPPER = """<!doctype html>
 def _renders() -> dict[str, tuple[str, int, bool]]:
     """name -> (path, expected status, is a whole document): each widget as a fragment and
     as an iframe page, in a region with offers and one without, in every language the
-    widgets speak; the demo page; the error fragments."""
+    widgets speak and in the compact layout; the demo page; the error fragments."""
     translated = available_locales()[1:]
     renders = {"demo-page": ("/?region=US", 200, True),
                "demo-page-gb": ("/?region=GB&locale=en_GB", 200, True),
@@ -51,7 +51,13 @@ def _renders() -> dict[str, tuple[str, int, bool]]:
             renders[f"{widget}-US-{locale}"] = (f"{path}?region=US&locale={locale}", 200, False)
             renders[f"{widget}-frame-US-{locale}"] = (
                 f"{path}/frame?region=US&locale={locale}", 200, True)
+        for region in ("US", "FR"):
+            renders[f"{widget}-{region}-compact"] = (f"{path}?region={region}&layout=compact", 200, False)
+            renders[f"{widget}-frame-{region}-compact"] = (
+                f"{path}/frame?region={region}&layout=compact", 200, True)
+    renders["demo-page-compact"] = ("/?region=US&layout=compact", 200, True)
     renders["error-unknown-film"] = ("/widgets/how-to-watch/imdb:tt9999999", 404, False)
+    renders["error-bad-layout"] = (f"/widgets/how-to-watch/{LLV}?layout=grid", 400, False)
     renders["error-bad-region"] = (f"/widgets/how-to-watch/{LLV}?region=XYZ", 400, False)
     return renders
 

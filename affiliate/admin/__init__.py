@@ -2,5 +2,6 @@
 CSRF-checked forms) and the admin JSON API at /admin/api/v1 (bearer tokens), both calling
 the same refresh, catalog and curation functions as the CLI.
 
-Every response under /admin forbids framing, loading anything from elsewhere and caching.
+Every response under /admin forbids framing, loading anything but images from elsewhere, and
+caching.
 """

@@ -129,6 +129,7 @@ COMPONENTS = {
             "currency": openapi.NULLABLE_STRING, "source": _STRING,
             "origin": {"type": "string", "enum": ["curated", "discovered"]}, "link": _STRING,
             "gtin": openapi.NULLABLE_STRING, "product_source": _STRING, "product_hidden": {"type": "boolean"},
+            "image_url": openapi.NULLABLE_STRING,
         }, "A product shown (or proposed) with a film, and the operator's choices about it."),
         "AdminFilmDetail": openapi.closed({
             "id": {"type": "integer"}, "ref": _STRING, "title": _STRING, "year": _NULLABLE_INT,

@@ -15,8 +15,9 @@ from affiliate.config import Settings
 from affiliate.db import Database
 
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'self'; frame-ancestors 'none'; form-action 'self'; "
-                                "base-uri 'none'"),
+    # Product thumbnails come from the sources' image hosts (https only); nothing else may.
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' https:; frame-ancestors 'none'; "
+                                "form-action 'self'; base-uri 'none'"),
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",

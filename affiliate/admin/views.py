@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from affiliate import credentials, curation
+from affiliate import credentials, curation, widgets
 from affiliate.admin import auth, click_report, csrf, films, provider_status, throttle
 from affiliate.admin.state import PREFIX, admin_state
 from affiliate.admin.work import is_not_found, summary
@@ -58,7 +58,15 @@ def _guard():
 
 @bp.context_processor
 def _globals():
-    return {"csrf_token": csrf.token, "user": auth.current_user(state().db), "when": when}
+    return {"csrf_token": csrf.token, "user": auth.current_user(state().db), "when": when,
+            "money": _money}
+
+
+def _money(amount, currency: str | None) -> str:
+    """A stored price as the widgets write it ("$12.99"), in the service's default locale."""
+    if not currency:
+        return str(amount)
+    return widgets.price_text(amount, currency, state().settings.service.default_locale)
 
 
 @bp.errorhandler(csrf.CsrfRejected)

@@ -1,7 +1,7 @@
 /* film-affiliate embed.js: fills every element such as
  *
  *   <div data-affiliate-widget="how-to-watch" data-film="tmdb:451"
- *        data-region="GB" data-locale="es"></div>
+ *        data-region="GB" data-locale="es" data-layout="compact"></div>
  *
  * with that widget's HTML fragment, fetched from the service this script was loaded from:
  *
@@ -9,11 +9,15 @@
  *
  * data-affiliate-widget is "how-to-watch" or "related-products"; data-film an internal id, tmdb:ID or
  * imdb:ttID; data-region and data-locale are optional (without them the service picks from
- * the visitor's headers). Elements added later are filled too (a MutationObserver), or call
- * AffiliateWidgets.scan(root) / AffiliateWidgets.load(element) yourself. The stylesheet and
- * beacon.js (which counts clicks on links shown directly) are added to the page once. A film the service does not know (404), or any other failure,
- * leaves the element empty and says why in the console. The widget's region switcher
- * reloads the widget in place. No dependencies; no cookies are sent.
+ * the visitor's headers); data-layout is "list" (the default) or "compact" (an unknown one
+ * is warned about in the console and "list" used). Elements added later are filled too (a
+ * MutationObserver), or call AffiliateWidgets.scan(root) / AffiliateWidgets.load(element)
+ * yourself. The stylesheet, beacon.js (which counts clicks on links shown directly) and
+ * fallback.js (which replaces images that fail to load) are added to the page once; a
+ * widget is put in once the stylesheet is there, so it never shows unstyled. A film the
+ * service does not know (404), or any other failure, leaves the element empty and says why
+ * in the console. The widget's region switcher reloads the widget in place. No
+ * dependencies; no cookies are sent.
  */
 (function () {
   "use strict";
@@ -23,12 +27,16 @@
 
   var SELECTOR = "[data-affiliate-widget]";
   var WIDGETS = ["how-to-watch", "related-products"];
+  var LAYOUTS = ["list", "compact"];
   var script = document.currentScript ||
     document.querySelector('script[src*="/affiliate/static/embed.js"]');
   // embed.js lives at <service>/affiliate/static/embed.js, under any prefix a host app uses.
   var base = new URL("../../", script.src).href;
   var stylesheet = new URL("widgets.css", script.src).href;
-  var beacon = new URL("beacon.js", script.src).href; // counts clicks on direct (Amazon) links
+  var scripts = ["beacon.js", "fallback.js"].map(function (name) {
+    return new URL(name, script.src).href;
+  });
+  var styled = null; // resolves once the stylesheet has loaded (or failed)
   var requests = new WeakMap(); // element -> its latest request, so an older answer is dropped
 
   function present(selector, url) {
@@ -37,20 +45,36 @@
     });
   }
 
-  // The stylesheet and the click counter, once per page, whatever the number of widgets.
+  // The stylesheet and the scripts, once per page, whatever the number of widgets.
   function addAssets() {
-    if (!present('link[rel="stylesheet"]', stylesheet)) {
-      var link = document.createElement("link");
-      link.rel = "stylesheet";
-      link.href = stylesheet;
-      document.head.appendChild(link);
+    if (!styled) {
+      styled = new Promise(function (resolve) {
+        var link = Array.prototype.find.call(
+          document.querySelectorAll('link[rel="stylesheet"]'),
+          function (element) { return element.href === stylesheet; });
+        if (link && link.sheet) {
+          resolve();
+          return;
+        }
+        if (!link) {
+          link = document.createElement("link");
+          link.rel = "stylesheet";
+          link.href = stylesheet;
+          document.head.appendChild(link);
+        }
+        link.addEventListener("load", resolve);
+        link.addEventListener("error", resolve);
+      });
     }
-    if (!present("script[src]", beacon)) {
-      var counter = document.createElement("script");
-      counter.src = beacon;
-      counter.async = true;
-      document.head.appendChild(counter);
-    }
+    scripts.forEach(function (src) {
+      if (!present("script[src]", src)) {
+        var element = document.createElement("script");
+        element.src = src;
+        element.async = true;
+        document.head.appendChild(element);
+      }
+    });
+    return styled;
   }
 
   function widgetUrl(element) {
@@ -66,6 +90,13 @@
         url.searchParams.set(name, value);
       }
     });
+    var layout = element.getAttribute("data-layout");
+    if (layout && LAYOUTS.indexOf(layout) < 0) {
+      console.warn('affiliate widget: data-layout="' + layout + '" is not one of ' +
+        LAYOUTS.join(", ") + '; showing "list"');
+    } else if (layout && layout !== LAYOUTS[0]) {
+      url.searchParams.set("layout", layout);
+    }
     return url.href;
   }
 
@@ -99,7 +130,7 @@
         '" and data-film, got ' + element.outerHTML.slice(0, 200));
       return Promise.resolve();
     }
-    addAssets();
+    var ready = addAssets();
     var request = {};
     requests.set(element, request);
     element.setAttribute("data-affiliate-state", "loading");
@@ -110,6 +141,11 @@
           if (!response.ok) {
             throw new Error(response.status + " from " + url + ": " + textOf(html));
           }
+          return html;
+        });
+      })
+      .then(function (html) {
+        return ready.then(function () {
           return html;
         });
       })

@@ -21,6 +21,12 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--docs-screenshots", action="store_true",
+                     help="also write the docs' screenshots to docs/screenshots/ "
+                          "(tests/browser/test_screenshots.py)")
+
+
 @pytest.fixture(scope="session")
 def browser():
     try:

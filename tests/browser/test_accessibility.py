@@ -39,8 +39,10 @@ def check(page, urls: dict[str, str], ready=lambda page: None) -> list[str]:
     return reports
 
 
-def test_demo_page(page, demo_url):
-    reports = check(page, {region: f"{demo_url}/?region={region}" for region in REGIONS})
+@pytest.mark.parametrize("layout", ["list", "compact"])
+def test_demo_page(page, demo_url, layout):
+    reports = check(page, {region: f"{demo_url}/?region={region}&layout={layout}"
+                           for region in REGIONS})
     assert not reports, "\n".join(reports)
 
 
@@ -52,11 +54,14 @@ def test_iframe_pages_on_a_host_page(page, demo_url, host_page, widget):
     assert not reports, "\n".join(reports)
 
 
-def test_host_page_with_embed_js(page, demo_url, host_page):
+@pytest.mark.parametrize("layout", ["list", "compact"])
+def test_host_page_with_embed_js(page, demo_url, host_page, layout):
     def filled(page):
         embedded(page, "how-to-watch")
         embedded(page, "related-products")
 
-    reports = check(page, {region: host_page(embed_markup(demo_url, region))
-                           for region in REGIONS}, filled)
+    markup = {region: embed_markup(demo_url, region).replace(
+        f'data-region="{region}"', f'data-region="{region}" data-layout="{layout}"')
+        for region in REGIONS}
+    reports = check(page, {region: host_page(html) for region, html in markup.items()}, filled)
     assert not reports, "\n".join(reports)

@@ -1,6 +1,6 @@
 """The widgets in a real browser (Debian's Chromium): the demo page, a host page on another
-origin filled by embed.js, the iframe pages resized by frame-parent.js, the region switcher,
-where the links go, and screenshots at phone and desktop widths in both colour schemes."""
+origin filled by embed.js, the iframe pages resized by frame-parent.js, the region switcher
+and where the links go. (How they look at each width, scheme and layout: test_screenshots.)"""
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
@@ -9,8 +9,6 @@ import pytest
 import requests
 
 FILM = "tmdb:451"
-WIDTHS = {"phone": 375, "desktop": 1280}
-SCHEMES = ("light", "dark")
 TAGS = [{"host": "amazon.com", "params": {"tag": "yoursite-20"}},
         {"host": "tv.apple.com", "params": {"at": "1000lXYZ", "ct": "film-pages"}}]
 # Where the demo catalog sends US visitors for Leaving Las Vegas, tags added.
@@ -200,28 +198,3 @@ def test_other_links_go_through_go_which_redirects_to_the_stored_link(page, demo
         assert response.status_code in (302, 303, 307), (name, response.status_code)
         assert same_link(response.headers["Location"], STORED_LINKS[name]), (
             name, response.headers["Location"])
-
-
-# --- screenshots ----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("where", ["demo", "embed", "iframe"])
-def test_screenshots(page, demo_url, host_page, screenshot, where):
-    """test-artifacts/<where>-<width>-<scheme>.png at 375 and 1280 px, light and dark; at
-    no width does the page scroll sideways (and the iframe still fits its widget)."""
-    url = {"demo": demo_url + "/?region=US", "embed": host_page(embed_markup(demo_url)),
-           "iframe": host_page(iframe_markup(demo_url))}[where]
-    for width, pixels in WIDTHS.items():
-        for scheme in SCHEMES:
-            page.set_viewport_size({"width": pixels, "height": 800})
-            page.emulate_media(color_scheme=scheme)
-            page.goto(url)
-            if where == "embed":
-                embedded(page, "how-to-watch")
-                embedded(page, "related-products")
-            elif where == "iframe":
-                assert_iframe_fits(page, widget_frame(page))
-            page.wait_for_load_state("networkidle")
-
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, f"{where} scrolls sideways by {overflow}px at {pixels}px"
-            assert screenshot(page, f"{where}-{width}-{scheme}").stat().st_size > 0
