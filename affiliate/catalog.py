@@ -27,9 +27,11 @@ from sqlmodel import Session, select
 
 from affiliate import history, revisions
 from affiliate.db import Database
+from affiliate.matching.facts import facts_to_json
 from affiliate.models import (
     Film,
     FilmExternalId,
+    FilmPerson,
     FilmProduct,
     Offer,
     Platform,
@@ -42,6 +44,7 @@ from providers.base import (
     FilmKey,
     FilmRecord,
     OfferRecord,
+    Person,
     PlatformRecord,
     Problem,
     ProductFormat,
@@ -426,7 +429,8 @@ def _upsert_films(session: Session, records: list[FilmRecord],
         if film is None:
             film = Film(title=record.title or str(record.key))
         values = {"title": record.title or film.title}
-        for attr in ("year", "imdb_id", "tmdb_id", "runtime_minutes", "director"):
+        for attr in ("year", "imdb_id", "tmdb_id", "runtime_minutes", "director", "original_title",
+                     "poster_url"):
             value = getattr(record, attr)
             if value is not None:
                 values[attr] = value
@@ -434,10 +438,26 @@ def _upsert_films(session: Session, records: list[FilmRecord],
             changed.add(film.id)
         session.add(film)
         session.flush()
+        if record.people is not None and _store_people(session, film.id, record.people) and stored:
+            changed.add(film.id)
         for id_source, external_id in record.external_ids.items():
             _upsert_external_id(session, film.id, id_source, external_id, problems)
         ids[record.key] = film.id
     return ids, changed
+
+
+def _store_people(session: Session, film_id: int, people: tuple[Person, ...]) -> bool:
+    """The film's credits as the source lists them now; True if they changed."""
+    stored = session.exec(select(FilmPerson).where(FilmPerson.film_id == film_id)
+                          .order_by(FilmPerson.position)).all()
+    if [(row.name, row.role) for row in stored] == [(p.name, p.role) for p in people]:
+        return False
+    for row in stored:
+        session.delete(row)
+    session.flush()
+    session.add_all(FilmPerson(film_id=film_id, name=person.name[:200], role=person.role[:20],
+                               position=position) for position, person in enumerate(people))
+    return True
 
 
 def _find_film_for_record(session: Session, record: FilmRecord) -> Film | None:
@@ -601,10 +621,11 @@ def _upsert_product(session: Session, source: str, record: ProductRecord, now: d
         Product.region == record.region)).first()
     values = {attr: getattr(record, attr) for attr in _PRODUCT_FIELDS}
     values["format"] = record.format.value if record.format else None
+    values["facts"] = facts_to_json(record.facts) if record.facts else None
     # What the source did not say this time stays as stored; a new product needs something.
     if product is not None:
         values = {attr: value for attr, value in values.items()
-                  if value is not None or attr not in ("title", "format")}
+                  if value is not None or attr not in ("title", "format", "facts")}
     else:
         values["title"] = values["title"] or record.merchant_id
         values["format"] = values["format"] or ProductFormat.MERCHANDISE.value

@@ -26,10 +26,27 @@ class Film(SQLModel, table=True):
     tmdb_id: int | None = Field(default=None, unique=True)
     runtime_minutes: int | None = None
     director: str | None = Field(default=None, max_length=200)
+    original_title: str | None = Field(default=None, max_length=300)
+    poster_url: str | None = Field(default=None, max_length=1000)
     created_at: dt.datetime = _utc(default_factory=utcnow)
     # Raised in the same transaction as any change to the film's offers, products or their
     # curation, so a rendered widget can be cached under (film, revision, region, locale).
     revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class FilmPerson(SQLModel, table=True):
+    """Someone credited on a film (director, top-billed cast, composer, writer, the source's
+    author), in billing order: what matching compares products' credits with, and whose box
+    sets are searched for."""
+
+    __tablename__ = "film_person"
+    __table_args__ = (Index("ix_film_person_name", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    film_id: int = Field(foreign_key="film.id", index=True)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    position: int = 0
 
 
 class FilmExternalId(SQLModel, table=True):
@@ -115,6 +132,8 @@ class Product(SQLModel, table=True):
     link: str = Field(max_length=2000)
     region: str = Field(max_length=2)
     source: str = Field(max_length=64)
+    # What the product says about itself (JSON of providers.base.ProductFacts), for matching.
+    facts: str | None = Field(default=None, max_length=20000)
     first_seen: dt.datetime = _utc(default_factory=utcnow)
     last_seen: dt.datetime = _utc(default_factory=utcnow)
     last_checked: dt.datetime = _utc(default_factory=utcnow)
@@ -140,6 +159,12 @@ class FilmProduct(SQLModel, table=True):
     status: str = Field(default="approved", max_length=12)  # approved | candidate | rejected
     source: str = Field(max_length=64)
     created_at: dt.datetime = _utc(default_factory=utcnow)
+    # A source's guess, scored against the film (affiliate.matching): 0-1, and why. Who set
+    # the status: "rules" (scored again when the film's facts or the rules change) or
+    # "operator" (never changed by a source or by the rules); None for a link made approved.
+    match_score: float | None = None
+    match_reasons: str | None = Field(default=None, max_length=4000)
+    decided_by: str | None = Field(default=None, max_length=10)
 
 
 class ProviderState(SQLModel, table=True):

@@ -39,11 +39,27 @@ from affiliate.due import (
     take_changes_turn,
 )
 from affiliate.limits import ProviderLimiter, shared_buckets
-from affiliate.models import Film, FilmExternalId, FilmProduct, Product, ProviderState, RefreshRun
+from affiliate.models import (
+    Film,
+    FilmExternalId,
+    FilmPerson,
+    FilmProduct,
+    Product,
+    ProviderState,
+    RefreshRun,
+)
 from affiliate.resilience import Clock, ProviderGuard, SystemClock, call_with_retries
 from affiliate.sources import build, configured_table, note_source
 from affiliate.types import utcnow
-from providers.base import FilmKey, FilmQuery, ProductRef, Provider, ProviderError, ProviderResult
+from providers.base import (
+    FilmKey,
+    FilmQuery,
+    Person,
+    ProductRef,
+    Provider,
+    ProviderError,
+    ProviderResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +110,15 @@ def _queries(db: Database, films: list[Film]) -> list[FilmQuery]:
             .order_by(Product.id))
         for film_id, merchant, merchant_id, region in linked:
             products[film_id].append(ProductRef(merchant, merchant_id, region))
+        people: dict[int, list[Person]] = defaultdict(list)
+        for row in session.exec(select(FilmPerson).where(FilmPerson.film_id.in_(ids))
+                                .order_by(FilmPerson.film_id, FilmPerson.position)):
+            people[row.film_id].append(Person(row.name, row.role))
     return [
         FilmQuery(key=film_key(film), title=film.title, year=film.year, imdb_id=film.imdb_id,
                   tmdb_id=film.tmdb_id, director=film.director, external_ids=external[film.id],
-                  products=tuple(products[film.id]))
+                  products=tuple(products[film.id]), original_title=film.original_title,
+                  people=tuple(people[film.id]))
         for film in films
     ]
 

@@ -46,7 +46,6 @@ from providers.base import (
 from providers.regions import local_date, region_name, start_of_day
 from providers.terms import Attribution
 
-
 # How a widget may be laid out, the default first: `list`, a row per platform or product;
 # `compact`, for sidebars (templates/affiliate/macros.html). The view models are the same.
 LAYOUTS = ("list", "compact")

@@ -120,6 +120,32 @@ class FilmKey:
 
 
 @dataclass(frozen=True)
+class Person:
+    """Someone credited on a product or a film, with the kind of credit in lower case
+    ("actor", "director", "composer", "author", "artist"...)."""
+
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class ProductFacts:
+    """The facts one product gives about itself; None or empty where the source is silent."""
+
+    title: str
+    people: tuple[Person, ...] = ()
+    year: int | None = None
+    binding: str | None = None
+    format: ProductFormat | None = None
+    formats: tuple[str, ...] = ()
+    contents: tuple[str, ...] = ()
+    # The source's own category: Amazon's product group ("DVD", "Book"), Apple's primary
+    # genre ("Soundtrack").
+    category: str | None = None
+    compilation: bool = False
+
+
+@dataclass(frozen=True)
 class FilmRecord:
     """What a source says about a film itself."""
 
@@ -131,6 +157,12 @@ class FilmRecord:
     runtime_minutes: int | None = None
     director: str | None = None
     external_ids: dict[str, str] = field(default_factory=dict)
+    original_title: str | None = None
+    # Its director(s), top-billed cast, composer(s), screenwriter(s) and source's author(s),
+    # in billing order (roles: director, actor, composer, writer, author); None: this source
+    # did not say, so what is stored stays.
+    people: tuple[Person, ...] | None = None
+    poster_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +238,8 @@ class ProductRecord:
     # Only the link is known (Amazon's link-only mode): keep what is stored about the rest,
     # but drop a price and image the source may no longer show.
     link_only: bool = False
+    # What the product says about itself (providers.product_facts), for matching it to films.
+    facts: ProductFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +303,8 @@ class FilmQuery:
     director: str | None = None
     external_ids: dict[str, str] = field(default_factory=dict)
     products: tuple["ProductRef", ...] = ()
+    original_title: str | None = None
+    people: tuple[Person, ...] = ()  # as stored (FilmRecord.people); empty until a source says
 
 
 @dataclass(frozen=True)

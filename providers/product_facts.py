@@ -25,10 +25,9 @@ Everything here is a pure function of one dict: a field of the wrong type reads 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from providers.base import ProductFormat
+from providers.base import Person, ProductFacts, ProductFormat
 
 # Bindings (lower case) as Amazon US names them; "Blu-ray" also covers 4K discs, which say so
 # in the title or the technical formats. Any other binding of a shippable thing is merchandise.
@@ -62,30 +61,6 @@ _COMPILATION_ARTISTS = {"various artists", "various"}
 _SUFFIXES = {"jr", "sr", "ii", "iii", "iv"}
 
 
-@dataclass(frozen=True)
-class Person:
-    """Someone credited on a product or a film, with the kind of credit in lower case
-    ("actor", "director", "composer", "author", "artist"...)."""
-
-    name: str
-    role: str
-
-
-@dataclass(frozen=True)
-class ProductFacts:
-    """The facts one product gives about itself; None or empty where the source is silent."""
-
-    title: str
-    people: tuple[Person, ...] = ()
-    year: int | None = None
-    binding: str | None = None
-    format: ProductFormat | None = None
-    formats: tuple[str, ...] = ()
-    contents: tuple[str, ...] = ()
-    # The source's own category: Amazon's product group ("DVD", "Book"), Apple's primary
-    # genre ("Soundtrack").
-    category: str | None = None
-    compilation: bool = False
 
 
 def amazon_item_facts(item: dict[str, Any]) -> ProductFacts:

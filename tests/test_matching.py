@@ -6,8 +6,7 @@ import pytest
 
 from affiliate.config import MatchingSettings
 from affiliate.matching import Decision, FilmFacts, films_in_collection, relation_of, score_match
-from providers.base import ProductFormat, Relation
-from providers.product_facts import Person, ProductFacts
+from providers.base import Person, ProductFacts, ProductFormat, Relation
 
 RULES = MatchingSettings()
 

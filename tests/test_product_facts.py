@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from providers.base import ProductFormat
+from providers.base import Person, ProductFormat
 from providers.product_facts import (
-    Person,
     amazon_item_facts,
     itunes_album_facts,
     listed_contents,

@@ -1,12 +1,12 @@
 """What matching compares: a film's facts, a candidate product's facts (read by its adapter,
-`providers.product_facts.ProductFacts`) and the verdict with its reasons."""
+`providers.base.ProductFacts`) and the verdict with its reasons."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 
-from providers.base import Relation
-from providers.product_facts import Person, ProductFacts
+from providers.base import Person, ProductFacts, ProductFormat, Relation
 
 # The kinds of credit a film's people carry (TMDB credits: cast, and crew jobs Director,
 # Original Music Composer, Screenplay/Writer, Novel/Book/Short Story).
@@ -55,3 +55,20 @@ class MatchScore:
 
 
 CandidateFacts = ProductFacts
+
+
+def facts_to_json(facts: ProductFacts) -> str:
+    """Plain JSON of what a product said about itself, as the catalog keeps it."""
+    data = asdict(facts)
+    data["format"] = facts.format.value if facts.format else None
+    return json.dumps(data, sort_keys=True)
+
+
+def facts_from_json(text: str) -> ProductFacts:
+    data = json.loads(text)
+    return ProductFacts(
+        title=data.get("title") or "", people=tuple(Person(**person) for person in data.get("people", ())),
+        year=data.get("year"), binding=data.get("binding"),
+        format=ProductFormat(data["format"]) if data.get("format") else None,
+        formats=tuple(data.get("formats", ())), contents=tuple(data.get("contents", ())),
+        category=data.get("category"), compilation=bool(data.get("compilation")))

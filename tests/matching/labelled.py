@@ -18,8 +18,8 @@ from affiliate.config import MatchingSettings
 from affiliate.matching import Decision, FilmFacts, MatchScore, films_in_collection, score_match
 from affiliate.matching.facts import ACTOR, COMPOSER, DIRECTOR, SOURCE_AUTHOR, WRITER
 from affiliate.matching.titles import fold
-from providers.base import Relation
-from providers.product_facts import Person, ProductFacts, amazon_item_facts, itunes_album_facts
+from providers.base import Person, ProductFacts, Relation
+from providers.product_facts import amazon_item_facts, itunes_album_facts
 
 HERE = Path(__file__).parent
 # TMDB crew jobs -> the roles matching compares; cast members billed this high count.
