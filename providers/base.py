@@ -119,6 +119,10 @@ class FilmKey:
         return str(self.internal_id)
 
 
+# The roles a film's people carry (FilmRecord.people); products name more (artist...).
+PERSON_ROLES = ("director", "actor", "composer", "writer", "author")
+
+
 @dataclass(frozen=True)
 class Person:
     """Someone credited on a product or a film, with the kind of credit in lower case

@@ -14,7 +14,10 @@ JSON, our own catalog format. Every section is optional; unknown keys are ignore
     {"platforms": [{"slug": "apple-tv", "name": "Apple TV", "logo_url": null,
                     "homepage": "https://tv.apple.com"}],
      "films": [{"title": "Leaving Las Vegas", "year": 1995, "imdb_id": "tt0113627",
-                "tmdb_id": 451, "runtime_minutes": 111, "director": "Mike Figgis"}],
+                "tmdb_id": 451, "runtime_minutes": 111, "director": "Mike Figgis",
+                "original_title": "Leaving Las Vegas", "poster_url": "https://...",
+                "people": [{"name": "Nicolas Cage", "role": "actor"},
+                           {"name": "Mike Figgis", "role": "director"}]}],
      "offers": [{"film": "imdb:tt0113627", "platform": "apple-tv", "region": "US",
                  "kind": "rent", "quality": "HD", "price": "3.99", "currency": "USD",
                  "link": "https://...", "expires_on": "2026-12-31"}],
@@ -26,6 +29,9 @@ JSON, our own catalog format. Every section is optional; unknown keys are ignore
                               "position": 1}]}]}
 
 A film needs an imdb_id or a tmdb_id; its key is imdb:… when it has one, else tmdb:….
+`people` (director, top-billed cast in billing order, composer, writer, and the author of its
+source: roles director, actor, composer, writer, author) is what matching compares products'
+credits with; a film listed without it keeps the people another source gave.
 References (`film`) use the forms `FilmKey.parse` reads; one naming a listed film by another
 of its ids is rewritten to that film's key. An offer's `platform` must be a listed slug.
 Prices are decimal strings or JSON numbers (read exactly, never as floats), as "12.99 USD"
@@ -67,6 +73,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from providers.base import (
+    PERSON_ROLES,
     Availability,
     BadResponse,
     FilmKey,
@@ -75,6 +82,7 @@ from providers.base import (
     NotFound,
     OfferKind,
     OfferRecord,
+    Person,
     PlatformRecord,
     Problem,
     ProductFormat,
@@ -87,7 +95,7 @@ from providers.base import (
     Relation,
     Retry,
 )
-from providers.fields import is_http_url
+from providers.fields import http_url, is_http_url
 from providers.http import Http, safe_label
 from providers.regions import normalize_region
 
@@ -388,6 +396,7 @@ def _film(entry: Any) -> FilmRecord:
     tmdb_id = _int(entry, "tmdb_id", low=1)
     if not imdb_id and tmdb_id is None:
         raise ValueError("imdb_id or tmdb_id is required")
+    poster = _text(entry, "poster_url", max_length=1000)
     return FilmRecord(
         key=FilmKey(imdb_id=imdb_id) if imdb_id else FilmKey(tmdb_id=tmdb_id),
         title=_text(entry, "title", required=True, max_length=300),
@@ -396,7 +405,24 @@ def _film(entry: Any) -> FilmRecord:
         tmdb_id=tmdb_id,
         runtime_minutes=_int(entry, "runtime_minutes", low=1),
         director=_text(entry, "director", max_length=200),
+        original_title=_text(entry, "original_title", max_length=300),
+        people=_people(entry["people"]) if "people" in entry else None,
+        poster_url=_checked("poster_url", http_url, poster) if poster else None,
     )
+
+
+def _people(value: Any) -> tuple[Person, ...]:
+    if not isinstance(value, list):
+        raise ValueError("people: a list of {\"name\": ..., \"role\": ...} is expected")
+    people = []
+    for index, entry in enumerate(value):
+        entry = _object(entry)
+        name = _text(entry, "name", required=True, max_length=200)
+        role = (_text(entry, "role", required=True) or "").lower()
+        if role not in PERSON_ROLES:
+            raise ValueError(f"people[{index}].role: {role!r} is not one of {', '.join(PERSON_ROLES)}")
+        people.append(Person(name, role))
+    return tuple(people)
 
 
 class _Rules:

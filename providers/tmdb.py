@@ -18,9 +18,12 @@ public clients:
   null. There are no prices, no qualities and no per-platform deep links: `link` is TMDB's own
   watch page for the country ("link to the provided TMDB URL ... and provide the actual deep
   links to the content").
-- `GET /3/movie/{id}?append_to_response=watch/providers` gives the film's details (`title`,
-  `release_date` "1995-10-27" or "", `imdb_id`, `runtime`) and the same answer under the key
-  `"watch/providers"` (`{"results": {...}}`), in one request.
+- `GET /3/movie/{id}?append_to_response=credits,watch/providers` gives the film's details
+  (`title`, `original_title`, `release_date` "1995-10-27" or "", `imdb_id`, `runtime`,
+  `poster_path`), its credits under `"credits"` (`{"cast": [{"name", "character", "order",
+  ...}], "crew": [{"name", "job", "department", ...}]}`) and the same providers answer under
+  `"watch/providers"` (`{"results": {...}}`), in one request ("append to response" counts as
+  one request).
 - `GET /3/find/{imdb_id}?external_source=imdb_id` answers `{"movie_results": [{"id": 451,
   "title": ..., "release_date": ..., ...}], "person_results": [], "tv_results": [],
   "tv_episode_results": [], "tv_season_results": []}`.
@@ -46,10 +49,13 @@ public clients:
 Design:
 
 - One request per film (`batch_size` 1) gives every country; `regions` only trims what is kept.
-  Films the catalog already names use the small watch/providers answer; a film not yet in the
-  catalog (an empty title, as `affiliate refresh --film tmdb:603` asks) uses the details call
-  with the providers appended, still one request, so the catalog learns its title, year,
-  runtime and IMDb id. A film known only by IMDb id costs one `/find` request first; the id
+  Films the catalog already names, with their credits, use the small watch/providers answer;
+  a film not yet in the catalog (an empty title, as `affiliate refresh --film tmdb:603` asks)
+  or whose people are not known yet uses the details call with the credits and providers
+  appended, still one request, so the catalog learns its title (kept if it has one), original
+  title, year, runtime, IMDb id, poster and people: the top ten of the cast in billing order,
+  the director(s), composer(s), screenwriters and the source's author(s), which matching
+  compares products with and whose box sets Amazon is searched for. A film known only by IMDb id costs one `/find` request first; the id
   mapping goes back as a FilmRecord whose title is None, so a curated title is not replaced.
 - The token goes in a header, never the URL (query strings end up in proxy and server logs);
   `api_key` is used only when no token is set. TMDB's own error text is shown (it tells an
@@ -87,6 +93,7 @@ from providers.base import (
     NotFound,
     OfferKind,
     OfferRecord,
+    Person,
     PlatformRecord,
     Problem,
     Provider,
@@ -148,6 +155,12 @@ _SLUGS: dict[int, str] = {
 
 _IMDB_RE = re.compile(r"^tt\d{7,10}$")
 _YEAR_RE = re.compile(r"^(\d{4})-\d{2}-\d{2}$")
+# Who a film's credits name (developer.themoviedb.org "Movie Credits": cast ordered by
+# `order`, crew by `job`): the top-billed cast, and the crew matching compares products with.
+_TOP_BILLED = 10
+_CREW_ROLES = {"Director": "director", "Original Music Composer": "composer", "Music": "composer",
+               "Songs": "composer", "Screenplay": "writer", "Writer": "writer", "Novel": "author",
+               "Book": "author", "Short Story": "author", "Story": "author"}
 
 
 
@@ -194,23 +207,55 @@ class _Availability(_Model):
     results: dict[str, Any]
 
 
+class _CastMember(_Model):
+    name: str = Field(min_length=1)
+    order: int = 0
+
+
+class _CrewMember(_Model):
+    name: str = Field(min_length=1)
+    job: str = ""
+
+
+class _Credits(_Model):
+    cast: list[_CastMember] = []
+    crew: list[_CrewMember] = []
+
+    def people(self) -> tuple[Person, ...]:
+        """The top-billed cast in billing order, then the crew whose jobs say who directed,
+        scored, wrote or first wrote the story; each person once per role."""
+        cast = sorted(self.cast, key=lambda member: member.order)[:_TOP_BILLED]
+        people = [Person(member.name, "actor") for member in cast]
+        people += [Person(member.name, _CREW_ROLES[member.job]) for member in self.crew
+                   if member.job in _CREW_ROLES]
+        return tuple(dict.fromkeys(people))
+
+
 class _Details(_Model):
     id: int = Field(gt=0)
     title: str = Field(min_length=1)
+    original_title: str | None = None
     release_date: str | None = None
     imdb_id: str | None = None
     runtime: int | None = None
+    poster_path: str | None = None
+    credits: _Credits | None = None
     providers: _Availability = Field(alias="watch/providers")
 
-    def record(self, key: FilmKey) -> FilmRecord:
+    def record(self, key: FilmKey, poster_base_url: str, titled: bool) -> FilmRecord:
+        """`titled`: the catalog already names the film; its title stays."""
         year = _YEAR_RE.match(self.release_date or "")
         return FilmRecord(
             key=key,
-            title=self.title,
+            title=None if titled else self.title,
             year=int(year[1]) if year else None,
             imdb_id=self.imdb_id if _IMDB_RE.match(self.imdb_id or "") else None,
             tmdb_id=self.id,
             runtime_minutes=self.runtime or None,  # TMDB says 0 when it does not know
+            original_title=self.original_title or None,
+            people=self.credits.people() if self.credits is not None else None,
+            poster_url=(f"{poster_base_url}/{self.poster_path.lstrip('/')}"
+                        if self.poster_path else None),
         )
 
 
@@ -261,9 +306,11 @@ class TmdbProvider(Provider):
         api_key: SecretStr | None = Field(None, validate_default=True)
         regions: list[str] | None = None
         image_base_url: str = "https://image.tmdb.org/t/p/w92"
+        # Film posters, shown in the lists of new and leaving films.
+        poster_base_url: str = "https://image.tmdb.org/t/p/w342"
         timeout_seconds: float = Field(15, gt=0)
 
-        @field_validator("base_url", "image_base_url")
+        @field_validator("base_url", "image_base_url", "poster_base_url")
         @classmethod
         def _url(cls, value: str) -> str:
             return base_url(value)
@@ -357,12 +404,14 @@ class TmdbProvider(Provider):
         if tmdb_id is None:
             tmdb_id = self._find(query)
             film = FilmRecord(key=query.key, title=None, imdb_id=query.imdb_id, tmdb_id=tmdb_id)
-        if query.title.strip():
+        if query.title.strip() and query.people:
             regions = self._client.get(f"/3/movie/{tmdb_id}/watch/providers", _Availability).results
-        else:
+        else:  # still one request: the details, credits and providers together
             details = self._client.get(f"/3/movie/{tmdb_id}", _Details,
-                                       append_to_response="watch/providers")
-            film, regions = details.record(query.key), details.providers.results
+                                       append_to_response="credits,watch/providers")
+            film = details.record(query.key, self.settings.poster_base_url,
+                                  titled=bool(query.title.strip()))
+            regions = details.providers.results
         offers, problems = self._offers(query.key, regions)
         return _FilmAnswer(film, offers, problems)
 

@@ -253,6 +253,10 @@ def test_every_shown_fact_is_true_and_credited_after_sources_are_added_renamed_a
     no_pacing(monkeypatch)
     body, leaving = motn_leaving_in(10)
     sources.routes.insert(0, ("GET", "/shows/tt0113627", {}, Answer(200, body)))
+    # TMDB's details of the film, with its credits and every region's providers.
+    details = json.loads(recorded("tmdb/details_451.json"))
+    details["watch/providers"] = json.loads(recorded("tmdb/watch_providers_451.json"))
+    sources.routes.insert(0, ("GET", "/3/movie/451", {}, Answer(200, json.dumps(details))))
     config = (tmp_path / "config.toml").read_text()
     full = config.replace("[providers.tmdb]", "[http]\nrevision_check_seconds = 0\n\n[providers.tmdb]")
     without_tmdb = re.sub(r"\[providers\.tmdb\].*?(?=\n\[providers\.motn\])", "", full, flags=re.S)

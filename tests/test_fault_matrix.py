@@ -30,7 +30,7 @@ from sqlmodel import select
 from affiliate import create_app
 from affiliate.catalog import prepare, reconcile
 from affiliate.limits import ProviderLimiter
-from affiliate.models import Film, Offer, Product, ProviderState, RefreshRun
+from affiliate.models import Film, FilmPerson, Offer, Product, ProviderState, RefreshRun
 from affiliate.refresh import run_refresh
 from providers.base import FilmKey, ProductFormat, ProductLink, ProductRecord, ProviderResult, Relation
 from providers.pacing import Pacer
@@ -252,8 +252,11 @@ def service(make_settings):
         db = app.extensions["affiliate"].db
         prepare(db)
         with db.session() as session:
-            session.add(Film(title="Leaving Las Vegas", year=1995, imdb_id="tt0113627", tmdb_id=451,
-                             director="Mike Figgis"))
+            film = Film(title="Leaving Las Vegas", year=1995, imdb_id="tt0113627", tmdb_id=451,
+                        director="Mike Figgis")
+            session.add(film)
+            session.flush()  # with its credits: TMDB then asks for the providers alone
+            session.add(FilmPerson(film_id=film.id, name="Mike Figgis", role="director"))
         if adapter.linked_asins:
             link_amazon_products(db, adapter.source, adapter.linked_asins)
         started.append(db)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from providers.base import (
     FilmQuery,
     NotFound,
     OfferKind,
+    Person,
     ProductFormat,
     Quality,
     RateLimited,
@@ -397,3 +399,31 @@ def test_demo_leaving_las_vegas_products(demo):
         (ProductFormat.MERCHANDISE, Relation.MERCHANDISE),
         (ProductFormat.BOOK, Relation.SOURCE_NOVEL),
     }
+
+
+def test_films_may_carry_their_people_original_title_and_poster(tmp_path):
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"films": [
+        {"title": "Dune", "year": 1984, "imdb_id": "tt0087182", "original_title": "Dune",
+         "poster_url": "https://images.example.com/dune.jpg",
+         "people": [{"name": "David Lynch", "role": "Director"},
+                    {"name": "Kyle MacLachlan", "role": "actor"}]},
+        {"title": "Heat", "year": 1995, "imdb_id": "tt0113277"}]}))
+
+    dune, heat = fetch(path).films
+
+    assert dune.people == (Person("David Lynch", "director"), Person("Kyle MacLachlan", "actor"))
+    assert (dune.original_title, dune.poster_url) == ("Dune", "https://images.example.com/dune.jpg")
+    assert heat.people is None  # not said: the people another source gave stay
+
+
+def test_a_film_with_people_of_an_unknown_role_is_a_problem(tmp_path):
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"films": [
+        {"title": "Dune", "imdb_id": "tt0087182", "people": [{"name": "X", "role": "caterer"}]}]}))
+
+    result = fetch(path)
+
+    assert result.films == [] and not result.complete
+    assert "people[0].role: 'caterer' is not one of director, actor, composer, writer, author" in str(
+        result.problems[0])

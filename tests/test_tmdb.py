@@ -19,6 +19,7 @@ from providers.base import (
     FilmKey,
     FilmQuery,
     OfferKind,
+    Person,
     Quality,
     RateLimited,
     Transient,
@@ -33,9 +34,11 @@ TOKEN = "eyJhbGciOiJIUzI1NiJ9.SECRET-READ-TOKEN"
 KEY = "0123456789abcdefSECRETKEY"
 LLV = FilmKey(imdb_id="tt0113627")
 SID = FilmKey(tmdb_id=14924)
+# Films the catalog names with their credits: their refreshes ask only for the providers.
+CREDITED = (Person("Mike Figgis", "director"),)
 LLV_QUERY = FilmQuery(key=LLV, title="Leaving Las Vegas", year=1995, imdb_id="tt0113627",
-                      tmdb_id=451)
-SID_QUERY = FilmQuery(key=SID, title="Sid and Nancy", year=1986, tmdb_id=14924)
+                      tmdb_id=451, people=CREDITED)
+SID_QUERY = FilmQuery(key=SID, title="Sid and Nancy", year=1986, tmdb_id=14924, people=CREDITED)
 LLV_PROVIDERS = f"{API}/3/movie/451/watch/providers"
 SID_PROVIDERS = f"{API}/3/movie/14924/watch/providers"
 
@@ -197,7 +200,7 @@ def test_one_request_per_film_gives_every_region_each_request_after_the_throttle
 def test_imdb_id_only_is_mapped_through_find():
     answer(f"{API}/3/find/tt0113627", "find_tt0113627.json")
     answer(LLV_PROVIDERS, "watch_providers_451.json")
-    query = FilmQuery(key=LLV, title="Leaving Las Vegas", imdb_id="tt0113627")
+    query = FilmQuery(key=LLV, title="Leaving Las Vegas", imdb_id="tt0113627", people=CREDITED)
     result = fetch([query])
 
     assert query_of(responses.calls[0])["external_source"] == ["imdb_id"]
@@ -214,15 +217,36 @@ def test_film_not_in_the_catalog_gets_its_details_in_the_same_request():
     result = fetch([FilmQuery(key=key, title="", tmdb_id=451)])
 
     call, = responses.calls
-    assert query_of(call)["append_to_response"] == ["watch/providers"]
+    assert query_of(call)["append_to_response"] == ["credits,watch/providers"]
     film, = result.films
     assert (film.key, film.title, film.year, film.runtime_minutes) == (
         key, "Leaving Las Vegas", 1995, 111)
     assert (film.imdb_id, film.tmdb_id) == ("tt0113627", 451)
+    assert film.original_title == "Leaving Las Vegas"
+    assert film.poster_url == "https://image.tmdb.org/t/p/w342/37qHRJxnSh5YkuaN2FI2B1fqnqb.jpg"
     assert offers_by(result, "US") == {("amazon-prime-video", OfferKind.RENT),
                                        ("apple-tv", OfferKind.RENT),
                                        ("amazon-prime-video", OfferKind.BUY)}
     assert result.covered == {key}
+
+
+@responses.activate
+def test_a_titled_film_without_its_people_gets_credits_in_its_one_request():
+    """Its title stays (None: the catalog keeps its own); the people are the top-billed cast
+    in billing order (ten at most), then the director, writer, composer and novelist."""
+    answer(f"{API}/3/movie/451", "details_451.json")
+    result = fetch([FilmQuery(key=LLV, title="Leaving Las Vegas", imdb_id="tt0113627", tmdb_id=451)])
+
+    assert len(responses.calls) == 1 and result.covered == {LLV}
+    film, = result.films
+    assert film.title is None
+    people = film.people
+    assert [p.name for p in people if p.role == "actor"] == [
+        "Nicolas Cage", "Elisabeth Shue", "Julian Sands", "Richard Lewis", "Steven Weber",
+        "Kim Adams", "Emily Procter", "Valeria Golino", "Graham Beckel", "Laurie Metcalf"]
+    assert [(p.name, p.role) for p in people if p.role != "actor"] == [
+        ("Mike Figgis", "director"), ("Mike Figgis", "writer"), ("Mike Figgis", "composer"),
+        ("John O'Brien", "author")]
 
 
 @responses.activate
@@ -239,7 +263,8 @@ def test_imdb_id_tmdb_does_not_know_is_a_problem_and_others_still_count():
     answer(f"{API}/3/find/tt9999999", "find_empty.json")
     answer(SID_PROVIDERS, "watch_providers_14924.json")
     unknown = FilmKey(imdb_id="tt9999999")
-    result = fetch([FilmQuery(key=unknown, title="Unknown", imdb_id="tt9999999"), SID_QUERY])
+    result = fetch([FilmQuery(key=unknown, title="Unknown", imdb_id="tt9999999", people=CREDITED),
+                    SID_QUERY])
 
     assert [(p.where, p.message) for p in result.problems] == [
         ("imdb:tt9999999", "TMDB knows no film with IMDb id tt9999999")]
@@ -398,7 +423,7 @@ def test_answers_that_are_not_tmdbs_envelope_are_bad_responses(body, content_typ
 def test_find_answer_of_the_wrong_shape_is_a_bad_response():
     responses.add(responses.GET, f"{API}/3/find/tt0113627", json={"movie_results": {"id": 451}})
     with pytest.raises(BadResponse, match="find/tt0113627: movie_results: Input should be a valid list"):
-        fetch([FilmQuery(key=LLV, title="Leaving Las Vegas", imdb_id="tt0113627")])
+        fetch([FilmQuery(key=LLV, title="Leaving Las Vegas", imdb_id="tt0113627", people=CREDITED)])
 
 
 # --- The platform directory ----------------------------------------------------------------
@@ -488,7 +513,8 @@ def test_through_the_configured_base_url(standin):
                   Answer(200, recording("watch_providers_451.json")))
     standin.route("GET", "/3/movie/14924/watch/providers",
                   Answer(404, recording("error_404.json")))
-    result = fetch([FilmQuery(key=LLV, title="Leaving Las Vegas", imdb_id="tt0113627"), SID_QUERY],
+    result = fetch([FilmQuery(key=LLV, title="Leaving Las Vegas", imdb_id="tt0113627",
+                              people=CREDITED), SID_QUERY],
                    base_url=standin.url + "/", regions=["US"])
 
     assert [(r.method, r.path) for r in standin.requests] == [
