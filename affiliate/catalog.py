@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable
 
 from sqlalchemy import func, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -76,6 +76,14 @@ class ReconcileStats:
     drop_warning: str | None = None  # applied, but it leaves out a suspicious share
     removals: Removals | None = None  # what the run left out so far (chunks add up)
     covered_films: set[int] = field(default_factory=set)  # films the answer spoke for in full
+    # Films the answer said anything about, and the products it stored: what candidate
+    # scoring (affiliate.candidates) looks at again.
+    films_touched: set[int] = field(default_factory=set)
+    products_stored: set[int] = field(default_factory=set)
+    film_ids: dict[FilmKey, int] = field(default_factory=dict)  # the answer's films, resolved
+
+    def film_ids_of(self, keys: Iterable[FilmKey]) -> set[int]:
+        return {self.film_ids[key] for key in keys if key in self.film_ids}
 
 
 def prepare(db: Database) -> None:
@@ -169,6 +177,8 @@ def reconcile(db: Database, source: str, result: ProviderResult, hide_after_miss
     stats.removals = removals
     stats.drop_warning = removals.drop_warning(max_hidden_share, hide_after_misses)
     stats.covered_films = covered
+    stats.films_touched = set(film_ids.values()) | set(offers_by_film) | set(products_by_film)
+    stats.film_ids = film_ids
     # A source that lists no products and holds none (TMDB, Watchmode) cannot miss one:
     # no need to look for its products film by film.
     may_hold_products = bool(result.products) or _holds_products(db, source)
@@ -277,7 +287,7 @@ class Removals:
                         "quarantined: check the source")
         return None
 
-    def __add__(self, other: "Removals") -> "Removals":
+    def __add__(self, other: Removals) -> Removals:
         return Removals(
             self.offers_dropped + other.offers_dropped, self.offers_hidden + other.offers_hidden,
             self.offers_visible or other.offers_visible,
@@ -296,8 +306,8 @@ def _removals(db: Database, source: str, offers_by_film: dict[int, dict[tuple, O
     source's totals are counted in SQL, so a chunk of a large catalog costs what it holds."""
     if not covered:
         return Removals()
-    offer_shown = (Offer.source == source) & (Offer.hidden == False)  # noqa: E712  (SQL)
-    product_shown = (Product.source == source) & (Product.hidden == False)  # noqa: E712
+    offer_shown = (Offer.source == source) & (Offer.hidden == False)
+    product_shown = (Product.source == source) & (Product.hidden == False)
     with db.session() as session:
         offers = [offer for offer in session.exec(select(Offer).where(
                       offer_shown, Offer.film_id.in_(covered)))
@@ -434,6 +444,13 @@ def _upsert_films(session: Session, records: list[FilmRecord],
             value = getattr(record, attr)
             if value is not None:
                 values[attr] = value
+        for attr in ("imdb_id", "tmdb_id"):
+            holder = _id_holder(session, attr, values.get(attr), film.id)
+            if holder is not None:
+                # Two films claim one id (an operator's duplicate, or a source's mix-up): keep
+                # the id where it is, store the rest, let an operator decide.
+                problems.append(Problem(f"film {film.id}",
+                                        f"{attr} {values.pop(attr)} already belongs to film {holder}"))
         if _apply(film, values) and stored:
             changed.add(film.id)
         session.add(film)
@@ -444,6 +461,14 @@ def _upsert_films(session: Session, records: list[FilmRecord],
             _upsert_external_id(session, film.id, id_source, external_id, problems)
         ids[record.key] = film.id
     return ids, changed
+
+
+def _id_holder(session: Session, attr: str, value: object, film_id: int | None) -> int | None:
+    if value is None:
+        return None
+    column = getattr(Film, attr)
+    holder = session.exec(select(Film.id).where(column == value)).first()
+    return holder if holder is not None and holder != film_id else None
 
 
 def _store_people(session: Session, film_id: int, people: tuple[Person, ...]) -> bool:
@@ -461,6 +486,11 @@ def _store_people(session: Session, film_id: int, people: tuple[Person, ...]) ->
 
 
 def _find_film_for_record(session: Session, record: FilmRecord) -> Film | None:
+    """The film asked about first: another film holding one of the answer's ids is a clash to
+    report, not the film to update."""
+    asked = find_film(session, record.key)
+    if asked is not None:
+        return asked
     conditions = []
     if record.imdb_id:
         conditions.append(Film.imdb_id == record.imdb_id)
@@ -542,7 +572,7 @@ def _ends_at(record: OfferRecord) -> dt.datetime | None:
     """The instant the offer is hidden from: the source's own, else the end of its last day
     in the region's zone."""
     if record.expires_at is not None:
-        return record.expires_at.astimezone(dt.timezone.utc)
+        return record.expires_at.astimezone(dt.UTC)
     return end_of_day(record.expires_on, record.region) if record.expires_on else None
 
 
@@ -583,6 +613,7 @@ def _reconcile_film_products(session: Session, film_id: int, source: str,
     for record, link in links:
         product, product_changed = _upsert_product(session, source, record, now, stats, counted,
                                                    dated_prices)
+        stats.products_stored.add(product.id)
         if product_changed:
             changed |= _films_showing(session, product.id)
         if _upsert_film_product(session, film_id, product.id, link, source):
@@ -591,7 +622,7 @@ def _reconcile_film_products(session: Session, film_id: int, source: str,
         return changed
     query = (select(Product).join(FilmProduct, FilmProduct.product_id == Product.id)
              .where(Product.source == source, FilmProduct.film_id == film_id,
-                    Product.hidden == False))  # noqa: E712  (SQL comparison)
+                    Product.hidden == False))
     for product in session.exec(query):
         key = (product.merchant, product.merchant_id, product.region)
         if key not in answered and key not in counted:

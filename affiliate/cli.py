@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import func
 from sqlmodel import select
 
-from affiliate import credentials, curation, retention
+from affiliate import candidates, credentials, curation, retention, review_queue
 from affiliate.backup import backup_command
 from affiliate.catalog import find_film, prepare
 from affiliate.config_reload import reload_on_sighup
@@ -20,7 +20,7 @@ from affiliate.refresh import RefreshEngine, UnknownFilm
 from affiliate.sources import UnknownProvider, build_all, uninstalled_sources
 from affiliate.state import state
 from affiliate.types import utcnow
-from providers.base import FilmKey
+from providers.base import FilmKey, Relation
 from providers.regions import normalize_region
 
 
@@ -231,7 +231,7 @@ def films_list() -> None:
     """List films with their ids and how many offers are shown."""
     _require_migrated()
     with state().db.session() as session:
-        visible = func.count(Offer.id).filter(Offer.hidden == False)  # noqa: E712
+        visible = func.count(Offer.id).filter(Offer.hidden == False)
         rows = session.exec(
             select(Film, visible).outerjoin(Offer, Offer.film_id == Film.id)
             .group_by(Film.id).order_by(Film.title)
@@ -506,6 +506,59 @@ def _status_command(status: str, verb: str):
 
 products.command("approve")(_status_command("approved", "Approved"))
 products.command("reject")(_status_command("rejected", "Rejected"))
+
+
+@products.command("review")
+@click.option("--relation", type=click.Choice([r.value for r in Relation]), help="Only this relation.")
+@click.option("--merchant", help="Only this merchant (Amazon, Apple Music...).")
+@click.option("--min-score", type=click.FloatRange(0, 1), help="Only scores at or above this.")
+@click.option("--max-score", type=click.FloatRange(0, 1), help="Only scores at or below this.")
+@click.option("--film", "film_ref", metavar="REF", help="Only this film: 17, tmdb:451 or imdb:tt0113627.")
+@click.option("--status", type=click.Choice(curation.STATUSES), default="candidate", show_default=True)
+@click.option("--limit", type=click.IntRange(1, review_queue.MAX_PAGE), default=50, show_default=True)
+@click.option("--approve", "decision", flag_value="approved", help="Approve every link listed by the filters.")
+@click.option("--reject", "decision", flag_value="rejected", help="Reject every link listed by the filters.")
+@with_appcontext
+def products_review(relation, merchant, min_score, max_score, film_ref, status, limit, decision) -> None:
+    """Candidate product links across every film, best score first, with the reasons for each
+    score; --approve or --reject decides every link the filters choose (not only those shown)."""
+    _require_migrated()
+    try:
+        chosen = review_queue.ReviewFilter(relation=relation, merchant=merchant, min_score=min_score,
+                                           max_score=max_score, film=film_ref, status=status,
+                                           limit=limit)
+        if decision is not None:
+            count = review_queue.decide_matching(state().db, chosen, decision)
+            click.echo(f"{decision.capitalize()} {count} product link{'s' if count != 1 else ''}.")
+            return
+        page = review_queue.listing(state().db, chosen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not page.candidates:
+        click.echo("No product links match.")
+    for row in page.candidates:
+        score = f"{row.score:.2f}" if row.score is not None else "  - "
+        year = f" ({row.film_year})" if row.film_year else ""
+        click.echo(f"{row.link_id:>6}  {score}  {row.relation:<12} {row.film_title}{year} "
+                   f"[{row.film_ref}] <- {row.product_title} [{row.product_format}, {row.merchant} "
+                   f"{row.merchant_id}, {row.region}]")
+        for reason in row.reasons:
+            click.echo(f"{'':14}- {reason}")
+    if page.total > len(page.candidates):
+        click.echo(f"{len(page.candidates)} of {page.total} shown; narrow the filters or raise --limit.")
+
+
+@products.command("rescore")
+@with_appcontext
+def products_rescore() -> None:
+    """Score every link the rules decide or that waits for review again, with the [matching]
+    rules as they are now (after changing them); an operator's decisions stay."""
+    _require_migrated()
+    stats = candidates.review(state().db, state().settings.matching)
+    click.echo(f"Scored {stats.scored} links: {stats.approved} approved, {stats.rejected} rejected, "
+               f"{stats.waiting} waiting for review.")
 
 
 @click.group()

@@ -9,6 +9,7 @@ its place whatever a curated feed says, and nothing here deletes a product or a 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,6 +32,8 @@ STATUSES = ("approved", "candidate", "rejected")
 # The source stamped on products and links an operator adds by hand; no provider has it, so
 # no provider's complete answer ever counts them missing.
 OPERATOR = "operator"
+# Who decided a link's status (FilmProduct.decided_by): the rules never change an operator's.
+OPERATOR_DECISION = "operator"
 _GTIN_LENGTHS = (8, 12, 13, 14)
 
 
@@ -56,6 +59,8 @@ class LinkRow:
     product_source: str = ""
     product_hidden: bool = False
     image_url: str | None = None
+    score: float | None = None
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def set_status(db: Database, link_ids: list[int], status: str) -> int:
     with db.session() as session:
         links = _links(session, link_ids)
         for link in links:
-            link.status = status
+            link.status, link.decided_by = status, OPERATOR_DECISION
             session.add(link)
         revisions.bump(session, [link.film_id for link in links])
     return len(links)
@@ -139,7 +144,7 @@ def reorder(db: Database, film_ref: str, link_ids: list[int]) -> list[LinkRow]:
         if strangers:
             raise LookupError(f"product link {', '.join(strangers)} does not belong to film {film_ref}")
         others = session.exec(select(FilmProduct).where(
-            FilmProduct.film_id == film.id, FilmProduct.pinned == True,  # noqa: E712
+            FilmProduct.film_id == film.id, FilmProduct.pinned == True,
             FilmProduct.id.not_in(link_ids))).all()
         ordered = [links[i] for i in link_ids]
         ordered += sorted(others, key=lambda link: (link.position is None, link.position or 0, link.id))
@@ -271,7 +276,7 @@ def _link(session: Session, film: Film, product: Product, relation: str) -> Film
     if link is None:
         link = FilmProduct(film_id=film.id, product_id=product.id, relation=relation,
                            origin="curated", source=OPERATOR)
-    link.status, link.hidden = "approved", False
+    link.status, link.hidden, link.decided_by = "approved", False, OPERATOR_DECISION
     session.add(link)
     session.flush()
     return link
@@ -279,7 +284,7 @@ def _link(session: Session, film: Film, product: Product, relation: str) -> Film
 
 def _next_pinned_position(session: Session, film_id: int) -> int:
     last = session.exec(select(func.max(FilmProduct.position)).where(
-        FilmProduct.film_id == film_id, FilmProduct.pinned == True)).one()  # noqa: E712
+        FilmProduct.film_id == film_id, FilmProduct.pinned == True)).one()
     return 0 if last is None else last + 1
 
 
@@ -291,7 +296,9 @@ def _film(session: Session, film_ref: str) -> Film:
 
 
 def _links(session: Session, link_ids: list[int]) -> list[FilmProduct]:
-    links = session.exec(select(FilmProduct).where(FilmProduct.id.in_(link_ids))).all()
+    """The links by id; an id beyond the 32-bit column is one no link has, not a database error."""
+    storable = [i for i in link_ids if 0 < i < 2**31]
+    links = session.exec(select(FilmProduct).where(FilmProduct.id.in_(storable))).all() if storable else []
     missing = sorted(set(link_ids) - {link.id for link in links})
     if missing:
         raise LookupError(f"no product link with id {', '.join(map(str, missing))}")
@@ -310,4 +317,5 @@ def _row(link: FilmProduct, product: Product) -> LinkRow:
                    product.region, product.price, product.currency, link.source,
                    origin=link.origin, link=product.link, gtin=product.gtin,
                    product_source=product.source, product_hidden=product.hidden,
-                   image_url=product.image_url)
+                   image_url=product.image_url, score=link.match_score,
+                   reasons=tuple(json.loads(link.match_reasons)) if link.match_reasons else ())

@@ -33,7 +33,7 @@ import datetime as dt
 import os
 import secrets
 import socket
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from sqlalchemy import Float, case, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -128,6 +128,19 @@ def ensure_rows(db: Database, provider_name: str, now: dt.datetime) -> int:
             .returning(_state.c.film_id))
     with db.engine.begin() as connection:
         return len(connection.execute(stmt).all())
+
+
+def mark_discovered(db: Database, provider_name: str, film_ids: set[int], now: dt.datetime) -> None:
+    """The provider has searched for these films' candidate products (FilmQuery.discovered);
+    a film refreshed by name, outside the due queue, gets its row here."""
+    if not film_ids:
+        return
+    stmt = _insert(db, _state).values([
+        {"film_id": film_id, "provider": provider_name, "due_at": now, "discovered_at": now}
+        for film_id in sorted(film_ids)])
+    with db.engine.begin() as connection:
+        connection.execute(stmt.on_conflict_do_update(
+            index_elements=["film_id", "provider"], set_={"discovered_at": now}))
 
 
 def claim(db: Database, provider_name: str, owner: str, limit: int, lease: dt.timedelta,
@@ -310,7 +323,7 @@ def _insert(db: Database, table):
 
 
 def _today(now: dt.datetime) -> dt.date:
-    return now.astimezone(dt.timezone.utc).date()
+    return now.astimezone(dt.UTC).date()
 
 
 def _window_start(now: dt.datetime) -> dt.date:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
+from affiliate.matching.titles import fold
 from affiliate.types import Money, UTCDateTime, utcnow
 
 
@@ -21,6 +22,9 @@ def _utc(nullable: bool = False, **kwargs):
 class Film(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     title: str = Field(max_length=300)
+    # The title folded as matching compares titles (affiliate.matching.titles.fold): finds a
+    # film's namesakes and the films a box set names, by index.
+    title_key: str | None = Field(default=None, max_length=300, index=True)
     year: int | None = None
     imdb_id: str | None = Field(default=None, max_length=12, unique=True)
     tmdb_id: int | None = Field(default=None, unique=True)
@@ -32,6 +36,13 @@ class Film(SQLModel, table=True):
     # Raised in the same transaction as any change to the film's offers, products or their
     # curation, so a rendered widget can be cached under (film, revision, region, locale).
     revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+@event.listens_for(Film, "before_insert")
+@event.listens_for(Film, "before_update")
+def _keep_title_key(mapper, connection, film: Film) -> None:
+    """Every writer of a film's title keeps its key with it."""
+    film.title_key = fold(film.title or "")
 
 
 class FilmPerson(SQLModel, table=True):
@@ -231,6 +242,9 @@ class FilmProviderState(SQLModel, table=True):
     last_success_at: dt.datetime | None = _utc(nullable=True, default=None)
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_expires_at: dt.datetime | None = _utc(nullable=True, default=None)
+    # When this provider last searched for the film's candidate products (Amazon's discovery):
+    # once is enough, whatever products other films' searches linked to it since.
+    discovered_at: dt.datetime | None = _utc(nullable=True, default=None)
 
 
 class OfferEvent(SQLModel, table=True):

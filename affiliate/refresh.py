@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from sqlmodel import select
 
+from affiliate import candidates
 from affiliate.catalog import (
     ReconcileStats,
     Removals,
@@ -25,7 +26,7 @@ from affiliate.catalog import (
     reconcile,
     store_platforms,
 )
-from affiliate.config import CatalogSettings, Settings
+from affiliate.config import CatalogSettings, MatchingSettings, Settings
 from affiliate.db import Database
 from affiliate.due import (
     changed_films_due,
@@ -34,6 +35,7 @@ from affiliate.due import (
     ensure_rows,
     film_ttls,
     finish,
+    mark_discovered,
     new_owner,
     release,
     take_changes_turn,
@@ -44,6 +46,7 @@ from affiliate.models import (
     FilmExternalId,
     FilmPerson,
     FilmProduct,
+    FilmProviderState,
     Product,
     ProviderState,
     RefreshRun,
@@ -83,7 +86,7 @@ _COUNTS = ("offers_seen", "offers_added", "offers_changed", "offers_missing",
            "products_seen", "products_added", "products_changed", "products_missing")
 
 
-def film_queries(db: Database, ref: str) -> list[FilmQuery]:
+def film_queries(db: Database, ref: str, provider_name: str | None = None) -> list[FilmQuery]:
     """What to ask a provider about one film, stored or not yet (named by IMDb or TMDB id)."""
     key = FilmKey.parse(ref)
     with db.session() as session:
@@ -92,13 +95,17 @@ def film_queries(db: Database, ref: str) -> list[FilmQuery]:
         if key.internal_id is not None:
             raise UnknownFilm(f"no film with internal id {key.internal_id}")
         return [FilmQuery(key=key, title="", imdb_id=key.imdb_id, tmdb_id=key.tmdb_id)]
-    return _queries(db, [film])
+    return _queries(db, [film], provider_name)
 
 
-def _queries(db: Database, films: list[Film]) -> list[FilmQuery]:
-    """FilmQuery for each film, with every id and linked product the catalog knows."""
+def _queries(db: Database, films: list[Film], provider_name: str | None) -> list[FilmQuery]:
+    """FilmQuery for each film, with every id and linked product the catalog knows, and
+    whether the provider has searched for its candidates before."""
     ids = [film.id for film in films]
     with db.session() as session:
+        discovered = set(session.exec(select(FilmProviderState.film_id).where(
+            FilmProviderState.film_id.in_(ids), FilmProviderState.provider == provider_name,
+            FilmProviderState.discovered_at.is_not(None))))
         external: dict[int, dict[str, str]] = defaultdict(dict)
         for row in session.exec(select(FilmExternalId).where(FilmExternalId.film_id.in_(ids))):
             external[row.film_id][row.source] = row.external_id
@@ -118,16 +125,16 @@ def _queries(db: Database, films: list[Film]) -> list[FilmQuery]:
         FilmQuery(key=film_key(film), title=film.title, year=film.year, imdb_id=film.imdb_id,
                   tmdb_id=film.tmdb_id, director=film.director, external_ids=external[film.id],
                   products=tuple(products[film.id]), original_title=film.original_title,
-                  people=tuple(people[film.id]))
+                  people=tuple(people[film.id]), discovered=film.id in discovered)
         for film in films
     ]
 
 
-def film_queries_for(db: Database, film_ids: list[int]) -> list[FilmQuery]:
+def film_queries_for(db: Database, film_ids: list[int], provider_name: str) -> list[FilmQuery]:
     """Queries for the films a due-queue claim handed this process."""
     with db.session() as session:
         films = list(session.exec(select(Film).where(Film.id.in_(film_ids)).order_by(Film.id)))
-    return _queries(db, films)
+    return _queries(db, films, provider_name)
 
 
 class RefreshEngine:
@@ -206,13 +213,14 @@ class RefreshEngine:
         for name in names:
             provider = self.provider(name)
             if film_ref is not None:
-                films = film_queries(self.db, film_ref)
+                films = film_queries(self.db, film_ref, name)
             elif provider.lists_catalog:
                 films = None
             else:
                 reports.append(self.refresh_due(provider, rules, progress))
                 continue
-            reports.append(refresh_provider(self.db, provider, films, rules, self.guard(provider)))
+            reports.append(refresh_provider(self.db, provider, films, rules, self.guard(provider),
+                                            self.settings.matching))
         return reports
 
     def refresh_due(self, provider: Provider, rules: CatalogSettings,
@@ -240,7 +248,8 @@ class RefreshEngine:
             if not chunk:
                 return None
             budget -= len(chunk)
-            attempt = _Attempt.start(self.db, provider, film_queries_for(self.db, chunk), guard)
+            attempt = _Attempt.start(self.db, provider, film_queries_for(self.db, chunk, name),
+                                     guard)
             return chunk, attempt, None if attempt.report else pool.submit(attempt.fetch)
 
         so_far = None  # what the run's earlier chunks left out: the run is judged whole
@@ -250,7 +259,8 @@ class RefreshEngine:
                 while pending is not None:
                     chunk, attempt, fetched = pending
                     pending = start_chunk() if fetched else None
-                    report = attempt.report or attempt.store(self.db, rules, fetched.result(), so_far)
+                    report = attempt.report or attempt.store(self.db, rules, fetched.result(), so_far,
+                                                             self.settings.matching)
                     if report.stats is not None and report.stats.removals is not None:
                         so_far = report.stats.removals
                     reports.append(report)
@@ -373,13 +383,15 @@ def run_refresh(db: Database, settings: Settings, provider_name: str | None = No
 
 
 def refresh_provider(db: Database, provider: Provider, films: Iterable[FilmQuery] | None,
-                     rules: CatalogSettings, guard: ProviderGuard | None = None) -> RunReport:
+                     rules: CatalogSettings, guard: ProviderGuard | None = None,
+                     matching: MatchingSettings | None = None) -> RunReport:
     """Fetch `films` (None: the whole catalog of a feed), unless the provider's guard says
     no, and reconcile the answer; the provider retries each request as it was built to.
     Never raises for a provider's failure."""
     guard = guard or ProviderGuard(db, provider, SystemClock())
     attempt = _Attempt.start(db, provider, films, guard)
-    return attempt.report if attempt.report else attempt.store(db, rules, attempt.fetch())
+    return attempt.report if attempt.report else attempt.store(db, rules, attempt.fetch(),
+                                                               matching=matching)
 
 
 @dataclass
@@ -395,7 +407,7 @@ class _Attempt:
 
     @classmethod
     def start(cls, db: Database, provider: Provider, films: Iterable[FilmQuery] | None,
-              guard: ProviderGuard) -> "_Attempt":
+              guard: ProviderGuard) -> _Attempt:
         reason = guard.check()
         if reason is not None:
             return cls(provider, guard, report=RunReport(provider.name, "skipped", error=reason))
@@ -414,7 +426,9 @@ class _Attempt:
             return exc
 
     def store(self, db: Database, rules: CatalogSettings, outcome: ProviderResult | BaseException,
-              so_far: Removals | None = None) -> RunReport:
+              so_far: Removals | None = None, matching: MatchingSettings | None = None) -> RunReport:
+        """Store the answer; with `matching`, score the candidate links of the films it spoke
+        of and link the box sets it holds (affiliate.candidates)."""
         provider = self.provider
         note_reported_state(db, provider, utcnow())
         if isinstance(outcome, BaseException):
@@ -437,6 +451,10 @@ class _Attempt:
             status = "complete" if outcome.complete and not stats.problems else "partial"
         if stats.drop_warning:
             log.error("provider %s: %s", provider.name, stats.drop_warning)
+        if not stats.quarantined:
+            mark_discovered(db, provider.name, stats.film_ids_of(outcome.discovered), utcnow())
+        if matching is not None and not stats.quarantined:
+            candidates.review(db, matching, stats.films_touched, stats.products_stored)
         _finished(db, provider, self.run, status, stats, previous_failures)
         return RunReport(provider.name, status, stats, warning=stats.drop_warning,
                          films=len(self.films) if self.films is not None else 0)

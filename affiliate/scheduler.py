@@ -41,16 +41,16 @@ def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundS
     jobs follow config reloads: providers added, removed or retimed get their jobs changed."""
     state = app.extensions["affiliate"]
     engine = engine or RefreshEngine(state.db, state.settings)
-    scheduler = scheduler_cls(timezone=dt.timezone.utc)
+    scheduler = scheduler_cls(timezone=dt.UTC)
     sync_jobs(scheduler, app, engine)
     scheduler.add_job(
         retention_job, IntervalTrigger(seconds=RETENTION_CHECK.total_seconds(),
-                                       timezone=dt.timezone.utc),
+                                       timezone=dt.UTC),
         args=(app,), id="retention", name="delete data past its source's retention",
         max_instances=1, coalesce=True, next_run_time=utcnow())
     # A scheduler-only process serves no requests: this job looks at the config file.
     scheduler.add_job(config_job, IntervalTrigger(seconds=CONFIG_CHECK.total_seconds(),
-                                                  timezone=dt.timezone.utc),
+                                                  timezone=dt.UTC),
                       args=(app,), id="config", name="reload config when it changes",
                       max_instances=1, coalesce=True)
 
@@ -77,7 +77,7 @@ def sync_jobs(scheduler: BaseScheduler, app: Flask, engine: RefreshEngine) -> No
         if job.id.startswith("refresh:") and job.id not in wanted:
             scheduler.remove_job(job.id)
     for job_id, (name, provider, interval, tick) in wanted.items():
-        trigger = IntervalTrigger(seconds=tick.total_seconds(), timezone=dt.timezone.utc)
+        trigger = IntervalTrigger(seconds=tick.total_seconds(), timezone=dt.UTC)
         job = scheduler.get_job(job_id)
         if job is not None:
             if job.trigger.interval != trigger.interval:
@@ -133,5 +133,5 @@ def load_demo_if_empty(db: Database, settings: Settings) -> bool:
     if not settings.service.demo_catalog or not db.is_empty():
         return False
     demo = build_table(None, "demo", DEFAULT_PROVIDERS["demo"])
-    report = refresh_provider(db, demo, None, settings.catalog)
+    report = refresh_provider(db, demo, None, settings.catalog, matching=settings.matching)
     return report.status != "failed"

@@ -274,6 +274,8 @@ class ProviderResult:
     covered: set[FilmKey] = field(default_factory=set)
     complete: bool = False
     problems: list[Problem] = field(default_factory=list)
+    # The films whose candidate products this fetch searched for (FilmQuery.discovered).
+    discovered: set[FilmKey] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,9 @@ class FilmQuery:
     products: tuple["ProductRef", ...] = ()
     original_title: str | None = None
     people: tuple[Person, ...] = ()  # as stored (FilmRecord.people); empty until a source says
+    # This provider searched for the film's candidate products before (ProviderResult.
+    # discovered): a source that searches once per film need not again.
+    discovered: bool = False
 
 
 @dataclass(frozen=True)

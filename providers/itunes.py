@@ -45,7 +45,10 @@ Design:
   film is a complete answer: Apple no longer sells it there, so its offers there count a
   miss. A search without a unique match, a 404 or a wrong-shaped entry is a Problem and keeps
   stored data as it is, because localized titles make an empty search no proof of anything.
-- Soundtracks are search hits, so their product links are candidates an operator approves.
+- Soundtracks are search hits, so their product links are candidates: every album the
+  "<title> soundtrack" search finds comes with its facts (artists, year, genre), and the
+  service scores it against the film (affiliate.matching) to approve, reject or leave it for
+  an operator.
   They are sold as Apple Music albums (the link opens music.apple.com), so the merchant is
   "Apple Music". A failed album search (timeout, 5xx, bad body) is a Problem for that film
   and leaves its offers in the result; being rate-limited stops the whole fetch, since every
@@ -72,6 +75,7 @@ from providers.base import (
     OfferRecord,
     PlatformRecord,
     Problem,
+    ProductFacts,
     ProductFormat,
     ProductLink,
     ProductRecord,
@@ -88,6 +92,7 @@ from providers.base import (
 from providers.fields import base_url, is_http_url, region_list
 from providers.http import Http, parse_as, retry_after_seconds, safe_label
 from providers.platforms import CANONICAL
+from providers.product_facts import itunes_album_facts
 
 ID_SOURCE = "itunes"
 MERCHANT = "Apple Music"
@@ -107,7 +112,6 @@ _PRICES = (
 )
 _SEARCH_LIMIT = 25
 _THROTTLED_RETRY_SECONDS = 60.0  # Apple's limit is per minute and it sends no Retry-After
-_SOUNDTRACK_WORDS = ("soundtrack", "motion picture")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
@@ -315,18 +319,22 @@ class _FilmFetch:
         answer = self.client.get("/search", term=f"{title} soundtrack", country=region,
                                  media="music", entity="album", limit=_SEARCH_LIMIT)
         # Built in full before being added: one unusable album spoils this storefront's lot.
+        # Every album the search finds is a candidate the service scores (affiliate.matching)
+        # on what it says about itself: its artists, year and genre.
         self.result.products.extend([
-            _soundtrack(self.query, album, region, self.settings)
-            for album in self._items(answer, region)
-            if album.is_album and _is_soundtrack_of(title, album.collectionName or "")])
+            _soundtrack(self.query, album, region, self.settings, itunes_album_facts(raw))
+            for album, raw in self._items_with_raw(answer, region) if album.is_album])
 
     def _items(self, fetched: tuple[_Answer, str], region: str) -> list[_Item]:
         """The well-formed entries; each malformed one is a Problem for this film."""
+        return [item for item, _ in self._items_with_raw(fetched, region)]
+
+    def _items_with_raw(self, fetched: tuple[_Answer, str], region: str) -> list[tuple[_Item, Any]]:
         answer, label = fetched
         items = []
         for index, entry in enumerate(answer.results):
             try:
-                items.append(parse_as(_Item, entry, f"{label}: results[{index}]"))
+                items.append((parse_as(_Item, entry, f"{label}: results[{index}]"), entry))
             except BadResponse as exc:
                 self._problem(region, str(exc))
         return items
@@ -369,11 +377,6 @@ def _directors(artist_name: str) -> set[str]:
     return {_normalize(name) for name in names if name}
 
 
-def _is_soundtrack_of(title: str, album_name: str) -> bool:
-    name = f" {_normalize(album_name)} "
-    return f" {_normalize(title)} " in name and any(word in name for word in _SOUNDTRACK_WORDS)
-
-
 def _offers(query: FilmQuery, film: _Item, region: str,
             settings: ItunesProvider.Settings) -> list[OfferRecord]:
     prices = [(kind, quality, getattr(film, field)) for field, kind, quality in _PRICES]
@@ -387,8 +390,8 @@ def _offers(query: FilmQuery, film: _Item, region: str,
             for kind, quality, price in prices]
 
 
-def _soundtrack(query: FilmQuery, album: _Item, region: str,
-                settings: ItunesProvider.Settings) -> ProductRecord:
+def _soundtrack(query: FilmQuery, album: _Item, region: str, settings: ItunesProvider.Settings,
+                facts: ProductFacts) -> ProductRecord:
     where = f"album {album.collectionId}"
     price = album.collectionPrice if album.collectionPrice and album.collectionPrice > 0 else None
     return ProductRecord(
@@ -402,6 +405,7 @@ def _soundtrack(query: FilmQuery, album: _Item, region: str,
         image_url=album.artworkUrl100 if is_http_url(album.artworkUrl100) else None,
         price=price,
         currency=_currency(album, where) if price is not None else None,
+        facts=facts,
     )
 
 

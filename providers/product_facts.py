@@ -31,7 +31,6 @@ from providers.base import Person, ProductFacts, ProductFormat
 
 # Bindings (lower case) as Amazon US names them; "Blu-ray" also covers 4K discs, which say so
 # in the title or the technical formats. Any other binding of a shippable thing is merchandise.
-# The same table as providers/amazon/records.py's until that module reads formats from here.
 _BINDING_FORMATS = {
     "blu-ray": ProductFormat.BLU_RAY,
     "dvd": ProductFormat.DVD,

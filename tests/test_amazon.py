@@ -3,6 +3,7 @@ stand-in server over a real socket."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from providers.base import (
     BadResponse,
     FilmKey,
     FilmQuery,
+    Person,
     ProductFormat,
     ProductRef,
     ProviderError,
@@ -507,18 +509,23 @@ def test_discovery_finds_candidates_for_a_film_without_amazon_products():
 
     sent = [requested(call) for call in responses.calls if call.request.url == SEARCH_ITEMS]
     assert [(s["searchIndex"], s.get("title"), s.get("keywords"), s["itemCount"]) for s in sent] == [
-        ("MoviesAndTV", "Leaving Las Vegas", None, 6),
-        ("Music", None, "Leaving Las Vegas soundtrack", 3),
-        ("Books", "Leaving Las Vegas", None, 3),
+        ("MoviesAndTV", "Leaving Las Vegas", None, 10),
+        ("Music", None, "Leaving Las Vegas soundtrack", 5),
+        ("Books", "Leaving Las Vegas", None, 5),
     ]
     assert all(s["partnerTag"] == "yoursite-20" for s in sent)
     found = {p.merchant_id: p for p in result.products}
-    # The Prime Video entry, the unrelated "Las Vegas: Season 1" and the bad entry are dropped.
-    assert list(found) == ["B07Q1KYH7R", BOX_SET, SOUNDTRACK, "B001NZXQ5U", NOVEL, "B004CFA9RS"]
+    # Only the Prime Video entry and the bad entry are dropped: the unrelated "Las Vegas:
+    # Season 1" is a candidate too, for the service's scoring to reject (affiliate.matching).
+    assert list(found) == ["B07Q1KYH7R", BOX_SET, "B000HEWEJ0", SOUNDTRACK, "B001NZXQ5U", NOVEL,
+                           "B004CFA9RS"]
     assert {(p.format, p.films[0].relation) for p in found.values()} == {
         (ProductFormat.UHD_BLU_RAY, Relation.EDITION), (ProductFormat.DVD, Relation.COLLECTION),
-        (ProductFormat.SOUNDTRACK_CD, Relation.SOUNDTRACK),
+        (ProductFormat.DVD, Relation.EDITION), (ProductFormat.SOUNDTRACK_CD, Relation.SOUNDTRACK),
         (ProductFormat.DIGITAL_ALBUM, Relation.SOUNDTRACK), (ProductFormat.BOOK, Relation.SOURCE_NOVEL)}
+    box_set = found[BOX_SET].facts  # what the service scores it on
+    assert box_set.contents == ("Leaving Las Vegas", "Raising Arizona", "Moonstruck", "Adaptation",
+                                "The Weather Man")
     assert all([(link.film, link.candidate, link.curated) for link in p.films] == [(LLV, True, False)]
                for p in found.values())
     assert found["B07Q1KYH7R"].availability is Availability.PREORDER
@@ -530,14 +537,16 @@ def test_discovery_finds_candidates_for_a_film_without_amazon_products():
 
 
 @responses.activate
-def test_discovery_skips_linked_films_untitled_films_and_can_be_off():
+def test_discovery_searches_a_film_once_skips_untitled_films_and_can_be_off():
     token()
     get_items()
     _searches()
     untitled = FilmQuery(key=FilmKey(tmdb_id=603), title="")
-    provider(discover=True).fetch([llv(BLU_RAY), untitled])
+    searched_before = dataclasses.replace(llv(BLU_RAY), discovered=True)
+    result = provider(discover=True).fetch([searched_before, untitled])
     provider(discover=False).fetch([sid()])
     assert not [call for call in responses.calls if call.request.url == SEARCH_ITEMS]
+    assert result.discovered == set()
 
 
 @responses.activate
@@ -605,13 +614,12 @@ def test_works_through_a_stand_in_for_both_the_token_endpoint_and_the_api(standi
 
     assert [(r.method, r.path) for r in standin.requests] == [
         ("POST", "/auth/o2/token"), ("POST", "/catalog/v1/getItems"),
-        ("POST", "/catalog/v1/searchItems"), ("POST", "/catalog/v1/searchItems"),
-        ("POST", "/catalog/v1/searchItems")]
+        *[("POST", "/catalog/v1/searchItems")] * 6]  # three searches for each film, once
     api_call = standin.requests[1]
     assert api_call.headers["Authorization"] == "Bearer Atc|MQICIJvSKVTZ-example-lwa-token"
     assert api_call.headers["x-marketplace"] == "www.amazon.com"
     assert json.loads(api_call.body)["itemIds"] == [BLU_RAY, DVD]
-    assert [p.merchant_id for p in result.products] == [BLU_RAY, DVD]
+    assert [p.merchant_id for p in result.products] == [BLU_RAY, DVD, NOVEL, "B004CFA9RS"]
     assert result.covered == {LLV, SID}
 
 
@@ -672,3 +680,35 @@ def test_an_asin_amazon_no_longer_has_is_hidden_after_three_answers(stored_llv):
         with db.session() as session:
             gone = session.exec(select(Product).where(Product.merchant_id == SOUNDTRACK)).one()
         assert gone.hidden is expected_hidden
+
+
+@responses.activate
+def test_box_sets_of_the_top_billed_actors_and_the_director_are_searched_once_a_person():
+    token()
+    _searches()
+    cage, shue = Person("Nicolas Cage", "actor"), Person("Elisabeth Shue", "actor")
+    figgis = Person("Mike Figgis", "director")
+    films = [dataclasses.replace(llv(), people=(cage, shue, Person("Julian Sands", "actor"), figgis)),
+             dataclasses.replace(sid(), people=(cage,))]
+
+    result = provider(discover=True, cast_searches=2).fetch(films)
+
+    sent = [requested(call) for call in responses.calls if call.request.url == SEARCH_ITEMS]
+    cast = [(s.get("actor"), s.get("keywords")) for s in sent if s.get("actor") or
+            "collection" in (s.get("keywords") or "")]
+    # Nicolas Cage is searched once for both films; the third-billed actor not at all.
+    assert cast == [("Nicolas Cage", "collection"), ("Elisabeth Shue", "collection"),
+                    (None, "Mike Figgis collection")]
+    assert all(s["searchIndex"] == "MoviesAndTV" for s in sent if s.get("actor"))
+    box_set = next(p for p in result.products if p.merchant_id == BOX_SET)
+    assert {link.film for link in box_set.films} == {LLV, SID}  # a candidate of both
+
+
+@responses.activate
+def test_cast_searches_can_be_off():
+    token()
+    _searches()
+    film = dataclasses.replace(llv(), people=(Person("Nicolas Cage", "actor"),))
+    provider(discover=True, cast_searches=0).fetch([film])
+    assert not [call for call in responses.calls
+                if call.request.url == SEARCH_ITEMS and "actor" in requested(call)]

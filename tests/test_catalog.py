@@ -205,6 +205,21 @@ def test_one_source_id_matched_to_two_films_is_reported_not_stored_twice(db):
     assert [p.message for p in stats.problems] == ["itunes id 271469518 already belongs to film 1"]
 
 
+def test_an_imdb_id_another_film_holds_is_reported_and_the_rest_stored(db):
+    with db.session() as session:
+        session.add_all([Film(title="Leaving Las Vegas", imdb_id="tt0113627"), Film(title="Film 2", tmdb_id=2)])
+    mixed_up = FilmRecord(FilmKey(tmdb_id=2), "Film 2", 1995, imdb_id="tt0113627", tmdb_id=2,
+                          runtime_minutes=111)
+
+    stats = reconcile(db, "tmdb", ProviderResult(films=[mixed_up], covered={mixed_up.key}), 3)
+
+    assert [p.message for p in stats.problems] == ["imdb_id tt0113627 already belongs to film 1"]
+    with db.session() as session:
+        second = session.get(Film, 2)
+        assert (second.imdb_id, second.year, second.runtime_minutes) == (None, 1995, 111)
+        assert session.get(Film, 1).imdb_id == "tt0113627"
+
+
 def test_a_link_only_answer_keeps_what_is_known_but_drops_price_and_image(db):
     reconcile(db, "amazon", result([], products=[product("B0001")]), 3)
     link_only = ProductRecord("Amazon", "B0001", "B0001", ProductFormat.MERCHANDISE,

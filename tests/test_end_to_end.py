@@ -181,11 +181,20 @@ def test_platforms_only_tmdb_knows_link_to_its_watch_page_with_its_credits(run, 
     assert "not endorsed or certified by TMDB" in html
 
 
-def test_amazon_discoveries_wait_for_approval_then_show_with_amazons_rules(run, monkeypatch):
+def test_discoveries_are_scored_then_show_with_amazons_rules_once_approved(run, monkeypatch):
+    """TMDB's credits come first, so the rules score what the searches found against them:
+    Apple's soundtrack by the film's composer shows at once, another film's soundtrack, a
+    single and a TV series are rejected, and what the recorded answers say too little about
+    (they carry no contributors) waits for an operator."""
     no_pacing(monkeypatch)
     run("db", "upgrade")
     run("refresh", "--film", "imdb:tt0113627")
-    assert "There are no related products" in widget("related-products")
+    html = widget("related-products")
+    assert "Leaving Las Vegas (Original Motion Picture Soundtrack)" in html
+    assert "Las Vegas: Season 1" not in html and "Fear and Loathing" not in html
+    assert "5-Film Collection" not in html
+    rejected = run("products", "list", "imdb:tt0113627", "--status", "rejected").output
+    assert "Las Vegas: Season 1" in rejected and "Leaving Las Vegas - Single" in rejected
 
     listed = run("products", "list", "imdb:tt0113627", "--status", "candidate").output
     box_set = next(line for line in listed.splitlines() if "B0019X3YXQ" in line)

@@ -25,6 +25,7 @@ from providers.base import (
     FilmQuery,
     FilmRecord,
     OfferKind,
+    Person,
     ProductFormat,
     Quality,
     RateLimited,
@@ -307,8 +308,14 @@ def test_soundtrack_albums_become_candidate_products():
 
     result = provider(soundtracks=True).fetch([query(apple_id=LLV_ID)])
 
-    product, = result.products  # not Sheryl Crow's single, not another film's soundtrack
+    # Every album found is a candidate with its facts: Sheryl Crow's single and another film's
+    # soundtrack too, for the service's scoring to reject (affiliate.matching).
+    product, single, other = result.products
+    assert (single.facts.people, single.facts.category) == ((Person("Sheryl Crow", "artist"),), "Rock")
+    assert other.facts.compilation and other.title.startswith("Fear and Loathing in Las Vegas")
     assert (product.merchant, product.merchant_id, product.region) == ("Apple Music", "1443155637", "US")
+    assert product.facts.people == (Person("Mike Figgis", "artist"),)
+    assert (product.facts.year, product.facts.category) == (1995, "Soundtrack")
     assert product.title == "Leaving Las Vegas (Original Motion Picture Soundtrack)"
     assert product.format is ProductFormat.DIGITAL_ALBUM
     assert product.link == ("https://music.apple.com/us/album/"
@@ -331,7 +338,7 @@ def test_an_album_sold_only_in_tracks_has_no_price():
 
     lookup()
     answer("/search", edited("search_album_leaving_las_vegas.json", no_price))
-    product, = provider(soundtracks=True).fetch([query(apple_id=LLV_ID)]).products
+    product, *_ = provider(soundtracks=True).fetch([query(apple_id=LLV_ID)]).products
     assert (product.price, product.currency) == (None, None)
 
 
@@ -537,7 +544,7 @@ def test_works_through_the_configured_base_url_over_a_socket(standin):
     result = ItunesProvider("apple", ItunesProvider.Settings(
         type="itunes", base_url=standin.url, affiliate_token=AT)).fetch([query(apple_id=LLV_ID)])
 
-    assert result.covered == {LLV} and len(result.offers) == 4 and len(result.products) == 1
+    assert result.covered == {LLV} and len(result.offers) == 4 and len(result.products) == 3
     lookup_request, album_request = standin.requests
     assert lookup_request.query == {"id": [LLV_ID], "country": ["US"]}
     assert album_request.query["entity"] == ["album"]

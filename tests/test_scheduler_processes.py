@@ -24,7 +24,7 @@ from affiliate.types import utcnow
 from tests.standin import Answer
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDING = ROOT / "tests/recordings/tmdb/watch_providers_451.json"
+RECORDING = ROOT / "tests/recordings/tmdb/details_451.json"
 FILMS = 120
 TIMEOUT = 120
 
@@ -76,8 +76,8 @@ def work() -> None:
 def source(standin):
     body = json.loads(RECORDING.read_text())
     for tmdb_id in range(1, FILMS + 1):
-        standin.route("GET", f"/3/movie/{tmdb_id}/watch/providers",
-                      Answer(200, json.dumps({**body, "id": tmdb_id})))
+        # Films without known people are read with their credits in one details request.
+        standin.route("GET", f"/3/movie/{tmdb_id}", Answer(200, json.dumps({**body, "id": tmdb_id, "imdb_id": f"tt{tmdb_id:07d}"})))
     return standin
 
 

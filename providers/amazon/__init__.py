@@ -83,14 +83,20 @@ Design:
   for each film holding it, and those films stay out of `covered`. An item without `itemInfo`
   (an offers-only answer) keeps its price, availability and link; its stored title and format
   stay.
-- With `discover` on, a film that has no Amazon product in `region` yet (and a title) gets
-  three searches, one request each, for candidates an operator approves: editions by title in
-  MoviesAndTV, the soundtrack by "<title> soundtrack" in Music, the novel by title in Books.
-  Once candidates are linked the film has Amazon products and is not searched again, so a
-  film costs three requests once, not three per run. The year is not sent: product titles
-  rarely carry it and a title search would then miss. Hits whose title does not contain the
-  film's title, Prime Video entries (streaming, not products) and ASINs already linked are
-  dropped. Box sets "by actor" need the cast, which FilmQuery does not carry: not searched.
+- With `discover` on, a film this provider has not searched for before (and a title) gets
+  three searches, one request each: editions by title in MoviesAndTV, the soundtrack by
+  "<title> soundtrack" in Music, the novel by title in Books; and, with `cast_searches` above
+  0 and the film's people known, box sets of its top-billed actors (`actor` with keywords
+  "collection", PA-API 5's SearchItems parameters, which the Creators API keeps) and of its
+  director ("<director> collection"), each person searched once per fetch. Once candidates
+  are linked the film has Amazon products and is not searched again. The year is not sent:
+  product titles rarely carry it. Every hit but Prime Video entries (streaming, not products)
+  becomes a candidate with its facts (providers.product_facts: contributors, release date,
+  binding, the films a set lists), which the service scores against the film and its
+  namesakes (affiliate.matching): approved, rejected or left for review by the rules. A box
+  set is then linked to every catalog film it names. The films searched are handed back
+  (`ProviderResult.discovered`): each film is searched once, whatever another film's box
+  set linked to it since.
 - A 403 AssociateNotEligible switches to link-only mode (`self.link_only`): no more calls, and
   every ref comes back with a plain tagged link `https://<marketplace>/dp/<ASIN>?tag=<tag>`,
   no price and no image, plus one Problem saying why. Nothing is covered then. The next fetch

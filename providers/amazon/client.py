@@ -11,11 +11,22 @@ from pydantic import ValidationError
 from providers.amazon.auth import Token
 from providers.amazon.settings import AmazonSettings
 from providers.amazon.wire import ErrorBody, GetItemsAnswer, SearchAnswer, Wire
-from providers.base import AuthFailed, BadResponse, NotFound, ProviderError, RateLimited, Retry
+from providers.base import (
+    AuthFailed,
+    BadResponse,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    Relation,
+    Retry,
+)
 from providers.http import Http, parse_as, retry_after_seconds, safe_label
 
 RESOURCES = [
     "itemInfo.title",
+    "itemInfo.byLineInfo",
+    "itemInfo.contentInfo",
+    "itemInfo.productInfo",
     "itemInfo.classifications",
     "itemInfo.externalIds",
     "itemInfo.technicalInfo",
@@ -27,19 +38,28 @@ RESOURCES = [
 
 @dataclass(frozen=True)
 class Search:
-    """One discovery search: a category and how the film's title is put to it."""
+    """One discovery search: a category, its parameters (templates filled with the film's
+    title or a person's name) and what it looks for."""
 
     index: str
-    parameter: Literal["title", "keywords"]
-    template: str
+    parameters: tuple[tuple[Literal["title", "keywords", "actor"], str], ...]
     count: int
+    looks_for: Relation
+
+    def body(self, **names: str) -> dict[str, Any]:
+        return {"searchIndex": self.index, "itemCount": self.count,
+                **{name: template.format(**names) for name, template in self.parameters}}
 
 
 SEARCHES = (
-    Search("MoviesAndTV", "title", "{title}", 6),
-    Search("Music", "keywords", "{title} soundtrack", 3),
-    Search("Books", "title", "{title}", 3),
+    Search("MoviesAndTV", (("title", "{title}"),), 10, Relation.EDITION),
+    Search("Music", (("keywords", "{title} soundtrack"),), 5, Relation.SOUNDTRACK),
+    Search("Books", (("title", "{title}"),), 5, Relation.SOURCE_NOVEL),
 )
+# Box sets of a film's top-billed actors and of its director.
+ACTOR_SETS = Search("MoviesAndTV", (("actor", "{name}"), ("keywords", "collection")), 10,
+                    Relation.COLLECTION)
+DIRECTOR_SETS = Search("MoviesAndTV", (("keywords", "{name} collection"),), 10, Relation.COLLECTION)
 
 
 class TokenRejected(AuthFailed):
@@ -99,11 +119,9 @@ class Client:
         """The answer for up to ten ASINs; None when Amazon knows none of them (404)."""
         return self._answer("getItems", {"itemIds": asins, "itemIdType": "ASIN"}, GetItemsAnswer)
 
-    def search(self, search: Search, title: str) -> SearchAnswer | None:
+    def search(self, search: Search, **names: str) -> SearchAnswer | None:
         """One search; None when it finds nothing (404)."""
-        body = {"searchIndex": search.index, search.parameter: search.template.format(title=title),
-                "itemCount": search.count}
-        return self._answer("searchItems", body, SearchAnswer)
+        return self._answer("searchItems", search.body(**names), SearchAnswer)
 
     def label(self, operation: str) -> str:
         return safe_label(self._url(operation))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from providers.amazon.client import SEARCHES, Client
+from providers.amazon.client import ACTOR_SETS, DIRECTOR_SETS, SEARCHES, Client, Search
 from providers.amazon.references import ASIN
 from providers.amazon.settings import AmazonSettings
 from providers.amazon.wire import ErrorData, Item, Listing, OfferAvailability
@@ -18,6 +18,7 @@ from providers.base import (
     FilmKey,
     FilmQuery,
     Problem,
+    ProductFacts,
     ProductFormat,
     ProductLink,
     ProductRecord,
@@ -25,10 +26,10 @@ from providers.base import (
     Relation,
 )
 from providers.http import parse_as
+from providers.product_facts import amazon_item_facts
 
 MERCHANT = "Amazon"
 MAX_ITEM_IDS = 10
-_UHD_RE = re.compile(r"\b(4k|uhd|ultra hd)\b", re.IGNORECASE)
 _COLLECTION_RE = re.compile(r"\b(collection|box ?set|\d+[- ]film)\b", re.IGNORECASE)
 _GTIN_LENGTHS = (8, 12, 13, 14)
 # Errors by which Amazon answers that an ASIN it was asked about is no item it offers through
@@ -36,22 +37,6 @@ _GTIN_LENGTHS = (8, 12, 13, 14)
 # form of the 404 it gives a batch of only such ASINs): a definitive miss of that product.
 _GONE = {"ItemNotAccessible", "InvalidParameterValue"}
 
-# Bindings (lower case) as Amazon US names them; "Blu-ray" also covers 4K discs, which say so
-# in the title or the technical formats.
-_BINDING_FORMATS = {
-    "blu-ray": ProductFormat.BLU_RAY,
-    "dvd": ProductFormat.DVD,
-    "4k": ProductFormat.UHD_BLU_RAY,
-    "blu-ray 4k": ProductFormat.UHD_BLU_RAY,
-    "4k ultra hd": ProductFormat.UHD_BLU_RAY,
-    "audio cd": ProductFormat.SOUNDTRACK_CD,
-    "vinyl": ProductFormat.VINYL,
-    "mp3 music": ProductFormat.DIGITAL_ALBUM,
-    "paperback": ProductFormat.BOOK,
-    "hardcover": ProductFormat.BOOK,
-    "kindle edition": ProductFormat.BOOK,
-    "mass market paperback": ProductFormat.BOOK,
-}
 # Streaming entries that video searches return: not products anyone ships.
 _STREAMING_BINDINGS = {"amazon video", "prime video"}
 _RELATIONS = {
@@ -86,6 +71,7 @@ class _Answers:
     items: dict[str, Item] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     gone: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, ProductFacts] = field(default_factory=dict)
     found: dict[str, Item] = field(default_factory=dict)
     candidates: dict[str, list[FilmKey]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -99,6 +85,9 @@ class Run:
         self.queries = queries
         self.answers = _Answers()
         self.refs = self._refs()
+        # Each search's hits, so a person starring in several films is searched once.
+        self.searched: dict[tuple, list[str]] = {}
+        self.discovered: set[FilmKey] = set()
 
     def _refs(self) -> dict[str, list[FilmKey]]:
         """The films holding each Amazon id of this region; a malformed id fails its films."""
@@ -119,10 +108,10 @@ class Run:
         for start in range(0, len(asins), MAX_ITEM_IDS):
             self._read_batch(client, asins[start:start + MAX_ITEM_IDS])
         if self.settings.discover:
-            linked = {film for films in self.refs.values() for film in films}
             for query in self.queries:
-                if query.title.strip() and query.key not in linked:
+                if query.title.strip() and not query.discovered:
                     self._discover(client, query)
+                    self.discovered.add(query.key)
         return self._result()
 
     def _read_batch(self, client: Client, asins: list[str]) -> None:
@@ -132,7 +121,7 @@ class Run:
                 self.answers.gone[asin] = "Amazon knows none of the ASINs asked with it (404)"
             return
         label = client.label("getItems")
-        items, bad = _parse_items(answer.items_result.items, label)
+        items, bad = _parse_items(answer.items_result.items, label, self.answers.facts)
         for asin, message in bad:
             if asin in asins:
                 self.answers.failed[asin] = message
@@ -149,21 +138,41 @@ class Run:
                                                  else "missing from Amazon's answer")
 
     def _discover(self, client: Client, query: FilmQuery) -> None:
-        where = str(query.key)
+        """The title searches, then the box sets of the film's top-billed actors and its
+        director (each person searched once per fetch); every hit but a streaming entry is
+        a candidate for the service to score."""
+        title = query.title.strip()
         for search in SEARCHES:
-            answer = client.search(search, query.title.strip())
-            if answer is None:
-                continue
-            items, bad = _parse_items(answer.search_result.items, client.label("searchItems"))
-            notes = [f"{error.code}: {error.message}" for error in answer.errors]
-            self.answers.problems += [Problem(where, f"{search.index} search: {note}")
-                                      for note in notes + [message for _, message in bad]]
-            for asin, item in items.items():
-                if _is_candidate(item, query.title):
-                    self.answers.found[asin] = item
-                    films = self.answers.candidates.setdefault(asin, [])
-                    if query.key not in films:
-                        films.append(query.key)
+            self._search(client, query, search, title=title)
+        actors = [p.name for p in query.people if p.role == "actor"][:self.settings.cast_searches]
+        directors = [p.name for p in query.people if p.role == "director"][:1]
+        if not self.settings.cast_searches:
+            return
+        for search, names in ((ACTOR_SETS, actors), (DIRECTOR_SETS, directors)):
+            for name in names:
+                self._search(client, query, search, name=name)
+
+    def _search(self, client: Client, query: FilmQuery, search: Search, **names: str) -> None:
+        key = (search, tuple(sorted(names.items())))
+        if key not in self.searched:
+            answer = client.search(search, **names)
+            self.searched[key] = self._hits(client, query, search, answer)
+        for asin in self.searched[key]:
+            films = self.answers.candidates.setdefault(asin, [])
+            if query.key not in films:
+                films.append(query.key)
+
+    def _hits(self, client: Client, query: FilmQuery, search: Search, answer) -> list[str]:
+        if answer is None:
+            return []
+        items, bad = _parse_items(answer.search_result.items, client.label("searchItems"),
+                                  self.answers.facts)
+        notes = [f"{error.code}: {error.message}" for error in answer.errors]
+        self.answers.problems += [Problem(str(query.key), f"{search.index} search: {note}")
+                                  for note in notes + [message for _, message in bad]]
+        hits = [asin for asin, item in items.items() if _is_candidate(item)]
+        self.answers.found.update({asin: items[asin] for asin in hits})
+        return hits
 
     def _result(self) -> ProviderResult:
         items = dict(self.answers.items)
@@ -180,10 +189,12 @@ class Run:
             covered={query.key for query in self.queries} - unread,
             complete=True,
             problems=problems + self.answers.problems,
+            discovered=self.discovered,
         )
 
     def _record(self, item: Item, linked: list[FilmKey], candidates: list[FilmKey]) -> ProductRecord:
-        product_format = _format(item)
+        facts = self.answers.facts.get(item.asin)
+        product_format = _format(item, facts)
         relation = _relation(item, product_format)
         listing = _first_listing(item)
         money = listing.price.money if listing and listing.price else None
@@ -203,6 +214,7 @@ class Run:
             currency=money.currency if money else None,
             availability=_availability(listing),
             gtin=_gtin(item),
+            facts=facts if item.item_info is not None else None,
         )
 
     def link_only(self, reason: str) -> ProviderResult:
@@ -222,8 +234,10 @@ class Run:
 
 
 
-def _parse_items(entries: list[Any], label: str) -> tuple[dict[str, Item], list[tuple[str | None, str]]]:
-    """Each entry read on its own, so a bad one costs only its ASIN (when it names one)."""
+def _parse_items(entries: list[Any], label: str, facts: dict[str, ProductFacts],
+                 ) -> tuple[dict[str, Item], list[tuple[str | None, str]]]:
+    """Each entry read on its own, so a bad one costs only its ASIN (when it names one); what
+    a good one says about itself goes into `facts` (providers.product_facts)."""
     items: dict[str, Item] = {}
     bad: list[tuple[str | None, str]] = []
     for index, entry in enumerate(entries):
@@ -234,6 +248,7 @@ def _parse_items(entries: list[Any], label: str) -> tuple[dict[str, Item], list[
             bad.append((asin if isinstance(asin, str) else None, f"wrong shape: {exc}"))
             continue
         items[item.asin] = item
+        facts[item.asin] = amazon_item_facts(entry)
     return items, bad
 
 
@@ -257,15 +272,12 @@ def _title(item: Item) -> str | None:
     return item.item_info.title.display_value if item.item_info else None
 
 
-def _format(item: Item) -> ProductFormat | None:
-    """None when Amazon sent no item information: the stored format stays."""
+def _format(item: Item, facts: ProductFacts | None) -> ProductFormat | None:
+    """None when Amazon sent no item information: the stored format stays. An item with
+    information but a binding no table knows is merchandise."""
     if item.item_info is None:
         return None
-    product_format = _BINDING_FORMATS.get(_binding(item).lower(), ProductFormat.MERCHANDISE)
-    described = " ".join([_title(item), *_formats(item)])
-    if product_format is ProductFormat.BLU_RAY and _UHD_RE.search(described):
-        return ProductFormat.UHD_BLU_RAY
-    return product_format
+    return facts.format if facts is not None and facts.format else ProductFormat.MERCHANDISE
 
 
 def _relation(item: Item, product_format: ProductFormat | None) -> Relation:
@@ -274,15 +286,9 @@ def _relation(item: Item, product_format: ProductFormat | None) -> Relation:
     return _RELATIONS.get(product_format, Relation.MERCHANDISE)
 
 
-def _is_candidate(item: Item, film_title: str) -> bool:
-    """A search hit worth an operator's look: a shippable product naming the film."""
-    if item.item_info is None or _binding(item).lower() in _STREAMING_BINDINGS:
-        return False
-    return _fold(film_title) in _fold(_title(item))
-
-
-def _fold(text: str) -> str:
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split())
+def _is_candidate(item: Item) -> bool:
+    """A search hit the service scores: anything shippable that says what it is."""
+    return item.item_info is not None and _binding(item).lower() not in _STREAMING_BINDINGS
 
 
 def _first_listing(item: Item) -> Listing | None:

@@ -26,6 +26,9 @@ class AmazonSettings(ProviderSettings):
     token_url: str | None = None
     timeout_seconds: float = Field(15, gt=0)
     discover: bool = True
+    # Box sets searched for each film with known people: its top-billed actors (this many)
+    # and its director; 0 searches none.
+    cast_searches: int = Field(2, ge=0, le=10)
 
     @field_validator("partner_tag")
     @classmethod
