@@ -105,7 +105,7 @@ AMZ_ID, AMZ_SECRET = "amzn-credential-id-SECRET-42", "amzn-credential-secret-SEC
 AMZ_ACCESS = json.loads(recorded("amazon/token_lwa.json"))["access_token"]
 AMAZON_CONFIG = {"type": "amazon", "base_url": AMZ, "token_url": AMZ_TOKEN, "credential_id": AMZ_ID,
                  "credential_secret": AMZ_SECRET, "credential_version": "3.1",
-                 "partner_tag": "filmsite-20"}
+                 "partner_tag": "filmsite-20", "discover": False}  # lookups here; searches: test_amazon
 AMAZON_GOOD = (Route("POST", AMZ_TOKEN, recorded("amazon/token_lwa.json")),
                Route("POST", AMZ_ITEMS, recorded("amazon/get_items.json")))
 ITUNES_GOOD = (

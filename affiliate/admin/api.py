@@ -15,7 +15,7 @@ from decimal import Decimal
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from affiliate import credentials, curation
+from affiliate import credentials, curation, review_queue
 from affiliate.admin import auth, click_report, films, provider_status
 from affiliate.admin.state import admin_state
 from affiliate.admin.work import is_not_found, summary
@@ -200,12 +200,55 @@ def reorder(film: str):
     return jsonify(links=[_link_json(row) for row in curation.reorder(state().db, film, ids)])
 
 
+# --- review ---------------------------------------------------------------------------------
+
+@bp.get("/review")
+def review():
+    _only(request.args, review_queue.FILTER_FIELDS)
+    chosen = review_queue.parse_filter(request.args)
+    page = review_queue.listing(state().db, chosen)
+    return jsonify(total=page.total, offset=chosen.offset, limit=chosen.limit,
+                   links=[_candidate_json(candidate) for candidate in page.candidates])
+
+
+@bp.post("/review")
+def decide_review():
+    """Approve or reject the links named, or every link a filter chooses: exactly one of them."""
+    body = _body()
+    _only(body, ("status", "links", "filter"))
+    status = body.get("status")
+    if status not in ("approved", "rejected"):
+        raise ApiError("status: approved or rejected")
+    if ("links" in body) == ("filter" in body):
+        raise ApiError("send either links (ids) or filter (as GET /review takes it), not both or neither")
+    if "links" in body:
+        ids = body["links"]
+        if not isinstance(ids, list) or not ids or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise ApiError("links: a non-empty list of link ids")
+        return jsonify(decided=review_queue.decide(state().db, ids, status))
+    chosen = body["filter"]
+    if not isinstance(chosen, dict) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                               for v in chosen.values()):
+        raise ApiError("filter: an object of relation, merchant, min_score, max_score, film, status")
+    _only(chosen, ("relation", "merchant", "min_score", "max_score", "film", "status"))
+    return jsonify(decided=review_queue.decide_matching(
+        state().db, review_queue.parse_filter({k: str(v) for k, v in chosen.items()}), status))
+
+
+def _only(given, allowed) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ApiError(f"unknown {'parameter' if len(unknown) == 1 else 'parameters'} "
+                       f"{', '.join(unknown)}; use {', '.join(allowed)}")
+
+
 # --- clicks ---------------------------------------------------------------------------------
 
 @bp.get("/clicks")
 def clicks():
     since, until = click_report.period(request.args.get("since"), request.args.get("until"),
-                                       dt.datetime.now(dt.timezone.utc).date())
+                                       dt.datetime.now(dt.UTC).date())
     return jsonify(click_report.as_json(state().db, since, until))
 
 
@@ -254,7 +297,11 @@ def _detail_json(detail: films.FilmDetail) -> dict:
 
 
 def _link_json(row: curation.LinkRow) -> dict:
-    return {**asdict(row), "price": _money(row.price)}
+    return {**asdict(row), "price": _money(row.price), "reasons": list(row.reasons)}
+
+
+def _candidate_json(candidate: review_queue.Candidate) -> dict:
+    return {**asdict(candidate), "price": _money(candidate.price), "reasons": list(candidate.reasons)}
 
 
 def _report_json(report: RunReport) -> dict:

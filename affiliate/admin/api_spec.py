@@ -12,6 +12,12 @@ _NULLABLE_INT = {"type": ["integer", "null"]}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _PRICE = {"type": ["string", "null"], "pattern": r"^\d+(\.\d+)?$",
           "description": "A decimal string (\"3.99\"), never a float."}
+_MATCH = {
+    "score": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+              "description": "How surely the product is this film's (null: linked by hand or not scored)."},
+    "reasons": {"type": "array", "items": _STRING,
+                "description": "What raised or lowered the score, as the operator reads it."},
+}
 _COUNTS = ("offers_added", "offers_changed", "offers_missing",
            "products_added", "products_changed", "products_missing")
 
@@ -129,7 +135,7 @@ COMPONENTS = {
             "currency": openapi.NULLABLE_STRING, "source": _STRING,
             "origin": {"type": "string", "enum": ["curated", "discovered"]}, "link": _STRING,
             "gtin": openapi.NULLABLE_STRING, "product_source": _STRING, "product_hidden": {"type": "boolean"},
-            "image_url": openapi.NULLABLE_STRING,
+            "image_url": openapi.NULLABLE_STRING, **_MATCH,
         }, "A product shown (or proposed) with a film, and the operator's choices about it."),
         "AdminFilmDetail": openapi.closed({
             "id": {"type": "integer"}, "ref": _STRING, "title": _STRING, "year": _NULLABLE_INT,
@@ -141,6 +147,15 @@ COMPONENTS = {
             "offers": {"type": "array", "items": _schema("AdminOffer")},
             "products": {"type": "array", "items": _schema("ProductLink")},
         }),
+        "ReviewLink": openapi.closed({
+            "link_id": {"type": "integer"},
+            "status": {"type": "string", "enum": ["approved", "candidate", "rejected"]},
+            "relation": {"type": "string", "enum": [r.value for r in Relation]},
+            **_MATCH, "film_ref": _STRING, "film_title": _STRING, "film_year": _NULLABLE_INT,
+            "product_title": openapi.NULLABLE_STRING, "product_format": openapi.NULLABLE_STRING,
+            "merchant": _STRING, "merchant_id": _STRING, "region": _STRING, "price": _PRICE,
+            "currency": openapi.NULLABLE_STRING, "image_url": openapi.NULLABLE_STRING, "link": _STRING,
+        }, "A product proposed for a film (or decided), with the film and the match's score."),
         "ClickReport": openapi.closed({
             "since": {"type": "string", "format": "date"}, "until": {"type": "string", "format": "date"},
             "total": {"type": "integer"},
@@ -158,6 +173,18 @@ COMPONENTS = {
 }
 
 _REPORTS = {"type": "array", "items": _schema("RunReport")}
+_SCORE = {"type": "number", "minimum": 0, "maximum": 1}
+_REVIEW_FILTER = {
+    "relation": {"type": "string", "enum": [r.value for r in Relation]},
+    "merchant": {"type": "string", "minLength": 1, "description": "As products name it (Amazon, Apple Music)."},
+    "min_score": _SCORE, "max_score": _SCORE,
+    "film": {"type": "string", "description": "17, tmdb:451 or imdb:tt0113627."},
+    "status": {"type": "string", "enum": ["approved", "candidate", "rejected"], "default": "candidate"},
+}
+_REVIEW_QUERY = [{"name": name, "in": "query", "required": False, "schema": schema}
+                 for name, schema in {**_REVIEW_FILTER,
+                                      "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                                      "offset": {"type": "integer", "minimum": 0, "default": 0}}.items()]
 _LINKS = openapi.closed({"links": {"type": "array", "items": _schema("ProductLink")}})
 _DATE_QUERY = [{"name": name, "in": "query", "required": False, "description": description,
                 "schema": {"type": "string", "format": "date"}}
@@ -238,6 +265,27 @@ PATHS = {
         {"200": _json(_LINKS, "Every link of the film, as the console lists them")}, ("film",),
         _body(openapi.closed({"links": {"type": "array", "minItems": 1, "items": {"type": "integer"}}}),
               "The film's link ids in the order to show them."))},
+    f"{PREFIX}/review": {
+        "get": _operation(
+            "adminReviewLinks", "Product links across every film, best match first, with scores and reasons",
+            {"200": _json(openapi.closed({"total": {"type": "integer"}, "offset": {"type": "integer"},
+                                          "limit": {"type": "integer"},
+                                          "links": {"type": "array", "items": _schema("ReviewLink")}}),
+                          "One page, and how many links the filter chooses in all"),
+             "400": _ERROR, "404": _ERROR}, query=_REVIEW_QUERY),
+        "post": _operation(
+            "adminDecideLinks", "Approve or reject many links: the ids named, or every link a filter chooses",
+            {"200": _json(openapi.closed({"decided": {"type": "integer"}}), "How many links were decided"),
+             "404": _ERROR},
+            body=_body({"type": "object", "additionalProperties": False, "required": ["status"],
+                        "oneOf": [{"required": ["links"]}, {"required": ["filter"]}],
+                        "properties": {
+                            "status": {"type": "string", "enum": ["approved", "rejected"]},
+                            "links": {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+                            "filter": {"type": "object", "additionalProperties": False,
+                                       "properties": _REVIEW_FILTER}}},
+                       "All or nothing: an unknown link id changes nothing.")),
+    },
     f"{PREFIX}/clicks": {"get": _operation(
         "adminClicks", "Clicks per day by platform and by region, and the top films",
         {"200": _json(_schema("ClickReport"), "The report"), "400": _ERROR}, query=_DATE_QUERY)},

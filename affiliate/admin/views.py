@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from affiliate import credentials, curation, widgets
+from affiliate import credentials, curation, review_queue, widgets
 from affiliate.admin import auth, click_report, csrf, films, provider_status, throttle
 from affiliate.admin.state import PREFIX, admin_state
 from affiliate.admin.work import is_not_found, summary
@@ -306,6 +306,48 @@ def change_link(film: str, link_id: int):
     return redirect(url_for("affiliate_admin.film", film=film) + f"#link-{link_id}", 303)
 
 
+# --- review ---------------------------------------------------------------------------------
+
+@bp.get("/review")
+@_answers
+def review():
+    chosen = review_queue.parse_filter(request.args)
+    page = review_queue.listing(state().db, chosen)
+    return render_template("affiliate/admin/review.html", page=page, chosen=chosen,
+                           args=review_queue.filter_args(chosen),
+                           merchants=review_queue.merchants(state().db, chosen.status),
+                           relations=[r.value for r in Relation], statuses=curation.STATUSES)
+
+
+@bp.post("/review")
+@_answers
+def decide_review():
+    """Approve or reject the ticked links, or every link the filter chooses."""
+    form = request.form
+    decision = {"approve": "approved", "reject": "rejected"}.get(form.get("action", ""))
+    if decision is None:
+        raise BadInput("choose approve or reject")
+    chosen = review_queue.parse_filter(form)
+    if form.get("scope") == "matching":
+        count = review_queue.decide_matching(state().db, chosen, decision)
+    else:
+        ids = _link_ids(form.getlist("link"))
+        if not ids:
+            raise BadInput("tick at least one link, or choose every link the filter shows")
+        count = review_queue.decide(state().db, ids, decision)
+    flash(f"{decision.capitalize()} {count} product link{'s' * (count != 1)}.", "ok")
+    return redirect(url_for("affiliate_admin.review", **review_queue.filter_args(chosen)), 303)
+
+
+def _link_ids(values: list[str]) -> list[int]:
+    ids = []
+    for value in values:
+        if not value.isdigit() or len(value) > 18:
+            raise BadInput(f"link: {value[:40]!r} is not a link id")
+        ids.append(int(value))
+    return ids
+
+
 # --- tokens ---------------------------------------------------------------------------------
 
 @bp.get("/tokens")
@@ -336,7 +378,7 @@ def revoke_token(token_id: int):
 @_answers
 def clicks():
     since, until = click_report.period(request.args.get("since"), request.args.get("until"),
-                                  dt.datetime.now(dt.timezone.utc).date())
+                                  dt.datetime.now(dt.UTC).date())
     return render_template("affiliate/admin/clicks.html",
                            report=click_report.build(state().db, since, until))
 

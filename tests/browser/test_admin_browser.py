@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from affiliate import credentials
 from affiliate.admin import auth
@@ -117,3 +118,60 @@ def test_an_operator_sets_credentials_tests_them_and_refreshes_a_film(page, visi
     assert after.get_by_role("link", name="Stream Leaving Las Vegas on Peacock").count() == 1
     screenshot(after, "admin-widget-after-refresh")
     assert any(request.path == "/3/movie/451/watch/providers" for request in tmdb.requests)
+
+
+@pytest.fixture
+def hundred_candidates(make_settings, serve_app):
+    """The service with 100 scored candidate links over 20 films, served on a real socket."""
+    from decimal import Decimal
+
+    from affiliate.catalog import reconcile
+    from affiliate.models import FilmProduct
+    from providers.base import (FilmKey, FilmRecord, ProductFormat, ProductLink, ProductRecord,
+                                ProviderResult, Relation)
+
+    app = admin_app(make_settings)
+    db = app.extensions["affiliate"].db
+    films = [FilmRecord(FilmKey(imdb_id=f"tt{n:07d}"), f"Film {n}", 1990 + n, imdb_id=f"tt{n:07d}")
+             for n in range(1, 21)]
+    products = [ProductRecord("Amazon", f"B{n:09d}", f"{films[n % 20].title} [DVD] edition {n}",
+                              ProductFormat.DVD, f"https://www.amazon.com/dp/B{n:09d}", "US",
+                              price=Decimal("9.99"), currency="USD",
+                              films=(ProductLink(films[n % 20].key, Relation.EDITION, candidate=True),))
+                for n in range(100)]
+    reconcile(db, "amazon", ProviderResult(films=films, products=products), 3)
+    with db.session() as session:
+        for index, link in enumerate(session.exec(select(FilmProduct)).all()):
+            link.match_score, link.match_reasons = round(0.3 + index / 200, 3), '["title agrees"]'
+            session.add(link)
+    auth.create_user(db, USERNAME, PASSWORD)
+    yield serve_app(app), db
+    db.dispose()
+
+
+def test_an_operator_reviews_a_hundred_candidates_on_one_page_by_keyboard(page, hundred_candidates):
+    from affiliate import review_queue
+
+    url, db = hundred_candidates
+    page.goto(f"{url}/admin/review")
+    page.get_by_label("Username").fill(USERNAME)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Review product links").wait_for()
+    assert page.get_by_role("checkbox").count() == 100
+
+    for key in "jxjxjx":  # the three best: tick each, then approve them with one key
+        page.keyboard.press(key)
+    page.keyboard.press("a")
+    page.get_by_text("Approved 3 product links.").wait_for()
+
+    page.get_by_label("to", exact=True).fill("0.5")
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("button", name="Reject all 41").click()
+    page.get_by_text("Rejected 41 product links.").wait_for()
+
+    counts = {status: review_queue.listing(db, review_queue.ReviewFilter(status=status)).total
+              for status in ("approved", "rejected", "candidate")}
+    assert counts == {"approved": 3, "rejected": 41, "candidate": 56}
+    best = review_queue.listing(db, review_queue.ReviewFilter(status="approved")).candidates
+    assert [row.score for row in best] == [0.795, 0.79, 0.785]
