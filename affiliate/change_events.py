@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Numeric, and_, cast, func, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from affiliate.db import Database
 from affiliate.history import APPEARED, LEAVING_SOON, LEFT, PRICE_CHANGED, RETURNED
 from affiliate.models import Film, Offer, OfferEvent, Platform
+from affiliate.types import UTCDateTime
 from providers.base import FilmKey, OfferKind
 
 # The events as consumers name them: a stored price change is a drop or a rise.
@@ -49,6 +52,10 @@ class EventFilter:
     until: dt.datetime | None = None  # before
     after_id: int | None = None  # only events stored after this one (a consumer's cursor)
     limit: int | None = None
+    # An offer that appeared within a day of its film entering the catalog came with the
+    # film's first fetches (as the widgets' "New" badge says): when it really arrived on the
+    # platform is unknown, so it is no news unless asked for.
+    first_fetches: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class ChangeEvent:
     price_before: Decimal | None
     price_after: Decimal | None
     currency: str | None
+    price_now: Decimal | None  # the offer's price as stored now
     link: str  # the stored link, before the operator's tags
     deep_link: bool
     ends_on: dt.date | None  # the offer's last day as known now
@@ -134,7 +142,8 @@ _COLUMNS = (OfferEvent.id, OfferEvent.at, OfferEvent.event, OfferEvent.price_bef
             OfferEvent.price_after, OfferEvent.currency, Film.id.label("film_id"), Film.title,
             Film.year, Film.imdb_id, Film.tmdb_id, Film.poster_url, Offer.id.label("offer_id"),
             Offer.region, Offer.kind, Offer.quality, Offer.source, Offer.link, Offer.deep_link,
-            Offer.expires_on, Offer.expires_at, Offer.hidden, Platform.slug,
+            Offer.expires_on, Offer.expires_at, Offer.hidden, Offer.price.label("price_now"),
+            Platform.slug,
             Platform.name.label("platform_name"), Platform.logo_url)
 
 
@@ -160,17 +169,43 @@ def _statement(which: EventFilter):
         query = query.where(OfferEvent.at < which.until)
     if which.after_id is not None:
         query = query.where(OfferEvent.id > which.after_id)
+    if not which.first_fetches:
+        query = query.where(~and_(OfferEvent.event == APPEARED, Offer.available_since.is_(None),
+                                  OfferEvent.at < _day_after(Film.created_at)))
     return query
 
 
+class _day_after(FunctionElement):
+    """A stored time plus one day, in each database's own date arithmetic."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(_day_after)
+def _day_after_sql(element, compiler, **kw):
+    return f"({compiler.process(element.clauses, **kw)} + INTERVAL '1 day')"
+
+
+@compiles(_day_after, "sqlite")
+def _day_after_sqlite(element, compiler, **kw):
+    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC), which compares as text with datetime()'s.
+    return f"datetime({compiler.process(element.clauses, **kw)}, '+1 day')"
+
+
+def _amount(column):
+    """Amounts compared as numbers: SQLite stores them as text (affiliate.types.Money)."""
+    return cast(column, Numeric(14, 4))
+
+
 def _event_condition(name: str):
+    dropped = _amount(OfferEvent.price_after) < _amount(OfferEvent.price_before)
     if name == PRICE_DROP:
-        return and_(OfferEvent.event == PRICE_CHANGED,
-                    OfferEvent.price_after < OfferEvent.price_before)
+        return and_(OfferEvent.event == PRICE_CHANGED, dropped)
     if name == PRICE_RISE:
         return and_(OfferEvent.event == PRICE_CHANGED,
-                    or_(OfferEvent.price_after >= OfferEvent.price_before,
-                        OfferEvent.price_after.is_(None), OfferEvent.price_before.is_(None)))
+                    or_(~dropped, OfferEvent.price_after.is_(None),
+                        OfferEvent.price_before.is_(None)))
     if name not in EVENT_KINDS:
         raise ValueError(f"{name!r} is not one of {', '.join(EVENT_KINDS)}")
     return OfferEvent.event == name
@@ -191,6 +226,6 @@ def _event(row, now: dt.datetime) -> ChangeEvent:
         platform_logo_url=row.logo_url, region=row.region,
         kind=_KIND_OF.get(row.kind, row.kind), offer_kind=row.kind, quality=row.quality,
         source=row.source, price_before=row.price_before, price_after=row.price_after,
-        currency=row.currency, link=row.link, deep_link=row.deep_link,
+        currency=row.currency, price_now=row.price_now, link=row.link, deep_link=row.deep_link,
         ends_on=row.expires_on, ends_at=row.expires_at,
         offer_visible=not row.hidden and (row.expires_at is None or row.expires_at > now))
