@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from babel.dates import format_skeleton
+from babel.dates import format_date, format_skeleton
 from babel.support import NullTranslations
 
 from affiliate.brands import Brand, brand
@@ -81,7 +81,7 @@ class ChangeEntry(NamedTuple):
 
 class DayGroup(NamedTuple):
     day: dt.date
-    label: str  # "Monday, March 2"
+    label: str  # "Monday, March 2, 2026"
     entries: tuple[ChangeEntry, ...]
 
 
@@ -168,7 +168,7 @@ def _groups(events: list[ChangeEvent], list_name: str, region: str, locale: str,
         days[day][(event.film_id, event.platform, event.kind)].append(event)
     order = sorted(days, reverse=list_name != LEAVING)
     return tuple(
-        DayGroup(day, format_skeleton("MMMMEEEEd", day, locale=locale),
+        DayGroup(day, format_date(day, "full", locale=locale),
                  tuple(sorted((_entry(same, locale, t, settings, template)
                                for same in days[day].values()),
                               key=lambda entry: (entry.film.title.casefold(),

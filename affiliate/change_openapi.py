@@ -24,7 +24,7 @@ def _many(name: str, values: list[str] | None, description: str) -> dict:
 
 _COMPONENTS = {
     "parameters": {
-        "changesList": {"name": "list", "in": "path", "required": True,
+        "changesList": {"name": "list_name", "in": "path", "required": True,
                         "description": "new: offers that appeared or came back; leaving: "
                                        "offers whose last day is near; price-drops: lowered "
                                        "prices still in force.",
@@ -84,7 +84,7 @@ _COMPONENTS = {
 _OK_HEADERS = {name: _ref("headers", name) for name in ("ETag", "Cache-Control", "Vary")}
 _ATOM = {"application/atom+xml": {"schema": {"type": "string"}}}
 _PATHS = {
-    "/api/v1/changes/{list}": {"get": {
+    "/api/v1/changes/{list_name}": {"get": {
         "operationId": "getChanges", "tags": ["changes"],
         "summary": "What's new, leaving soon or cheaper across the catalog, by day",
         "parameters": [_ref("parameters", name) for name in (

@@ -138,7 +138,7 @@ def feed_film(film: str):
     title = f"{found.title} ({found.year})" if found.year else found.title
     return _feed(affiliate, f"films/{found.id}?region={','.join(sorted(regions))}", locale,
                  translations(locale).gettext("Where to watch {film}: changes").format(film=title),
-                 EventFilter(regions=regions, film_ids=frozenset({found.id}), first_fetches=True))
+                 EventFilter(regions=regions, film_ids=frozenset({found.id})))
 
 
 def _feed(affiliate: AffiliateState, key: str, locale: str, title: str,
