@@ -68,6 +68,17 @@ def history(db, settings):
     return db
 
 
+def recent_changes(db, settings, now: dt.datetime) -> None:
+    """An entry in every list as of `now`, whatever else the catalog holds (its films are
+    made a month old, so their offers' events are news)."""
+    with db.session() as session:
+        session.execute(update(Film).values(created_at=now - dt.timedelta(days=30)))
+    refresh(db, now - dt.timedelta(days=2), rent(APPLE), rent(VUDU))
+    refresh(db, now - dt.timedelta(days=1), rent(APPLE, "2.99"), rent(VUDU),
+            stream(ends=(now + dt.timedelta(days=5)).date()))
+    raise_leaving_soon(db, settings, now - dt.timedelta(hours=1))
+
+
 @pytest.fixture
 def clock(monkeypatch):
     clock = FakeClock(day(7))
