@@ -18,6 +18,7 @@ from affiliate.change_lists import LEAVING, NEW, PRICE_DROPS, ListQuery, changes
 from affiliate.config import ConfigError
 from affiliate.leaving_soon import raise_leaving_soon
 from affiliate.models import Film
+from affiliate.types import utcnow
 from affiliate.negotiation import BadParameter
 from providers.base import FilmKey, FilmRecord, OfferKind, OfferRecord, PlatformRecord, ProviderResult, Quality
 from tests.clock import FakeClock
@@ -264,3 +265,18 @@ def test_a_feed_answers_304_until_an_event_happens(client, history, clock):
     first = client.get("/feeds/changes.atom")
     assert client.get("/feeds/changes.atom",
                       headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+
+
+def test_the_scheduler_job_announces_and_survives_errors(app, db, monkeypatch, caplog):
+    from affiliate import scheduler
+
+    refresh(db, utcnow() - dt.timedelta(days=2), stream(ends=(utcnow() + dt.timedelta(days=3)).date()))
+    scheduler.leaving_soon_job(app)
+    assert [e.event for e in find_events(db, EventFilter(first_fetches=True), utcnow())][0] == "leaving_soon"
+
+    def broken(*args):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(scheduler, "raise_leaving_soon", broken)
+    scheduler.leaving_soon_job(app)
+    assert "announcing offers that leave soon failed" in caplog.text
