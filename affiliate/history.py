@@ -1,4 +1,4 @@
-"""Offer history: what appeared, changed price, left or returned, and when.
+"""Offer history: what appeared, changed price, left, returned or will soon leave, and when.
 
 The catalog writes events in the same transaction as the change itself, so history never
 disagrees with the offers; widgets read it for "new", "price drop" and "leaving" badges.
@@ -16,6 +16,9 @@ from affiliate.db import Database
 from affiliate.models import Offer, OfferEvent, Platform
 
 APPEARED, PRICE_CHANGED, LEFT, RETURNED = "appeared", "price_changed", "left", "returned"
+# Raised by the scheduler, not the catalog: the offer's end came within the window
+# (affiliate.leaving_soon), once per offer until it leaves and returns.
+LEAVING_SOON = "leaving_soon"
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,8 @@ class Change:
 
 
 def record(session: Session, changes: list[Change], now: dt.datetime) -> None:
-    """Store a film's changes with one executemany, in the caller's transaction."""
+    """Store changes with one executemany, in the caller's transaction: the one writer of
+    offer events, so anything that must happen with an event (an outbox row) goes here."""
     if not changes:
         return
     session.execute(insert(OfferEvent.__table__), [
