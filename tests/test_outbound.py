@@ -8,19 +8,28 @@ real network routes a public address to a host. Nothing leaves the machine.
 """
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import responses
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlmodel import select
 
 from affiliate import create_app
 from affiliate.catalog import prepare
 from affiliate.models import ProviderState, RefreshRun
 from affiliate.refresh import run_refresh
-from providers.base import AuthFailed, BadResponse, Refused
+from providers.base import AuthFailed, BadResponse, Refused, Transient
+from providers.http import Http
 from providers.outbound import address_rule, same_origin
 from providers.registry import build_provider
 from tests.standin import Answer, StandIn
@@ -40,19 +49,23 @@ def elsewhere():
 
 @pytest.fixture
 def network(monkeypatch):
-    """`network[name] = address` makes `name` resolve to `address`; a connection to PUBLIC
-    reaches 127.0.0.1 on the same port."""
+    """`network[name] = address` makes `name` resolve to `address`; a socket connecting to
+    PUBLIC reaches 127.0.0.1 on the same port, as a router would forward it."""
     names: dict[str, str] = {}
-    real = socket.getaddrinfo
+    resolve, connect = socket.getaddrinfo, socket.socket.connect
 
     def getaddrinfo(host, port, *args, **kwargs):
         if host in names:
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (names[host], port))]
-        if host == PUBLIC:
-            return real("127.0.0.1", port, *args, **kwargs)
-        return real(host, port, *args, **kwargs)
+        return resolve(host, port, *args, **kwargs)
+
+    def forwarded(sock, address):
+        if isinstance(address, tuple) and address[0] == PUBLIC:
+            address = ("127.0.0.1", *address[1:])
+        return connect(sock, address)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", forwarded)
     return names
 
 
@@ -260,3 +273,54 @@ def test_a_gzip_bomb_stops_at_the_cap_as_a_file(tmp_path):
     with pytest.raises(BadResponse, match="inflates to more than 1 MB; raise max_megabytes"):
         feed(str(path), max_megabytes=1).fetch(None)
     assert len(feed(str(path), max_megabytes=16).fetch(None).offers) == 3
+
+
+def test_over_tls_the_checked_address_is_dialled_and_the_name_verified(tmp_path, network):
+    """The socket goes to the address that was checked; the certificate is still verified
+    against the host name (a certificate for the bare address would not do)."""
+    cert, key = self_signed(tmp_path, "feeds.outbound.test")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CatalogHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    network["feeds.outbound.test"] = PUBLIC
+    try:
+        url = f"https://feeds.outbound.test:{server.server_address[1]}/catalog.json"
+        http = Http(5, check_addresses=True)
+        assert http.request("GET", url, verify=str(cert)).content == CATALOG
+        with pytest.raises(Transient, match="SSLError"):
+            http.request("GET", f"https://{PUBLIC}:{server.server_address[1]}/catalog.json",
+                         verify=str(cert))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _CatalogHandler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(CATALOG)))
+        self.end_headers()
+        self.wfile.write(CATALOG)
+
+    def log_message(self, *args):
+        pass
+
+
+def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
