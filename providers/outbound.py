@@ -228,7 +228,7 @@ def send(session: requests.Session, method: str, url: str, *, timeout: float,
     http_only(url)
     deadline = time.monotonic() + limits.max_seconds
     first = url
-    for hop in range(limits.max_redirects + 1):
+    for _ in range(limits.max_redirects + 1):
         response = session.request(method, url, timeout=timeout, allow_redirects=False,
                                    stream=True, **kwargs)
         if not response.is_redirect or redirects == "none":
