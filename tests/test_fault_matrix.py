@@ -34,7 +34,7 @@ from affiliate.models import Film, FilmPerson, Offer, Product, ProviderState, Re
 from affiliate.refresh import run_refresh
 from providers.base import FilmKey, ProductFormat, ProductLink, ProductRecord, ProviderResult, Relation
 from providers.pacing import Pacer
-from tests.standin import Answer
+from tests.standin import Answer, StandIn
 
 RECORDINGS = Path(__file__).parent / "recordings"
 FILM = "imdb:tt0113627"
@@ -212,6 +212,9 @@ FAULTS = (
     Fault("200-html", lambda good: {"content_type": "text/html",
                                     "body": "<html><body>Down for maintenance</body></html>"},
           "bad_response"),
+    # Another host's answer could be anything; its request would carry the key (outbound).
+    Fault("redirect-elsewhere", lambda good: {"status": 307, "headers": {
+        "Location": "https://elsewhere.fault.test/moved"}}, "refused"),
     Fault("empty-answer", None, None),
 )
 
@@ -384,3 +387,28 @@ def test_over_a_real_socket_no_secret_is_logged_even_at_debug(service, standin, 
     assert state.last_success_at is not None and state.last_error_kind == "transient"
     assert any(record.name.startswith("urllib3") for record in caplog.records)
     assert leaked(local, caplog, state.last_error, *messages) == []
+
+
+@pytest.mark.parametrize("adapter", SOCKET_CASES)
+def test_over_a_real_socket_a_redirect_to_another_host_carries_nothing_there(service, standin, adapter,
+                                                                             caplog):
+    """Every call the adapter makes answers 307 to a second local server that would answer
+    well: the adapter refuses to follow, so that server never sees a request (or a key)."""
+    caplog.set_level(logging.DEBUG)  # urllib3's request lines pass the redacting filter
+    elsewhere = StandIn().start()
+    try:
+        local = served_at(adapter, standin.url)
+        for route in local.good:
+            path = urlsplit(route.url).path
+            standin.route(route.method, path, Answer(307, b"", {"Location": elsewhere.url + path}))
+            elsewhere.route(route.method, path, Answer(route.status, route.body,
+                                                       {"Content-Type": route.content_type}))
+        app, db, settings = service(local)
+        run_refresh(db, settings, local.source, FILM)
+    finally:
+        elsewhere.stop()
+    with db.session() as session:
+        state = session.get(ProviderState, local.source)
+    assert elsewhere.requests == [] and standin.requests
+    assert state.last_error_kind == "refused"
+    assert f"redirected to {elsewhere.url}: another host" in state.last_error
