@@ -1,0 +1,75 @@
+"""Sending due deliveries: signed as Standard Webhooks says (the `standardwebhooks` package
+signs, so receivers verify with the same library), posted without following redirects, the
+target checked again before each post."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import requests
+from standardwebhooks import Webhook
+
+from affiliate.config import Settings
+from affiliate.db import Database
+from affiliate.types import utcnow
+from affiliate.webhooks import outbox, target
+from affiliate.webhooks.endpoints import secret_of
+
+log = logging.getLogger(__name__)
+USER_AGENT = "film-affiliate-webhooks/1"
+
+
+@dataclass(frozen=True)
+class Sent:
+    made: int = 0
+    delivered: int = 0
+    failed: int = 0
+
+
+def run(db: Database, settings: Settings, http: requests.Session | None = None,
+        now: dt.datetime | None = None) -> Sent:
+    """One pass: new events into deliveries, then every due delivery sent once."""
+    now = now or utcnow()
+    with db.session() as session:
+        if not outbox.has_endpoints(session):
+            return Sent()
+    made = outbox.collect(db, settings.link_tags, now)
+    http = http or requests.Session()
+    delivered = failed = 0
+    while claimed := outbox.claim(db, now):
+        for item in claimed:
+            ok = _send(db, settings, http, item, now)
+            delivered, failed = delivered + ok, failed + (not ok)
+    return Sent(made, delivered, failed)
+
+
+def _send(db: Database, settings: Settings, http: requests.Session, item: outbox.Claimed,
+          now: dt.datetime) -> bool:
+    try:
+        target.check(item.url, settings.webhooks.allow_local_endpoints)
+        secret = secret_of(item.secret_ciphertext)
+    except ValueError as exc:
+        outbox.failed(db, item.delivery_id, None, str(exc), now)
+        log.warning("webhook %s: %s not sent: %s", item.endpoint_id, item.message_id, exc)
+        return False
+    stamp = utcnow()
+    body = item.payload.encode()
+    headers = {"content-type": "application/json", "user-agent": USER_AGENT,
+               "webhook-id": item.message_id, "webhook-timestamp": str(int(stamp.timestamp())),
+               "webhook-signature": Webhook(secret).sign(item.message_id, stamp, body)}
+    try:
+        answer = http.post(item.url, data=body, headers=headers, allow_redirects=False,
+                           timeout=settings.webhooks.timeout_seconds)
+        answer.close()
+    except requests.RequestException as exc:
+        outbox.failed(db, item.delivery_id, None, f"request failed ({type(exc).__name__})", now)
+        return False
+    if 200 <= answer.status_code < 300:
+        outbox.delivered(db, item.delivery_id, answer.status_code, now)
+        return True
+    why = ("answered a redirect; webhooks do not follow redirects" if 300 <= answer.status_code < 400
+           else f"answered {answer.status_code}")
+    outbox.failed(db, item.delivery_id, answer.status_code, why, now)
+    log.info("webhook %s: %s %s", item.endpoint_id, item.message_id, why)
+    return False
