@@ -231,3 +231,32 @@ def test_unknown_ids_are_lookup_errors(db):
                  lambda: endpoints.send_again(db, 1, 1)):
         with pytest.raises(LookupError):
             call()
+
+
+def test_the_cli_adds_lists_sends_and_removes(db, settings, receiver, tmp_path):
+    from click.testing import CliRunner
+
+    from affiliate.__main__ import main
+
+    (tmp_path / "config.toml").write_text(f'[service]\ndatabase_url = "{settings.service.database_url}"\n'
+                                          "[webhooks]\nallow_local_endpoints = true\n")
+    runner = CliRunner()
+    added = runner.invoke(main, ["webhooks", "add", receiver.url + "/hook", "--event", "appeared,left",
+                                 "--region", "US"])
+    secret = added.stdout.strip()
+    store(db, (APPLE, "US", OfferKind.RENT, "3.99"))
+    sent = runner.invoke(main, ["webhooks", "send"])
+    listed = runner.invoke(main, ["webhooks", "list"])
+    log = runner.invoke(main, ["webhooks", "deliveries", "1"])
+    bad_event = runner.invoke(main, ["webhooks", "add", receiver.url, "--event", "sold"])
+    unknown = runner.invoke(main, ["webhooks", "send-again", "1", "99"])
+    removed = runner.invoke(main, ["webhooks", "remove", "1"])
+
+    assert added.exit_code == 0 and secret.startswith("whsec_") and "shown only now" in added.stderr
+    assert sent.output == "1 new deliveries, 1 delivered, 0 failed (retried on the schedule).\n"
+    assert "active" in listed.output and "[appeared, left]  regions US  1 delivered" in listed.output
+    assert "evt_" in log.output and "delivered" in log.output and "answered 204" in log.output
+    assert bad_event.exit_code == 1 and "events: choose one or more of appeared" in bad_event.output
+    assert unknown.exit_code == 1 and "webhook 1 has no delivery 99" in unknown.output
+    assert removed.exit_code == 0 and endpoints.listing(db) == []
+    assert [kind for _, kind, _ in received(receiver, secret)] == ["offer.appeared"]

@@ -19,10 +19,10 @@ from affiliate.db import Database
 from affiliate.models import Film, OfferEvent, Platform, WebhookDelivery, WebhookEndpoint
 from affiliate.types import utcnow
 from affiliate.webhooks import target
+from affiliate.webhooks.kinds import EVENT_KINDS
 from providers.base import FilmKey
 from providers.regions import normalize_region
 
-EVENT_KINDS = ("appeared", "left", "returned", "price_drop", "leaving_soon")
 LOG_LIMIT = 100
 
 
