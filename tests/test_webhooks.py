@@ -260,3 +260,35 @@ def test_the_cli_adds_lists_sends_and_removes(db, settings, receiver, tmp_path):
     assert unknown.exit_code == 1 and "webhook 1 has no delivery 99" in unknown.output
     assert removed.exit_code == 0 and endpoints.listing(db) == []
     assert [kind for _, kind, _ in received(receiver, secret)] == ["offer.appeared"]
+
+
+def test_the_console_registers_shows_the_log_and_sends_again(make_settings, receiver, monkeypatch):
+    from tests.admin_support import admin_app, fast_password_hashing, log_in, post
+
+    fast_password_hashing(monkeypatch)
+    app = admin_app(make_settings, webhooks={"allow_local_endpoints": True})
+    db, settings = app.extensions["affiliate"].db, app.extensions["affiliate"].settings
+    client = app.test_client()
+    log_in(client, db)
+
+    made = post(client, "/admin/webhooks", {"url": receiver.url + "/hook", "events": ["appeared", "left"],
+                                            "regions": "us, gb"}, page="/admin/webhooks")
+    secret = made.get_data(as_text=True).split('id="new-secret">')[1].split("<")[0]
+    store(db, (APPLE, "US", OfferKind.RENT, "3.99"))
+    sender.run(db, settings)
+    log = client.get("/admin/webhooks/1").get_data(as_text=True)
+    again = post(client, "/admin/webhooks/1/deliveries/1", page="/admin/webhooks/1")
+    sender.run(db, settings)
+    bad = post(client, "/admin/webhooks", {"url": "ftp://x", "events": ["left"]}, page="/admin/webhooks")
+    listing = client.get("/admin/webhooks").get_data(as_text=True)
+
+    assert made.status_code == 201 and secret.startswith("whsec_")
+    assert secret not in listing and "1 delivered, 0 waiting, 0 failed" in listing
+    assert "evt_" in log and "delivered" in log and "Send again" in log
+    assert again.status_code == 303
+    ids = [message_id for message_id, _, _ in received(receiver, secret)]
+    assert len(ids) == 2 and len(set(ids)) == 1
+    assert bad.status_code == 400 and "is not an https URL" in bad.get_data(as_text=True)
+    assert post(client, "/admin/webhooks/1/remove", page="/admin/webhooks/1").status_code == 303
+    assert client.get("/admin/webhooks/1").status_code == 404
+    db.dispose()
