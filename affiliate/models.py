@@ -368,8 +368,8 @@ class ProviderCredential(SQLModel, table=True):
 
 class WebhookEndpoint(SQLModel, table=True):
     """A receiver an operator registered for availability events, with its filters. Events
-    reach it through webhook_delivery rows made from offer_event (affiliate.webhooks.outbox);
-    `cursor` is the last offer_event id it has been given rows for."""
+    reach it through webhook_delivery rows, written with each offer_event
+    (affiliate.webhooks.queue)."""
 
     __tablename__ = "webhook_endpoint"
 
@@ -381,7 +381,6 @@ class WebhookEndpoint(SQLModel, table=True):
     regions: str = "[]"  # JSON lists; empty: any
     platforms: str = "[]"
     films: str = "[]"  # film ids
-    cursor: int = 0
     state: str = Field(default="active", max_length=10)  # active, paused, gone
     state_reason: str | None = Field(default=None, max_length=500)
     state_changed_at: dt.datetime | None = _utc(nullable=True, default=None)
@@ -400,7 +399,8 @@ class WebhookDelivery(SQLModel, table=True):
     endpoint_id: int = Field(foreign_key="webhook_endpoint.id", index=True)
     message_id: str = Field(max_length=64)
     event: str = Field(max_length=16)
-    payload: str
+    event_id: int | None = None  # the offer_event; kept when the event is pruned
+    payload: str | None = None  # made when first sent, then the same on every retry
     status: str = Field(default="pending", max_length=10)  # pending, delivered, failed
     attempts: int = 0
     next_attempt_at: dt.datetime | None = _utc(nullable=True, default=None)

@@ -133,16 +133,15 @@ def leaving_soon_job(app: Flask) -> None:
 
 
 def webhooks_job(app: Flask) -> None:
-    """New availability events into deliveries, and the due ones sent (affiliate.webhooks)."""
+    """Send the webhook deliveries that are due (affiliate.webhooks)."""
     state = app.extensions["affiliate"]
     try:
         sent = webhook_sender.run(state.db, state.settings)
     except Exception:  # one bad pass must not stop the scheduler; the outbox keeps the work
         log.exception("webhooks: the delivery pass failed; it runs again at the next interval")
         return
-    if sent.made or sent.delivered or sent.failed:
-        log.info("webhooks: %d new deliveries, %d delivered, %d failed (retried later)",
-                 sent.made, sent.delivered, sent.failed)
+    if sent.delivered or sent.failed:
+        log.info("webhooks: %d delivered, %d failed (retried later)", sent.delivered, sent.failed)
 
 
 def first_run(db: Database, provider_name: str, interval: dt.timedelta) -> dt.datetime:

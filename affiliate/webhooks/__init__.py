@@ -2,9 +2,9 @@
 or will leave soon) sent to the endpoints operators register, as the Standard Webhooks
 specification describes (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
 
-The catalog writes offer_event rows in the same transaction as the change itself; that table
-is the outbox. `outbox.collect` turns the events past each endpoint's cursor into one
-webhook_delivery row per endpoint (rows and cursor in one transaction), `sender.send_due`
-posts the due ones and records the answer. A crash anywhere repeats work, never loses it:
-delivery is at least once, under a message id that never changes.
+The offer history writes each event and, in the same transaction, one webhook_delivery row
+per endpoint whose filters choose it (`queue`): the outbox. The scheduler's pass
+(`sender.run`) claims the due rows (`outbox`), posts them and records the answer. A crash
+anywhere repeats work, never loses it: delivery is at least once, under a message id that
+never changes.
 """

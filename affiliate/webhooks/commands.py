@@ -137,5 +137,4 @@ def send() -> None:
     _require_migrated()
     from affiliate.webhooks import sender
     sent = sender.run(state().db, state().settings)
-    click.echo(f"{sent.made} new deliveries, {sent.delivered} delivered, {sent.failed} failed "
-               "(retried on the schedule).")
+    click.echo(f"{sent.delivered} delivered, {sent.failed} failed (retried on the schedule).")

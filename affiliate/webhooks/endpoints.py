@@ -16,7 +16,7 @@ from sqlmodel import select
 from affiliate import credential_store
 from affiliate.catalog import film_key, find_film
 from affiliate.db import Database
-from affiliate.models import Film, OfferEvent, Platform, WebhookDelivery, WebhookEndpoint
+from affiliate.models import Film, Platform, WebhookDelivery, WebhookEndpoint
 from affiliate.types import utcnow
 from affiliate.webhooks import target
 from affiliate.webhooks.kinds import EVENT_KINDS
@@ -80,12 +80,11 @@ def register(db: Database, url: str, events: list[str], *, regions: list[str] = 
         if unknown:
             raise ValueError(f"platforms: no platform {', '.join(unknown)} (see `affiliate platforms list`)")
         film_ids = sorted({_film_id(session, ref) for ref in films})
-        newest = session.exec(select(func.max(OfferEvent.id))).one() or 0
         endpoint = WebhookEndpoint(
             url=url, description=description.strip(), events=json.dumps(chosen),
             secret_ciphertext=fernet.encrypt(_sealed(secret)).decode(),
             regions=json.dumps(regions), platforms=json.dumps(sorted(set(platforms))),
-            films=json.dumps(film_ids), cursor=newest)
+            films=json.dumps(film_ids))
         session.add(endpoint)
         session.flush()
         view = _view(session, endpoint)

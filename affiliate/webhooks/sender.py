@@ -1,4 +1,4 @@
-"""Sending due deliveries: signed as Standard Webhooks says (the `standardwebhooks` package
+"""Sending due deliveries (the outbox is filled with each event, affiliate.webhooks.queue): signed as Standard Webhooks says (the `standardwebhooks` package
 signs, so receivers verify with the same library), posted without following redirects, the
 target checked again before each post."""
 from __future__ import annotations
@@ -22,26 +22,24 @@ USER_AGENT = "film-affiliate-webhooks/1"
 
 @dataclass(frozen=True)
 class Sent:
-    made: int = 0
     delivered: int = 0
     failed: int = 0
 
 
 def run(db: Database, settings: Settings, http: requests.Session | None = None,
         now: dt.datetime | None = None) -> Sent:
-    """One pass: new events into deliveries, then every due delivery sent once."""
+    """One pass: every due delivery sent once."""
     now = now or utcnow()
     with db.session() as session:
-        if not outbox.has_endpoints(session):
+        if not outbox.has_work(session):
             return Sent()
-    made = outbox.collect(db, settings.link_tags, now)
     http = http or requests.Session()
     delivered = failed = 0
     while claimed := outbox.claim(db, now):
         for item in claimed:
             ok = _send(db, settings, http, item, now)
             delivered, failed = delivered + ok, failed + (not ok)
-    return Sent(made, delivered, failed)
+    return Sent(delivered, failed)
 
 
 def _send(db: Database, settings: Settings, http: requests.Session, item: outbox.Claimed,
@@ -53,8 +51,12 @@ def _send(db: Database, settings: Settings, http: requests.Session, item: outbox
         outbox.failed(db, item.delivery_id, None, str(exc), now)
         log.warning("webhook %s: %s not sent: %s", item.endpoint_id, item.message_id, exc)
         return False
+    text = outbox.payload(db, item, settings.link_tags, now)
+    if text is None:
+        outbox.failed(db, item.delivery_id, None, "the event is no longer stored (pruned)", now, final=True)
+        return False
     stamp = utcnow()
-    body = item.payload.encode()
+    body = text.encode()
     headers = {"content-type": "application/json", "user-agent": USER_AGENT,
                "webhook-id": item.message_id, "webhook-timestamp": str(int(stamp.timestamp())),
                "webhook-signature": Webhook(secret).sign(item.message_id, stamp, body)}
