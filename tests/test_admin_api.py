@@ -372,7 +372,7 @@ def public_dns(monkeypatch):
         assert host == "hooks.example.com", host
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
 
-    monkeypatch.setattr("affiliate.webhooks.target.socket.getaddrinfo", resolve)
+    monkeypatch.setattr("providers.outbound.socket.getaddrinfo", resolve)
     monkeypatch.setenv(credential_store.KEY_VARIABLE, credential_store.generate_key())
 
 

@@ -1,6 +1,7 @@
-"""Sending due deliveries (the outbox is filled with each event, affiliate.webhooks.queue): signed as Standard Webhooks says (the `standardwebhooks` package
-signs, so receivers verify with the same library), posted without following redirects, the
-target checked again before each post."""
+"""Sending due deliveries (the outbox is filled with each event, affiliate.webhooks.queue):
+signed as Standard Webhooks says (the `standardwebhooks` package signs, so receivers verify
+with the same library), posted with providers.outbound's guarded session (the address is
+checked as the connection opens, redirects are not followed, the answer is read to a cap)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,9 +16,11 @@ from affiliate.db import Database
 from affiliate.types import utcnow
 from affiliate.webhooks import outbox, target
 from affiliate.webhooks.endpoints import secret_of
+from providers import outbound
 
 log = logging.getLogger(__name__)
 USER_AGENT = "film-affiliate-webhooks/1"
+ANSWER_BYTES = 64 * 1024  # a receiver's answer is read this far, then dropped
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ def run(db: Database, settings: Settings, http: requests.Session | None = None,
     with db.session() as session:
         if not outbox.has_work(session):
             return Sent()
-    http = http or requests.Session()
+    http = http or outbound.guarded_session(allow_private=settings.webhooks.allow_local_endpoints)
     delivered = failed = 0
     while claimed := outbox.claim(db, now):
         for item in claimed:
@@ -61,11 +64,18 @@ def _send(db: Database, settings: Settings, http: requests.Session, item: outbox
                "webhook-id": item.message_id, "webhook-timestamp": str(int(stamp.timestamp())),
                "webhook-signature": Webhook(secret).sign(item.message_id, stamp, body)}
     try:
-        answer = http.post(item.url, data=body, headers=headers, allow_redirects=False,
-                           timeout=settings.webhooks.timeout_seconds)
-        answer.close()
+        answer = outbound.send(http, "POST", item.url, redirects="none", data=body, headers=headers,
+                               timeout=settings.webhooks.timeout_seconds,
+                               limits=outbound.Limits(max_bytes=ANSWER_BYTES,
+                                                      max_seconds=settings.webhooks.timeout_seconds))
+    except outbound.OutboundRefused as exc:
+        outbound_failure = str(exc)
     except requests.RequestException as exc:
-        outbox.failed(db, item.delivery_id, None, f"request failed ({type(exc).__name__})", now)
+        outbound_failure = f"request failed ({type(exc).__name__})"
+    else:
+        outbound_failure = None
+    if outbound_failure is not None:
+        outbox.failed(db, item.delivery_id, None, outbound_failure, now)
         return False
     if 200 <= answer.status_code < 300:
         outbox.delivered(db, item.delivery_id, answer.status_code, now)
@@ -75,3 +85,4 @@ def _send(db: Database, settings: Settings, http: requests.Session, item: outbox
     outbox.failed(db, item.delivery_id, answer.status_code, why, now)
     log.info("webhook %s: %s %s", item.endpoint_id, item.message_id, why)
     return False
+
