@@ -262,6 +262,17 @@ class MatchingSettings(_Section):
         return getattr(self, _RULE_KEYS[relation])
 
 
+class WebhookSettings(_Section):
+    """Signed availability events to endpoints operators register (affiliate.webhooks)."""
+
+    # How often the scheduler turns new events into deliveries and sends those due.
+    interval_seconds: int = Field(10, ge=1, le=3600)
+    timeout_seconds: float = Field(10, gt=0, le=60)
+    # Endpoints must be https and resolve to public addresses; true allows http and
+    # private, loopback and link-local addresses, for a receiver on this machine or network.
+    allow_local_endpoints: bool = False
+
+
 @dataclass(frozen=True)
 class ConfigOrigin:
     """What load_settings was asked: the file named (None: $AFFILIATE_CONFIG or ./config.toml,
@@ -288,6 +299,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     admin: AdminSettings = AdminSettings()
     matching: MatchingSettings = MatchingSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     link_tags: list[LinkTag] = []
     providers: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
 

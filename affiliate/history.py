@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from affiliate.db import Database
 from affiliate.models import Offer, OfferEvent, Platform
+from affiliate.webhooks import queue as webhook_queue
 
 APPEARED, PRICE_CHANGED, LEFT, RETURNED = "appeared", "price_changed", "left", "returned"
 # Raised by the scheduler, not the catalog: the offer's end came within the window
@@ -40,10 +41,17 @@ def record(session: Session, changes: list[Change], now: dt.datetime) -> None:
     offer events, so anything that must happen with an event (an outbox row) goes here."""
     if not changes:
         return
-    session.execute(insert(OfferEvent.__table__), [
-        {"offer_id": c.offer_id, "film_id": c.film_id, "event": c.event, "at": now,
-         "price_before": c.price_before, "price_after": c.price_after, "currency": c.currency}
-        for c in changes])
+    rows = [{"offer_id": c.offer_id, "film_id": c.film_id, "event": c.event, "at": now,
+             "price_before": c.price_before, "price_after": c.price_after, "currency": c.currency}
+            for c in changes]
+    endpoints = webhook_queue.listening(session)
+    if not endpoints:
+        session.execute(insert(OfferEvent.__table__), rows)
+        return
+    table = OfferEvent.__table__
+    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    webhook_queue.enqueue(session, endpoints, [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)],
+                          now)
 
 
 @dataclass(frozen=True)

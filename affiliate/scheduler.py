@@ -23,6 +23,7 @@ from affiliate.refresh import RefreshEngine, refresh_provider
 from affiliate.retention import prune
 from affiliate.sources import build_table
 from affiliate.types import utcnow
+from affiliate.webhooks import sender as webhook_sender
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundS
         leaving_soon_job, IntervalTrigger(seconds=LEAVING_CHECK.total_seconds(), timezone=dt.UTC),
         args=(app,), id="leaving-soon", name="announce offers that leave soon",
         max_instances=1, coalesce=True, next_run_time=utcnow())
+    scheduler.add_job(
+        webhooks_job, IntervalTrigger(seconds=state.settings.webhooks.interval_seconds, timezone=dt.UTC),
+        args=(app,), id="webhooks", name="send webhook deliveries", max_instances=1, coalesce=True)
     # A scheduler-only process serves no requests: this job looks at the config file.
     scheduler.add_job(config_job, IntervalTrigger(seconds=CONFIG_CHECK.total_seconds(),
                                                   timezone=dt.UTC),
@@ -126,6 +130,18 @@ def leaving_soon_job(app: Flask) -> None:
         raise_leaving_soon(state.db, state.settings, utcnow())
     except Exception:
         log.exception("announcing offers that leave soon failed")
+
+
+def webhooks_job(app: Flask) -> None:
+    """Send the webhook deliveries that are due (affiliate.webhooks)."""
+    state = app.extensions["affiliate"]
+    try:
+        sent = webhook_sender.run(state.db, state.settings)
+    except Exception:  # one bad pass must not stop the scheduler; the outbox keeps the work
+        log.exception("webhooks: the delivery pass failed; it runs again at the next interval")
+        return
+    if sent.delivered or sent.failed:
+        log.info("webhooks: %d delivered, %d failed (retried later)", sent.delivered, sent.failed)
 
 
 def first_run(db: Database, provider_name: str, interval: dt.timedelta) -> dt.datetime:
