@@ -68,7 +68,7 @@ def _operation(operation_id: str, summary: str, responses: dict, parameters: tup
     }
     if body is not None:
         operation["requestBody"] = body
-    if parameters or body is not None:
+    if parameters or query or body is not None:
         operation["responses"].setdefault("400", _ERROR)
     if parameters:
         operation["responses"].setdefault("404", _ERROR)
