@@ -6,6 +6,7 @@ start-up with a message naming its key instead of failing later in a request.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, ClassVar
@@ -346,6 +347,10 @@ def find_config_file(explicit: str | os.PathLike | None = None) -> Path | None:
     return default if default.is_file() else None
 
 
+# A [providers.<name>] table's name: it appears in admin URLs and environment variables.
+PROVIDER_NAME_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+
+
 def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Settings:
     """Read and validate the settings, or raise ConfigError naming the offending key. A
     provider table whose type is not installed is set aside (Settings.uninstalled_providers)
@@ -365,6 +370,9 @@ def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Se
     # set-credentials` or the console (affiliate.credential_store), which this file cannot see.
     uninstalled = {}
     for name, raw in list(settings.providers.items()):
+        if not re.fullmatch(PROVIDER_NAME_PATTERN, name):
+            raise ConfigError(f"[providers.{name}]: a provider's name is 1 to 64 letters, digits, "
+                              "- or _ (it is part of URLs and environment variable names)")
         if raw.get("type") and raw["type"] not in PROVIDER_TYPES:
             uninstalled[name] = str(unknown_type(name, raw["type"]))
             del settings.providers[name]

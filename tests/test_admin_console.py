@@ -66,7 +66,7 @@ def operator(client, db):
 
 def console_pages(app) -> list[tuple[str, str]]:
     """(method, path) of every console route, with sample values for its arguments."""
-    samples = {"name": "demo", "film": "imdb:tt0113627", "link_id": "1", "token_id": "1",
+    samples = {"name": "demo", "film": "imdb:tt0113627", "link_id": "1", "token_id": "1", "endpoint_id": "1", "delivery_id": "1",
                "filename": "admin.css"}
     pages = []
     for rule in app.url_map.iter_rules():

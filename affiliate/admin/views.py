@@ -380,7 +380,7 @@ def _listed(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-@bp.get("/webhooks/<int(max=2147483647):endpoint_id>")
+@bp.get("/webhooks/<int:endpoint_id>")
 @_answers
 def webhook(endpoint_id: int):
     db = state().db
@@ -388,7 +388,7 @@ def webhook(endpoint_id: int):
                            deliveries=endpoints.deliveries(db, endpoint_id))
 
 
-@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/resume")
+@bp.post("/webhooks/<int:endpoint_id>/resume")
 @_answers
 def resume_webhook(endpoint_id: int):
     endpoints.resume(state().db, endpoint_id)
@@ -396,7 +396,7 @@ def resume_webhook(endpoint_id: int):
     return redirect(url_for("affiliate_admin.webhook", endpoint_id=endpoint_id), 303)
 
 
-@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/remove")
+@bp.post("/webhooks/<int:endpoint_id>/remove")
 @_answers
 def remove_webhook(endpoint_id: int):
     endpoints.remove(state().db, endpoint_id)
@@ -404,7 +404,7 @@ def remove_webhook(endpoint_id: int):
     return redirect(url_for("affiliate_admin.webhooks"), 303)
 
 
-@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/deliveries/<int(max=2147483647):delivery_id>")
+@bp.post("/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>")
 @_answers
 def send_again(endpoint_id: int, delivery_id: int):
     endpoints.send_again(state().db, endpoint_id, delivery_id)
