@@ -4,13 +4,13 @@ cookie carries only the session's random id, nothing signed, nothing readable.
 A visitor who has not logged in gets an id too, once a page needs one (the login form's
 CSRF token is derived from it), but no row: rows are made by a login, or by a notice
 flashed to a browser that just logged out. Outside the console (the widgets, the admin API,
-which reads no cookie) no session is looked up or saved.
+which reads no cookie) the app's previous session interface answers, unchanged.
 """
 from __future__ import annotations
 
 import json
 
-from flask import Flask, Request, Response, request, session
+from flask import Flask, Request, Response, session
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
@@ -55,9 +55,17 @@ def in_console(path: str) -> bool:
 
 
 class ConsoleSessions(SessionInterface):
-    def open_session(self, app: Flask, request: Request) -> ConsoleSession:
+    """Console sessions under /admin; elsewhere (pages an app adds to the service) the
+    interface that was there before."""
+
+    def __init__(self, inner: SessionInterface):
+        self.inner = inner
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if not in_console(request.path):
+            return self.inner.open_session(app, request)
         sent = request.cookies.get(self.get_cookie_name(app))
-        if not in_console(request.path) or not sessions.well_formed(sent):
+        if not sessions.well_formed(sent):
             return ConsoleSession()
         now, lifetimes = sessions.clock(), _lifetimes()
         row = sessions.find(state().db, sent, now, lifetimes)
@@ -67,8 +75,15 @@ class ConsoleSessions(SessionInterface):
             sessions.touch(state().db, sent, now)
         return ConsoleSession(sent, row.user_id, json.loads(row.data), stored=True)
 
-    def save_session(self, app: Flask, session: ConsoleSession, response: Response) -> None:
-        if not in_console(request.path):
+    def make_null_session(self, app: Flask):
+        return self.inner.make_null_session(app)
+
+    def is_null_session(self, obj: object) -> bool:
+        return self.inner.is_null_session(obj)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not isinstance(session, ConsoleSession):
+            self.inner.save_session(app, session, response)
             return
         response.vary.add("Cookie")
         if session.modified:

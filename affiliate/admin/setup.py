@@ -36,7 +36,7 @@ def init_admin(app: Flask, settings: Settings, db: Database) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.admin.secure_cookie,
     )
-    app.session_interface = ConsoleSessions()
+    app.session_interface = ConsoleSessions(app.session_interface)
     refresher = Refresher(db, settings)
     app.extensions["affiliate"].listeners.append(lambda new: setattr(refresher, "settings", new))
     app.extensions["affiliate_admin"] = AdminState(refresher, secret is not None)
