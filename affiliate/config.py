@@ -155,12 +155,16 @@ class AdminSettings(_Section):
     """The operator console at /admin. Without a secret key it only says how to set one; the
     widgets and the token-authenticated admin API work either way."""
 
-    # Signs the console's session cookie; long and random (`python -c "import secrets;
-    # print(secrets.token_urlsafe(32))"`), best set as $AFFILIATE_ADMIN__SECRET_KEY.
+    # Keys the console's CSRF tokens and the login limit's address digests; long and random
+    # (`python -c "import secrets; print(secrets.token_urlsafe(32))"`), best set as
+    # $AFFILIATE_ADMIN__SECRET_KEY.
     secret_key: SecretStr | None = None
     # Send the session cookie over HTTPS only: turn on wherever the console is behind TLS.
     secure_cookie: bool = False
+    # A console login ends this long after it began, whatever happens, and after
+    # session_idle_minutes without a request; both are checked on the server.
     session_hours: int = Field(12, ge=1, le=24 * 30)
+    session_idle_minutes: int = Field(60, ge=5, le=24 * 60 * 30)
     # Failed logins allowed from one client address, and for one username from anywhere,
     # within login_lockout_minutes; then that address or name is refused until the window
     # ends (`affiliate admin unlock` lifts it at once).
