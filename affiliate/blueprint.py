@@ -394,6 +394,7 @@ def _film_not_found(exc: widgets.FilmNotFound):
 for _blueprint in (bp, demo_bp):
     _blueprint.register_error_handler(BadParameter, _bad_parameter)
     _blueprint.register_error_handler(widgets.FilmNotFound, _film_not_found)
+    _blueprint.after_request(delivery.public_headers)
 
 
 def _error(message: str, status: int) -> Response:

@@ -12,13 +12,14 @@ import logging
 from flask import Blueprint, Response, redirect, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
-from affiliate import clicks
+from affiliate import clicks, delivery
 from affiliate.state import state
 from affiliate.types import utcnow
 
 log = logging.getLogger(__name__)
 
 clicks_bp = Blueprint("affiliate_clicks", __name__)
+clicks_bp.after_request(delivery.public_headers)
 
 _HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 _BEACON = "/beacon"  # go_beacon's path after go's
