@@ -12,7 +12,8 @@ import logging
 from flask import Blueprint, Response, redirect, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
-from affiliate import clicks, delivery
+from affiliate import click_limit, clicks, delivery
+from affiliate.client_address import client_address
 from affiliate.state import state
 from affiliate.types import utcnow
 
@@ -88,11 +89,17 @@ def _destination(target: str) -> clicks.Destination:
 
 
 def _count(where: clicks.Destination, via: str) -> None:
-    """Counting must never cost the visitor the page they clicked for."""
+    """Counting must never cost the visitor the page they clicked for. A visitor's clicks on
+    a link count up to `clicks.per_visitor` per window (affiliate.click_limit)."""
     if not clicks.is_counted(request.method, request.headers):
         return
+    affiliate, now = state(), utcnow()
+    settings = affiliate.settings
     try:
-        clicks.record_click(state().db, where, via, utcnow())
+        if click_limit.take(affiliate.db, settings.clicks,
+                            client_address(settings.admin.proxy_hops),
+                            request.headers.get("User-Agent", ""), where.target, now):
+            clicks.record_click(affiliate.db, where, via, now)
     except SQLAlchemyError:
         log.exception("could not count a click on %s", where.target)
 
