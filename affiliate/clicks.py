@@ -24,10 +24,9 @@ from sqlmodel import select
 from affiliate.catalog import film_key
 from affiliate.config import LinkTag
 from affiliate.db import Database
-from affiliate.links import tag_link
+from affiliate.links import showable, tag_link
 from affiliate.models import Click, Film, FilmProduct, Offer, Platform, Product
 from affiliate.sources import direct_link
-from providers.fields import is_http_url
 
 REDIRECT, BEACON = "redirect", "beacon"
 HOW_TO_WATCH, RELATED_PRODUCTS = "how-to-watch", "related-products"
@@ -142,7 +141,7 @@ def destination(db: Database, target: str, link_tags: list[LinkTag],
 
 
 def _destination(target: str, url: str, film_id: int | None, **row) -> Destination:
-    if not is_http_url(url):  # stored some other way than through a source's checks
+    if not showable(url):  # stored some other way than through a source's checks
         raise UnknownTarget(f"{target} has no http(s) link to send a visitor to")
     return Destination(target=target, url=url, direct=is_direct(url), film_id=film_id, **row)
 

@@ -31,7 +31,7 @@ from affiliate.config import Settings
 from affiliate.db import Database
 from affiliate.history import PRICE_CHANGED
 from affiliate.i18n import N_, text_language, translations
-from affiliate.links import tag_link
+from affiliate.links import showable, shown_url, tag_link
 from affiliate.models import Film, FilmProduct, Offer, OfferEvent, Platform, Product
 from affiliate.sources import SourceDirectory, merchant_disclosures
 from affiliate.types import utcnow
@@ -43,7 +43,6 @@ from providers.base import (
     Quality,
     Relation,
 )
-from providers.fields import is_http_url
 from providers.regions import local_date, region_name, start_of_day
 from providers.terms import Attribution
 
@@ -244,7 +243,7 @@ def how_to_watch(db: Database, film_ref: str | Film, region: str, locale: str,
     with db.reader.connect() as connection:
         rows = connection.execute(
             _OFFERS, {"film_id": film.id, "region": region, "since": since, "now": now}).all()
-    found = [offer for offer in map(_OfferRow._make, rows) if linkable(offer.link)]
+    found = [offer for offer in map(_OfferRow._make, rows) if showable(offer.link)]
     badges = _BadgeRules(film, region, _price_drops(found, settings), now, settings, words)
     for offer in found:  # a cached rendering ends with the first offer it shows
         if offer.expires_at is not None:
@@ -288,7 +287,7 @@ def related_products(db: Database, film_ref: str | Film, region: str, locale: st
     film = _get_film(db, film_ref)
     with db.reader.connect() as connection:
         rows = connection.execute(_PRODUCTS, {"film_id": film.id, "region": region}).all()
-    found = [product for product in map(_ProductRow._make, rows) if linkable(product.link)]
+    found = [product for product in map(_ProductRow._make, rows) if showable(product.link)]
     ordered = sorted(found, key=lambda row: card_order(row, row))
     name = region_name(region, words.language)
     shown_sources = tuple(sorted({product.source for product in found}))
@@ -603,7 +602,7 @@ def _platform_row(every: list[_OfferRow], text: _GroupText, film_title: str,
     priced = [offer for offer in by_quality if offer.quality != _UNKNOWN_QUALITY]
     return PlatformRow(
         name=platform.platform_name, slug=platform.platform_slug,
-        logo_url=_picture(platform.platform_logo_url), monogram=_monogram(platform.platform_name),
+        logo_url=shown_url(platform.platform_logo_url), monogram=_monogram(platform.platform_name),
         brand=brand(platform.platform_slug),
         link=link, go_target=f"o{linked.id}", direct=is_direct(link),
         prices=tuple(_quality_price(offer, words.locale) for offer in priced),
@@ -614,18 +613,6 @@ def _platform_row(every: list[_OfferRow], text: _GroupText, film_title: str,
                        default=None),
         sources=tuple(sorted({offer.source for offer in (*by_quality, linked)})),
     )
-
-
-@functools.lru_cache(maxsize=8192)
-def linkable(url: str | None) -> bool:
-    """Whether a stored URL may be shown as a link or picture: http(s) only. Sources are
-    checked as they are read; this keeps a row stored any other way (an older release, a
-    hand edit) from reaching a page. Kept per URL: every render asks it of every row."""
-    return is_http_url(url)
-
-
-def _picture(url: str | None) -> str | None:
-    return url if url and linkable(url) else None
 
 
 def _quality_price(offer: _OfferRow, locale: str) -> QualityPrice:
@@ -700,7 +687,7 @@ def _card(product: _ProductRow, now: dt.datetime, settings: Settings, words: _Wo
     card = ProductCard(
         title=product.title, format=product.format,
         format_label=t.gettext(_FORMAT_LABELS.get(product.format, product.format)),
-        relation=product.relation, image_url=_picture(product.image_url),
+        relation=product.relation, image_url=shown_url(product.image_url),
         price=_price(product.price, product.currency, words.locale) if fresh else None,
         merchant=product.merchant, link=target_url, go_target=f"p{product.id}",
         direct=is_direct(target_url), availability=product.availability,
