@@ -6,6 +6,7 @@ from flask import Flask
 
 from affiliate.admin.setup import init_admin
 from affiliate.blueprint import demo_bp
+from affiliate.delivery import public_headers
 from affiliate.config import Settings
 from affiliate.extension import Affiliate
 
@@ -18,4 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(demo_bp)
     affiliate = app.extensions["affiliate"]
     init_admin(app, affiliate.settings, affiliate.db)
+    # Every answer of the standalone service is public, a 404 for a mistyped path included,
+    # but the console's: its stricter headers (affiliate.admin.setup) replace these.
+    app.after_request(public_headers)
     return app

@@ -415,6 +415,7 @@ def _server_error(exc: InternalServerError):
 for _blueprint in (bp, demo_bp):
     _blueprint.register_error_handler(BadParameter, _bad_parameter)
     _blueprint.register_error_handler(widgets.FilmNotFound, _film_not_found)
+    _blueprint.after_request(delivery.public_headers)
 bp.register_error_handler(InternalServerError, _server_error)
 
 

@@ -48,6 +48,7 @@ from providers.base import FilmKey
 from providers.regions import normalize_locale, normalize_region
 
 changes_bp = Blueprint("affiliate_changes", __name__, template_folder=str(templates_folder()))
+changes_bp.after_request(delivery.public_headers)  # nosniff and Referrer-Policy, as every public answer
 # As blueprint.PUBLIC_ENDPOINTS: the same answer for every visitor, never with a cookie.
 PUBLIC_ENDPOINTS = frozenset(f"{changes_bp.name}.{name}" for name in (
     "fragment", "frame", "api_changes", "feed_changes", "feed_film"))

@@ -6,7 +6,8 @@ catalog stored (with the operator's tags): nothing in a request can choose the d
 Most links go through /go/<target>, which counts the click and redirects. Amazon's programme
 forbids a redirect that hides its link, so Amazon links stay direct and a beacon counts their
 clicks instead (`via` tells the two apart). A click keeps only what the reports need: no IP
-address, no cookie, no user agent. Robots, prefetches and HEAD requests are not counted.
+address, no cookie, no user agent. Robots, link previews, prefetches and HEAD requests are not
+counted, nor a visitor's clicks on one link past `clicks.per_visitor` (affiliate.click_limit).
 """
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
+from crawlerdetect import CrawlerDetect
 from sqlalchemy import func
 from sqlmodel import select
 
 from affiliate.catalog import film_key
 from affiliate.config import LinkTag
 from affiliate.db import Database
-from affiliate.links import tag_link
+from affiliate.links import showable, tag_link
 from affiliate.models import Click, Film, FilmProduct, Offer, Platform, Product
 from affiliate.sources import direct_link
 
@@ -31,11 +33,16 @@ HOW_TO_WATCH, RELATED_PRODUCTS = "how-to-watch", "related-products"
 
 _TARGET = re.compile(r"^(?P<kind>[op])(?P<id>[1-9][0-9]{0,9})$")
 _MAX_ID = 2**31 - 1
-# User agents of crawlers, link previewers, monitors and scripts: their requests are not clicks.
+# User agents of crawlers, link previewers, monitors and scripts: their requests are not
+# clicks. The maintained list (crawlerdetect, from the PHP project CrawlerDetect) first; then
+# what it missed or may drop: the link previews of chat apps and readers, HTTP libraries,
+# headless browsers and monitors.
+_CRAWLERS = CrawlerDetect()
 _ROBOT = re.compile(
     r"bot|crawl|spider|slurp|archiver|facebookexternalhit|embedly|preview|monitor|pingdom|"
     r"uptime|lighthouse|headless|phantomjs|curl|wget|python-|httpx|aiohttp|go-http-client|"
-    r"java/|okhttp|libwww", re.IGNORECASE)
+    r"java/|okhttp|libwww|whatsapp|signal|iframely|google-read-aloud|google-inspectiontool|"
+    r"node-fetch|axios|apache-httpclient", re.IGNORECASE)
 # What browsers send when they fetch a link ahead of a click (or for a thumbnail).
 _PREFETCH_HEADERS = ("Sec-Purpose", "Purpose", "X-Moz", "X-Purpose")
 _PREFETCH = re.compile(r"prefetch|prerender|preview", re.IGNORECASE)
@@ -90,10 +97,17 @@ def is_counted(method: str, headers: Mapping[str, str]) -> bool:
     """A visitor's click, not a HEAD request, a robot or a browser fetching ahead."""
     if method == "HEAD":
         return False
-    agent = headers.get("User-Agent", "")
-    if not agent or _ROBOT.search(agent):
+    if is_robot(headers.get("User-Agent", "")):
         return False
     return not any(_PREFETCH.search(headers.get(name, "")) for name in _PREFETCH_HEADERS)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_robot(agent: str) -> bool:
+    """Whether a user agent is a robot or link preview (none at all counts as one). Kept per
+    agent: the maintained list is a long pattern, and visitors' browsers repeat."""
+    agent = agent.strip()
+    return not agent or bool(_ROBOT.search(agent)) or _CRAWLERS.is_crawler(agent)
 
 
 def destination(db: Database, target: str, link_tags: list[LinkTag],
@@ -127,6 +141,8 @@ def destination(db: Database, target: str, link_tags: list[LinkTag],
 
 
 def _destination(target: str, url: str, film_id: int | None, **row) -> Destination:
+    if not showable(url):  # stored some other way than through a source's checks
+        raise UnknownTarget(f"{target} has no http(s) link to send a visitor to")
     return Destination(target=target, url=url, direct=is_direct(url), film_id=film_id, **row)
 
 

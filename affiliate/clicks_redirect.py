@@ -12,13 +12,15 @@ import logging
 from flask import Blueprint, Response, redirect, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
-from affiliate import clicks
+from affiliate import click_limit, clicks, delivery
+from affiliate.client_address import client_address
 from affiliate.state import state
 from affiliate.types import utcnow
 
 log = logging.getLogger(__name__)
 
 clicks_bp = Blueprint("affiliate_clicks", __name__)
+clicks_bp.after_request(delivery.public_headers)
 
 _HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 _BEACON = "/beacon"  # go_beacon's path after go's
@@ -87,11 +89,17 @@ def _destination(target: str) -> clicks.Destination:
 
 
 def _count(where: clicks.Destination, via: str) -> None:
-    """Counting must never cost the visitor the page they clicked for."""
+    """Counting must never cost the visitor the page they clicked for. A visitor's clicks on
+    a link count up to `clicks.per_visitor` per window (affiliate.click_limit)."""
     if not clicks.is_counted(request.method, request.headers):
         return
+    affiliate, now = state(), utcnow()
+    settings = affiliate.settings
     try:
-        clicks.record_click(state().db, where, via, utcnow())
+        if click_limit.take(affiliate.db, settings.clicks,
+                            client_address(settings.admin.proxy_hops),
+                            request.headers.get("User-Agent", ""), where.target, now):
+            clicks.record_click(affiliate.db, where, via, now)
     except SQLAlchemyError:
         log.exception("could not count a click on %s", where.target)
 

@@ -171,8 +171,9 @@ class AdminSettings(_Section):
     login_attempts_per_address: int = Field(10, ge=1)
     login_attempts_per_user: int = Field(50, ge=1)
     login_lockout_minutes: int = Field(15, ge=1, le=24 * 60)
-    # Proxies in front of the console that each append the address they were reached from
-    # to X-Forwarded-For; 0: the connection's own address is the client's.
+    # Proxies in front of the service that each append the address they were reached from
+    # to X-Forwarded-For; 0: the connection's own address is the client's. The login limit
+    # and the click limit ([clicks]) tell clients apart by it.
     proxy_hops: int = Field(0, ge=0, le=5)
 
     @field_validator("secret_key")
@@ -206,6 +207,15 @@ class HttpSettings(_Section):
     # Sites allowed to show the iframe widgets (CSP frame-ancestors sources); "*" = any.
     frame_ancestors: list[Annotated[str, Field(pattern=r"^[^\s;,']+$")]] = Field(
         default_factory=lambda: ["*"], min_length=1)
+
+
+class ClickSettings(_Section):
+    """Which clicks on widget links count (affiliate.clicks, affiliate.click_limit)."""
+
+    # One visitor (address and user agent) adds at most per_visitor clicks to one link within
+    # any window_minutes; more clicks still reach the store, uncounted.
+    per_visitor: int = Field(3, ge=1, le=1000)
+    window_minutes: int = Field(60, ge=1, le=24 * 60)
 
 
 class LinkTag(_Section):
@@ -303,6 +313,7 @@ class Settings(BaseSettings):
     refresh: RefreshSettings = RefreshSettings()
     http: HttpSettings = HttpSettings()
     admin: AdminSettings = AdminSettings()
+    clicks: ClickSettings = ClickSettings()
     matching: MatchingSettings = MatchingSettings()
     webhooks: WebhookSettings = WebhookSettings()
     link_tags: list[LinkTag] = []

@@ -22,6 +22,7 @@ from affiliate import revisions
 from affiliate.catalog import find_film
 from affiliate.config import Settings
 from affiliate.db import Database
+from affiliate.links import shown_url
 from affiliate.models import Film, FilmProduct, Product
 from affiliate.sources import product_reference
 from affiliate.widgets import card_order as widget_order
@@ -54,7 +55,7 @@ class LinkRow:
     currency: str | None
     source: str
     origin: str = "discovered"
-    link: str = ""
+    link: str | None = ""  # None: stored, but not an http(s) URL a page may link
     gtin: str | None = None
     product_source: str = ""
     product_hidden: bool = False
@@ -315,7 +316,7 @@ def _row(link: FilmProduct, product: Product) -> LinkRow:
     return LinkRow(link.id, link.status, link.relation, link.position, link.pinned, link.hidden,
                    product.title, product.format, product.merchant, product.merchant_id,
                    product.region, product.price, product.currency, link.source,
-                   origin=link.origin, link=product.link, gtin=product.gtin,
+                   origin=link.origin, link=shown_url(product.link), gtin=product.gtin,
                    product_source=product.source, product_hidden=product.hidden,
-                   image_url=product.image_url, score=link.match_score,
+                   image_url=shown_url(product.image_url), score=link.match_score,
                    reasons=tuple(json.loads(link.match_reasons)) if link.match_reasons else ())

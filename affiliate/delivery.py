@@ -10,6 +10,16 @@ from flask.sessions import SessionInterface, SessionMixin
 
 from affiliate.config import HttpSettings
 
+# On every public answer (widgets, JSON, static files, /go/ redirects, errors, the demo page).
+# nosniff: a browser never runs a fragment or a JSON answer as a script or stylesheet of
+# another type. strict-origin-when-cross-origin: an affiliate network a click is redirected
+# to still sees which site sent the visitor (its origin, which programmes check against the
+# registered site), but never the path of the page; same-origin requests keep the whole URL.
+PUBLIC_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
 
 def not_modified(etag: str) -> bool:
     """Whether the visitor holds `etag`. Most requests send none, or exactly the one ETag a
@@ -53,6 +63,14 @@ def not_stored(response: Response) -> Response:
     """An error answer: readable cross-origin (embed.js sees the 404), never kept."""
     response.headers["Cache-Control"] = "no-store"
     return cross_origin(response)
+
+
+def public_headers(response: Response) -> Response:
+    """An after_request hook: the headers above, unless the answer already set its own
+    (the console's stricter ones win)."""
+    for name, value in PUBLIC_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def frameable(response: Response, http: HttpSettings) -> Response:

@@ -316,6 +316,27 @@ class Click(SQLModel, table=True):
     via: str = Field(max_length=10)  # redirect (/go/<id>) | beacon (direct Amazon links)
 
 
+class ClickWindow(SQLModel, table=True):
+    """The random key that one click-limit window's visitor digests are made with
+    (affiliate.click_limit); deleted, with the window's counts, once the next window ends."""
+
+    __tablename__ = "click_window"
+
+    starts_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    key: str = Field(max_length=64)  # hex
+
+
+class VisitorClicks(SQLModel, table=True):
+    """How many clicks one visitor added to one link within one window: `visitor` is an HMAC
+    of the address, user agent and link under the window's key, never the address itself."""
+
+    __tablename__ = "visitor_clicks"
+
+    starts_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    visitor: str = Field(primary_key=True, max_length=64)
+    clicks: int = 0
+
+
 class AdminUser(SQLModel, table=True):
     __tablename__ = "admin_user"
 

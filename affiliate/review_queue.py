@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from affiliate import curation
 from affiliate.catalog import film_key, find_film
 from affiliate.db import Database
+from affiliate.links import shown_url
 from affiliate.models import Film, FilmProduct, Product
 from providers.base import FilmKey, Relation
 
@@ -114,7 +115,7 @@ class Candidate:
     price: Decimal | None
     currency: str | None
     image_url: str | None
-    link: str
+    link: str | None  # None: stored, but not an http(s) URL a page may link
 
 
 @dataclass(frozen=True)
@@ -191,4 +192,5 @@ def _candidate(link: FilmProduct, product: Product, film: Film) -> Candidate:
         film_ref=str(film_key(film)), film_title=film.title, film_year=film.year,
         product_title=product.title, product_format=product.format, merchant=product.merchant,
         merchant_id=product.merchant_id, region=product.region, price=product.price,
-        currency=product.currency, image_url=product.image_url, link=product.link)
+        currency=product.currency, image_url=shown_url(product.image_url),
+        link=shown_url(product.link))

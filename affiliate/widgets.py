@@ -31,7 +31,7 @@ from affiliate.config import Settings
 from affiliate.db import Database
 from affiliate.history import PRICE_CHANGED
 from affiliate.i18n import N_, text_language, translations
-from affiliate.links import tag_link
+from affiliate.links import showable, shown_url, tag_link
 from affiliate.models import Film, FilmProduct, Offer, OfferEvent, Platform, Product
 from affiliate.sources import SourceDirectory, merchant_disclosures
 from affiliate.types import utcnow
@@ -243,7 +243,7 @@ def how_to_watch(db: Database, film_ref: str | Film, region: str, locale: str,
     with db.reader.connect() as connection:
         rows = connection.execute(
             _OFFERS, {"film_id": film.id, "region": region, "since": since, "now": now}).all()
-    found = [_OfferRow._make(row) for row in rows]
+    found = [offer for offer in map(_OfferRow._make, rows) if showable(offer.link)]
     badges = _BadgeRules(film, region, _price_drops(found, settings), now, settings, words)
     for offer in found:  # a cached rendering ends with the first offer it shows
         if offer.expires_at is not None:
@@ -287,7 +287,7 @@ def related_products(db: Database, film_ref: str | Film, region: str, locale: st
     film = _get_film(db, film_ref)
     with db.reader.connect() as connection:
         rows = connection.execute(_PRODUCTS, {"film_id": film.id, "region": region}).all()
-    found = [_ProductRow._make(row) for row in rows]
+    found = [product for product in map(_ProductRow._make, rows) if showable(product.link)]
     ordered = sorted(found, key=lambda row: card_order(row, row))
     name = region_name(region, words.language)
     shown_sources = tuple(sorted({product.source for product in found}))
@@ -602,7 +602,7 @@ def _platform_row(every: list[_OfferRow], text: _GroupText, film_title: str,
     priced = [offer for offer in by_quality if offer.quality != _UNKNOWN_QUALITY]
     return PlatformRow(
         name=platform.platform_name, slug=platform.platform_slug,
-        logo_url=platform.platform_logo_url, monogram=_monogram(platform.platform_name),
+        logo_url=shown_url(platform.platform_logo_url), monogram=_monogram(platform.platform_name),
         brand=brand(platform.platform_slug),
         link=link, go_target=f"o{linked.id}", direct=is_direct(link),
         prices=tuple(_quality_price(offer, words.locale) for offer in priced),
@@ -687,7 +687,7 @@ def _card(product: _ProductRow, now: dt.datetime, settings: Settings, words: _Wo
     card = ProductCard(
         title=product.title, format=product.format,
         format_label=t.gettext(_FORMAT_LABELS.get(product.format, product.format)),
-        relation=product.relation, image_url=product.image_url,
+        relation=product.relation, image_url=shown_url(product.image_url),
         price=_price(product.price, product.currency, words.locale) if fresh else None,
         merchant=product.merchant, link=target_url, go_target=f"p{product.id}",
         direct=is_direct(target_url), availability=product.availability,

@@ -91,10 +91,12 @@ def test_a_product_click_counts_for_the_film_it_was_shown_with(client, demo):
     with demo.session() as session:  # the book shown with a second film too
         session.add(FilmProduct(film_id=other, product_id=novel, relation="source-novel", source="test"))
 
-    assert client.get(f"/go/p{novel}?film={other}", headers=BROWSER).status_code == 302
-    client.get(f"/go/p{novel}", headers=BROWSER)  # no film named: the first it was linked to
-    client.get(f"/go/p{novel}?film=99999", headers=BROWSER)  # not one it is shown with
-    client.get(f"/go/p{novel}?film=abc", headers=BROWSER)
+    visitors = (dict(headers=BROWSER, environ_base={"REMOTE_ADDR": f"203.0.113.{n}"})
+                for n in range(1, 5))
+    assert client.get(f"/go/p{novel}?film={other}", **next(visitors)).status_code == 302
+    client.get(f"/go/p{novel}", **next(visitors))  # no film named: the first it was linked to
+    client.get(f"/go/p{novel}?film=99999", **next(visitors))  # not one it is shown with
+    client.get(f"/go/p{novel}?film=abc", **next(visitors))
 
     assert [c.film_id for c in stored_clicks(demo)] == [other, llv, llv, llv]
     click = stored_clicks(demo)[0]
@@ -132,11 +134,41 @@ def test_unknown_or_malformed_targets_are_a_404_with_the_reason(client, demo, ta
     {**BROWSER, "Purpose": "prefetch"},
     {**BROWSER, "X-Moz": "prefetch"},
     {**BROWSER, "X-Purpose": "preview"},
+    # Link previews and HTTP libraries that fetch a shared link (issue 14).
+    {"User-Agent": "WhatsApp/2.24.6.77 A"},
+    {"User-Agent": "Signal/7.12.0 (Android 14)"},
+    {"User-Agent": "Iframely/1.3.1 (+https://iframely.com/docs/about)"},
+    {"User-Agent": "Mozilla/5.0 (Linux; Android 10; Google-Read-Aloud; "
+                   "+https://support.google.com/webmasters/answer/1061943)"},
+    {"User-Agent": "Mozilla/5.0 (compatible; Google-InspectionTool/1.0;)"},
+    {"User-Agent": "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)"},
+    {"User-Agent": "axios/1.7.2"},
+    {"User-Agent": "Apache-HttpClient/4.5.14 (Java/17.0.9)"},
+    # Only on the maintained list (crawlerdetect).
+    {"User-Agent": "Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)"},
+    {"User-Agent": "Mozilla/5.0 (compatible; Yahoo Ad monitoring; https://help.yahoo.com/kb/yahoo-ad-monitoring-SLN24857.html)"},
+    {"User-Agent": "Screaming Frog SEO Spider/19.0"},
+    {"User-Agent": "Mediapartners-Google"},
+    {"User-Agent": "   "},
 ], ids=lambda headers: next(f"{k}: {v}"[:40] for k, v in reversed(headers.items())))
 def test_robots_and_prefetches_are_redirected_but_not_counted(client, demo, headers):
     response = client.get(f"/go/o{offer_id(demo, 'Vudu')}", headers=headers)
     assert response.status_code == 302
     assert stored_clicks(demo) == []
+
+
+@pytest.mark.parametrize("agent", [
+    BROWSER["User-Agent"],
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.6478.71 Mobile Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+])
+def test_browsers_are_visitors(agent):
+    assert clicks.is_counted("GET", {"User-Agent": agent})
 
 
 def test_a_head_request_is_redirected_but_not_counted(client, demo):

@@ -138,7 +138,7 @@ COMPONENTS = {
         }),
         "AdminOffer": openapi.closed({
             "id": {"type": "integer"}, "platform": _STRING, "region": _STRING, "kind": _STRING,
-            "quality": _STRING, "price": _PRICE, "currency": openapi.NULLABLE_STRING, "link": _STRING,
+            "quality": _STRING, "price": _PRICE, "currency": openapi.NULLABLE_STRING, "link": openapi.NULLABLE_STRING,
             "deep_link": {"type": "boolean"},
             "expires_on": {"type": ["string", "null"], "format": "date"}, "source": _STRING,
             "first_seen": _TIME, "last_seen": _TIME, "last_checked": _TIME,
@@ -151,7 +151,7 @@ COMPONENTS = {
             "hidden": {"type": "boolean"}, "title": _STRING, "format": _STRING, "merchant": _STRING,
             "merchant_id": _STRING, "region": _STRING, "price": _PRICE,
             "currency": openapi.NULLABLE_STRING, "source": _STRING,
-            "origin": {"type": "string", "enum": ["curated", "discovered"]}, "link": _STRING,
+            "origin": {"type": "string", "enum": ["curated", "discovered"]}, "link": openapi.NULLABLE_STRING,
             "gtin": openapi.NULLABLE_STRING, "product_source": _STRING, "product_hidden": {"type": "boolean"},
             "image_url": openapi.NULLABLE_STRING, **_MATCH,
         }, "A product shown (or proposed) with a film, and the operator's choices about it."),
@@ -172,7 +172,7 @@ COMPONENTS = {
             **_MATCH, "film_ref": _STRING, "film_title": _STRING, "film_year": _NULLABLE_INT,
             "product_title": openapi.NULLABLE_STRING, "product_format": openapi.NULLABLE_STRING,
             "merchant": _STRING, "merchant_id": _STRING, "region": _STRING, "price": _PRICE,
-            "currency": openapi.NULLABLE_STRING, "image_url": openapi.NULLABLE_STRING, "link": _STRING,
+            "currency": openapi.NULLABLE_STRING, "image_url": openapi.NULLABLE_STRING, "link": openapi.NULLABLE_STRING,
         }, "A product proposed for a film (or decided), with the film and the match's score."),
         "Webhook": openapi.closed({
             "id": {"type": "integer"}, "url": _STRING, "description": _STRING,

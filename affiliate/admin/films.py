@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from affiliate import curation
 from affiliate.catalog import film_key, find_film
 from affiliate.db import Database
+from affiliate.links import shown_url
 from affiliate.models import Film, FilmExternalId, FilmProduct, Offer, Platform
 from providers.base import FilmKey
 
@@ -48,7 +49,7 @@ class OfferRow:
     quality: str
     price: Decimal | None
     currency: str | None
-    link: str
+    link: str | None  # None: stored, but not an http(s) URL a page may link
     deep_link: bool
     expires_on: dt.date | None
     source: str
@@ -155,7 +156,7 @@ def _rows(session: Session, films: list[Film]) -> list[FilmRow]:
 def _offer_row(offer: Offer, platform: Platform) -> OfferRow:
     return OfferRow(id=offer.id, platform=platform.name, region=offer.region, kind=offer.kind,
                     quality=offer.quality, price=offer.price, currency=offer.currency,
-                    link=offer.link, deep_link=offer.deep_link, expires_on=offer.expires_on,
+                    link=shown_url(offer.link), deep_link=offer.deep_link, expires_on=offer.expires_on,
                     source=offer.source, first_seen=offer.first_seen, last_seen=offer.last_seen,
                     last_checked=offer.last_checked, missing_count=offer.missing_count,
                     hidden=offer.hidden)

@@ -19,6 +19,7 @@ from affiliate.admin import auth, click_report, csrf, films, provider_status, se
 from affiliate.admin.session_cookie import console_session
 from affiliate.admin.state import PREFIX, admin_state
 from affiliate.admin.work import is_not_found, summary
+from affiliate.client_address import client_address
 from affiliate.health import when
 from affiliate.state import state, templates_folder
 from affiliate.types import utcnow
@@ -117,7 +118,7 @@ def login():
     affiliate, now = state(), utcnow()
     username = request.form.get("username", "").strip()
     attempt = throttle.attempt(affiliate.settings.admin,
-                               _client_address(affiliate.settings.admin.proxy_hops), username)
+                               client_address(affiliate.settings.admin.proxy_hops), username)
     try:
         throttle.check(affiliate.db, attempt, now)
     except throttle.LockedOut as exc:
@@ -134,16 +135,6 @@ def login():
     throttle.succeeded(affiliate.db, attempt)
     auth.log_in(affiliate.db, user)
     return redirect(next_page, 303)
-
-
-def _client_address(proxy_hops: int) -> str:
-    """The address the login came from: the connection's, or behind `proxy_hops` proxies the
-    one the farthest of them saw (X-Forwarded-For is appended to, so counted from the end)."""
-    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
-    forwarded = [part for part in forwarded if part]
-    if proxy_hops and len(forwarded) >= proxy_hops:
-        return forwarded[-proxy_hops]
-    return request.remote_addr or ""
 
 
 @bp.post("/logout")
