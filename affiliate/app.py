@@ -8,14 +8,16 @@ from affiliate.admin.setup import init_admin
 from affiliate.blueprint import demo_bp
 from affiliate.config import Settings
 from affiliate.extension import Affiliate
+from affiliate.probes import init_probes
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """The standalone service: widgets, JSON API, the demo page at / and the operator
-    console and admin API at /admin."""
+    """The standalone service: widgets, JSON API, the demo page at /, the operator
+    console and admin API at /admin, health probes and (when configured) metrics."""
     app = Flask(__name__, static_folder=None)
     Affiliate(app, settings)
     app.register_blueprint(demo_bp)
     affiliate = app.extensions["affiliate"]
     init_admin(app, affiliate.settings, affiliate.db)
+    init_probes(app)
     return app

@@ -22,9 +22,10 @@ from typing import Callable
 
 from affiliate.config import Settings
 
-# Sections whose values may hold secrets in clear (a database password, provider keys);
-# they do not change what a widget shows, except the provider types (for attributions).
-_UNRENDERED_SECTIONS = {"service", "admin", "providers"}
+# Sections whose values may hold secrets in clear (a database password, provider keys) or
+# that only concern operations (logs, metrics); they do not change what a widget shows,
+# except the provider types (for attributions).
+_UNRENDERED_SECTIONS = {"service", "admin", "providers", "logging", "metrics"}
 
 
 @dataclass(frozen=True)
