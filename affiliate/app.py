@@ -2,22 +2,33 @@
 of affiliate.extension, the demo page and the operator console."""
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
 from affiliate.admin.setup import init_admin
 from affiliate.blueprint import demo_bp
-from affiliate.config import Settings
+from affiliate.config import Settings, load_settings
 from affiliate.extension import Affiliate
+from affiliate.logs import configure_logging, follow_settings, init_request_context
 from affiliate.probes import init_probes
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The standalone service: widgets, JSON API, the demo page at /, the operator
     console and admin API at /admin, health probes and (when configured) metrics."""
+    settings = settings or load_settings()
+    handler = None
+    if not logging.getLogger().handlers:
+        # Nobody configured logging (gunicorn does not): [logging] decides, before anything logs.
+        handler = configure_logging(settings.logging)
     app = Flask(__name__, static_folder=None)
     Affiliate(app, settings)
     app.register_blueprint(demo_bp)
     affiliate = app.extensions["affiliate"]
     init_admin(app, affiliate.settings, affiliate.db)
     init_probes(app)
+    init_request_context(app)
+    if handler is not None:
+        affiliate.listeners.append(lambda new: follow_settings(handler, new.logging))
     return app

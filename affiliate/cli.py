@@ -213,7 +213,13 @@ def db() -> None:
 @with_appcontext
 def upgrade() -> None:
     """Create the database or migrate it to the current schema."""
-    prepare(state().db)
+    db = state().db
+    before, _ = db.schema_revisions()
+    prepare(db)
+    after, _ = db.schema_revisions()
+    if before != after:  # Alembic's own lines show with --verbose
+        click.echo(f"Migrated the database from {', '.join(sorted(before)) or 'empty'} to "
+                   f"{', '.join(sorted(after))}.")
     click.echo("Database is up to date.")
 
 
