@@ -133,8 +133,9 @@ def log_context(**values: str | None) -> Iterator[None]:
 
 def init_request_context(app) -> None:
     """Every request of `app` gets an id (the proxy's X-Request-ID if it sent a sane one,
-    else a new one), echoed in the response, and its film reference when the route names
-    one; lines logged while it is served carry both."""
+    else a new one) and its film reference when the route names one; lines logged while it
+    is served carry both. The id is not sent back: widget answers are the same for every
+    visitor, and a CDN shares them."""
     from flask import request
 
     @app.before_request
@@ -143,13 +144,6 @@ def init_request_context(app) -> None:
         request_id.set(sent if _SANE_ID.match(sent) else secrets.token_hex(8))
         named = (request.view_args or {}).get("film") or request.args.get("film") or ""
         film.set(named if _SANE_FILM.match(named) else None)
-
-    @app.after_request
-    def _echo(response):
-        current = request_id.get()
-        if current:
-            response.headers[REQUEST_ID_HEADER] = current
-        return response
 
     @app.teardown_request
     def _end(_exc) -> None:
