@@ -11,6 +11,7 @@ from affiliate.blueprint import demo_bp
 from affiliate.config import Settings, load_settings
 from affiliate.extension import Affiliate
 from affiliate.logs import configure_logging, follow_settings, init_request_context
+from affiliate.metrics_export import init_metrics
 from affiliate.probes import init_probes
 
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     affiliate = app.extensions["affiliate"]
     init_admin(app, affiliate.settings, affiliate.db)
     init_probes(app)
+    init_metrics(app)
     init_request_context(app)
     if handler is not None:
         affiliate.listeners.append(lambda new: follow_settings(handler, new.logging))

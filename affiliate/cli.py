@@ -72,9 +72,12 @@ def scheduler() -> None:
 
     from affiliate.scheduler import build_scheduler
 
+    from affiliate.metrics_export import serve_scheduler_metrics
+
     _require_migrated()
     _name_uninstalled_sources()
     reload_on_sighup(state().watch)
+    serve_scheduler_metrics(state())
     engine = RefreshEngine(state().db, state().settings)
     sched = build_scheduler(current_app._get_current_object(), BlockingScheduler, engine)
     click.echo(f"Scheduler running {len(sched.get_jobs())} provider jobs; Ctrl-C stops it.")

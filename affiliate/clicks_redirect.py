@@ -12,7 +12,7 @@ import logging
 from flask import Blueprint, Response, redirect, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
-from affiliate import clicks
+from affiliate import clicks, metrics
 from affiliate.state import state
 from affiliate.types import utcnow
 
@@ -94,6 +94,8 @@ def _count(where: clicks.Destination, via: str) -> None:
         clicks.record_click(state().db, where, via, utcnow())
     except SQLAlchemyError:
         log.exception("could not count a click on %s", where.target)
+        return
+    metrics.click(where.widget, via)
 
 
 def _not_found(reason: str) -> Response:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlmodel import select
 
-from affiliate import candidates
+from affiliate import candidates, metrics
 from affiliate.catalog import (
     ReconcileStats,
     Removals,
@@ -64,6 +64,7 @@ from providers.base import (
     Provider,
     ProviderError,
     ProviderResult,
+    RateLimited,
 )
 
 log = logging.getLogger(__name__)
@@ -171,11 +172,27 @@ class RefreshEngine:
         configured_table(self.settings, name)  # UnknownProvider for a name config lacks
 
         def throttle() -> None:
-            self._limiters[name].acquire()
+            try:
+                self._limiters[name].acquire()
+            except RateLimited as exc:
+                exc.held_by_limiter = True  # not the source's refusal (counted in retry)
+                metrics.provider_request(name, "held")
+                raise
             self.requests += 1
+            metrics.provider_request(name, "sent")
+
+        def counted(call):
+            def attempt():
+                try:
+                    return call()
+                except RateLimited as exc:
+                    if not getattr(exc, "held_by_limiter", False):
+                        metrics.provider_request(name, "refused")
+                    raise
+            return attempt
 
         def retry(call):
-            return call_with_retries(call, self.settings.refresh.retry, self.clock)
+            return call_with_retries(counted(call), self.settings.refresh.retry, self.clock)
 
         # Built afresh on every call with the stored credentials read again, so credentials
         # saved from the CLI or the console reach a long-running scheduler's next run.
