@@ -8,7 +8,8 @@ from flask import Flask
 
 from affiliate.admin.setup import init_admin
 from affiliate.blueprint import demo_bp
-from affiliate.config import Settings, load_settings
+from affiliate.config import Settings
+from affiliate.config_reload import load_or_last_good
 from affiliate.extension import Affiliate
 from affiliate.logs import configure_logging, follow_settings, init_request_context
 from affiliate.metrics_export import init_metrics
@@ -18,7 +19,7 @@ from affiliate.probes import init_probes
 def create_app(settings: Settings | None = None) -> Flask:
     """The standalone service: widgets, JSON API, the demo page at /, the operator
     console and admin API at /admin, health probes and (when configured) metrics."""
-    settings = settings or load_settings()
+    settings = settings or load_or_last_good()
     handler = None
     if not logging.getLogger().handlers:
         # Nobody configured logging (gunicorn does not): [logging] decides, before anything logs.
