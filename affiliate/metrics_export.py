@@ -213,12 +213,12 @@ class DatabaseCollector:
 _ENGINE_LOCK = threading.Lock()
 
 
-def serve_scheduler_metrics(affiliate: AffiliateState) -> bool:
-    """`affiliate scheduler`'s /metrics on metrics.scheduler_port, in a daemon thread;
-    False when not configured."""
+def serve_scheduler_metrics(affiliate: AffiliateState):
+    """`affiliate scheduler`'s /metrics on metrics.scheduler_port, in a daemon thread: the
+    server (to shut down), or None when not configured."""
     settings = affiliate.settings.metrics
     if not settings.enabled or settings.scheduler_port is None:
-        return False
+        return None
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     metrics.enable()
@@ -247,4 +247,4 @@ def serve_scheduler_metrics(affiliate: AffiliateState) -> bool:
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("metrics served on http://%s:%d/metrics", settings.scheduler_host,
              settings.scheduler_port)
-    return True
+    return server

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -199,3 +200,24 @@ def test_gunicorn_workers_add_up(tmp_path, database_url):
         gunicorn.terminate()
         _, errors = gunicorn.communicate(timeout=30)
     assert b"Traceback" not in errors, errors.decode()
+
+
+def test_the_scheduler_serves_its_own_metrics_under_the_same_guard(metrics_app):
+    from affiliate.metrics_export import serve_scheduler_metrics
+
+    port = _free_port()
+    app, _ = metrics_app(token=TOKEN, scheduler_port=port)
+    server = serve_scheduler_metrics(app.extensions["affiliate"])
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 403
+        allowed = urllib.request.urlopen(urllib.request.Request(
+            url, headers={"Authorization": f"Bearer {TOKEN}"}), timeout=10)
+        body = allowed.read().decode()
+        assert "affiliate_provider_requests_total" in body and "affiliate_database_up 1.0" in body
+        assert TOKEN not in body
+    finally:
+        server.shutdown()
+        server.server_close()
