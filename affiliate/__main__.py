@@ -3,29 +3,31 @@ app built from the config file. An entry point, so the one module besides the WS
 imports the app factory."""
 from __future__ import annotations
 
-import logging
-
 import click
 
 from affiliate.admin import commands as admin_commands
 from affiliate.app import create_app
 from affiliate.cli import COMMANDS
 from affiliate.config import ConfigError, load_settings
+from affiliate.logs import configure_logging, follow_settings
 
 
 @click.group()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="AFFILIATE_CONFIG",
               help="Config file [default: ./config.toml if present].")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also show libraries' INFO lines (Alembic's, the scheduler's, the server's).")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None) -> None:
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """Self-hosted How to Watch and Related Products widgets for film sites."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(config_path)
     except ConfigError as exc:
         raise click.ClickException(f"{exc}\nFix the value, or see config.example.toml.") from None
-    ctx.with_resource(create_app(settings).app_context())
+    handler = configure_logging(settings.logging, verbose)
+    app = create_app(settings)
+    app.extensions["affiliate"].listeners.append(lambda new: follow_settings(handler, new.logging))
+    ctx.with_resource(app.app_context())
 
 
 for _command in COMMANDS:

@@ -20,11 +20,13 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Callable
 
+from affiliate import metrics
 from affiliate.config import Settings
 
-# Sections whose values may hold secrets in clear (a database password, provider keys);
-# they do not change what a widget shows, except the provider types (for attributions).
-_UNRENDERED_SECTIONS = {"service", "admin", "providers"}
+# Sections whose values may hold secrets in clear (a database password, provider keys) or
+# that only concern operations (logs, metrics); they do not change what a widget shows,
+# except the provider types (for attributions).
+_UNRENDERED_SECTIONS = {"service", "admin", "providers", "logging", "metrics"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ class FragmentCache:
             cached = self._entries.get(key)
             if cached is not None and cached.fresh(now):
                 self._entries.move_to_end(key)
+                metrics.fragment_lookup(hit=True)
                 return cached
+        metrics.fragment_lookup(hit=False)
         # Rendered outside the lock: two requests may render the same key once each.
         content, fresh_until = render()
         rendered = Rendered(content, etag(key, self.version, fresh_until), fresh_until)

@@ -73,9 +73,12 @@ def scheduler() -> None:
 
     from affiliate.scheduler import build_scheduler
 
+    from affiliate.metrics_export import serve_scheduler_metrics
+
     _require_migrated()
     _name_uninstalled_sources()
     reload_on_sighup(state().watch)
+    serve_scheduler_metrics(state())
     engine = RefreshEngine(state().db, state().settings)
     sched = build_scheduler(current_app._get_current_object(), BlockingScheduler, engine)
     click.echo(f"Scheduler running {len(sched.get_jobs())} provider jobs; Ctrl-C stops it.")
@@ -214,7 +217,13 @@ def db() -> None:
 @with_appcontext
 def upgrade() -> None:
     """Create the database or migrate it to the current schema."""
-    prepare(state().db)
+    db = state().db
+    before, _ = db.schema_revisions()
+    prepare(db)
+    after, _ = db.schema_revisions()
+    if before != after:  # Alembic's own lines show with --verbose
+        click.echo(f"Migrated the database from {', '.join(sorted(before)) or 'empty'} to "
+                   f"{', '.join(sorted(after))}.")
     click.echo("Database is up to date.")
 
 

@@ -12,7 +12,7 @@ import logging
 from flask import Blueprint, Response, redirect, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
-from affiliate import click_limit, clicks, delivery
+from affiliate import click_limit, clicks, delivery, metrics
 from affiliate.client_address import client_address
 from affiliate.state import state
 from affiliate.types import utcnow
@@ -102,6 +102,8 @@ def _count(where: clicks.Destination, via: str) -> None:
             clicks.record_click(affiliate.db, where, via, now)
     except SQLAlchemyError:
         log.exception("could not count a click on %s", where.target)
+        return
+    metrics.click(where.widget, via)
 
 
 def _not_found(reason: str) -> Response:

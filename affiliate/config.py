@@ -5,11 +5,12 @@ start-up with a message naming its key instead of failing later in a request.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, ClassVar
+from typing import Annotated, Any, Callable, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -218,6 +219,58 @@ class ClickSettings(_Section):
     window_minutes: int = Field(60, ge=1, le=24 * 60)
 
 
+class LoggingSettings(_Section):
+    """How every process logs (affiliate.logs): one JSON object a line for a log collector,
+    or plain text for a terminal. The CLI shows libraries' INFO lines only with --verbose."""
+
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class MetricsSettings(_Section):
+    """Prometheus metrics at /metrics (affiliate.metrics_export); off by default. When on,
+    a scrape must come from one of `allow_addresses` or carry `token` (Authorization:
+    Bearer), so at least one of them is required."""
+
+    enabled: bool = False
+    # Networks whose connections may scrape ("10.0.0.0/8", "127.0.0.1"). The connection's
+    # own address counts: behind a reverse proxy on the same host every visitor arrives
+    # from the proxy's address, so use the token there, or refuse /metrics at the proxy.
+    allow_addresses: list[str] = []
+    # Long and random, best set as $AFFILIATE_METRICS__TOKEN.
+    token: SecretStr | None = None
+    # `affiliate scheduler` serves its own /metrics (provider requests it sent and was
+    # refused) on this port, under the same guard; unset, it serves none.
+    scheduler_port: int | None = Field(None, ge=1, le=65535)
+    scheduler_host: str = "127.0.0.1"
+
+    @field_validator("allow_addresses")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP address or network "
+                                 "(e.g. 10.0.0.0/8 or 127.0.0.1)") from None
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("use at least 32 random characters, e.g. from "
+                             "python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
+        return value
+
+    @model_validator(mode="after")
+    def _guarded(self) -> "MetricsSettings":
+        if self.enabled and not self.allow_addresses and self.token is None:
+            raise ValueError("metrics are enabled but nobody may read them: set "
+                             "metrics.allow_addresses, metrics.token or both")
+        return self
+
+
 class LinkTag(_Section):
     """Query parameters added to every link whose host ends with `host` (affiliate tags)."""
 
@@ -316,6 +369,8 @@ class Settings(BaseSettings):
     clicks: ClickSettings = ClickSettings()
     matching: MatchingSettings = MatchingSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
     link_tags: list[LinkTag] = []
     providers: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
 

@@ -85,6 +85,29 @@ class ConfigWatch:
         return (str(file), status.st_mtime_ns, status.st_size)
 
 
+# The settings a gunicorn master last read and found valid (affiliate.gunicorn_conf); workers,
+# forked from it, inherit them.
+_last_good: Settings | None = None
+
+
+def remember_good(settings: Settings) -> None:
+    global _last_good
+    _last_good = settings
+
+
+def load_or_last_good(path: str | None = None) -> Settings:
+    """The settings as the file says, or, when it no longer validates and a gunicorn master
+    has read it while it did, those: gunicorn answers SIGHUP with new workers, and a worker
+    that cannot read its config must still start with the running one."""
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        if _last_good is None:
+            raise
+        log.error("config not reloaded, the running config stays: %s", exc)
+        return _last_good
+
+
 def reload_on_sighup(*watches: ConfigWatch) -> bool:
     """Make SIGHUP ask every watch to reload; False where signals cannot be set here (not the
     main thread, or no SIGHUP on this platform)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Iterator
 
@@ -47,10 +48,14 @@ class Database:
             command.upgrade(config, revision)
 
     def pending_migrations(self) -> bool:
-        heads = set(ScriptDirectory.from_config(_alembic_config(self.url)).get_heads())
-        with self.engine.connect() as connection:
-            current = set(MigrationContext.configure(connection).get_current_heads())
+        current, heads = self.schema_revisions()
         return current != heads
+
+    def schema_revisions(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(the revisions the database is at, the heads this code's migrations lead to)."""
+        with self.engine.connect() as connection:
+            current = frozenset(MigrationContext.configure(connection).get_current_heads())
+        return current, migration_heads()
 
     def is_empty(self) -> bool:
         with self.session() as session:
@@ -58,6 +63,12 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@cache
+def migration_heads() -> frozenset[str]:
+    """Read once per process: the migration scripts do not change under a running one."""
+    return frozenset(ScriptDirectory.from_config(_alembic_config("sqlite://")).get_heads())
 
 
 def _alembic_config(url: str) -> Config:

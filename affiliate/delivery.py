@@ -85,7 +85,7 @@ class CookielessSessions(SessionInterface):
     nor carry any cookie (nor `Vary: Cookie`), even when the host app uses sessions: a shared
     cache must not hand one visitor's cookie to the next."""
 
-    def __init__(self, inner: SessionInterface, public_endpoints: frozenset[str]):
+    def __init__(self, inner: SessionInterface, public_endpoints: set[str] | frozenset[str]):
         self.inner = inner
         self.public_endpoints = public_endpoints
 
@@ -105,16 +105,21 @@ class CookielessSessions(SessionInterface):
         self.inner.save_session(app, session, response)
 
 
-def keep_sessions_cookieless(app: Flask, public_endpoints: frozenset[str]) -> None:
+def keep_sessions_cookieless(app: Flask, public_endpoints: Iterable[str]) -> None:
     """Wrap the app's session interface in CookielessSessions now, and again whenever a
     request finds it replaced: Flask-Session's `Session(app)`, say, installs its own and is
     as often set up after `Affiliate(app)` as before. Checked as each request starts,
-    before any of the app's own before_request functions can answer it."""
+    before any of the app's own before_request functions can answer it. Called again for
+    the same app (the standalone service's probes), it adds the endpoints named."""
+    known = app.extensions.get("affiliate_cookieless")
+    if known is not None:
+        known.update(public_endpoints)
+        return
+    known = app.extensions["affiliate_cookieless"] = set(public_endpoints)
 
     def wrap(sender: Flask, **_extra) -> None:
         if not isinstance(sender.session_interface, CookielessSessions):
-            sender.session_interface = CookielessSessions(sender.session_interface,
-                                                          public_endpoints)
+            sender.session_interface = CookielessSessions(sender.session_interface, known)
 
     wrap(app)
     request_started.connect(wrap, app, weak=False)

@@ -12,11 +12,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass
 
 from sqlmodel import select
 
-from affiliate import candidates
+from affiliate import candidates, metrics
 from affiliate.catalog import (
     ReconcileStats,
     Removals,
@@ -41,6 +42,7 @@ from affiliate.due import (
     take_changes_turn,
 )
 from affiliate.limits import ProviderLimiter, shared_buckets
+from affiliate.logs import log_context
 from affiliate.models import (
     Film,
     FilmExternalId,
@@ -62,6 +64,7 @@ from providers.base import (
     Provider,
     ProviderError,
     ProviderResult,
+    RateLimited,
 )
 
 log = logging.getLogger(__name__)
@@ -169,11 +172,27 @@ class RefreshEngine:
         configured_table(self.settings, name)  # UnknownProvider for a name config lacks
 
         def throttle() -> None:
-            self._limiters[name].acquire()
+            try:
+                self._limiters[name].acquire()
+            except RateLimited as exc:
+                exc.held_by_limiter = True  # not the source's refusal (counted in retry)
+                metrics.provider_request(name, "held")
+                raise
             self.requests += 1
+            metrics.provider_request(name, "sent")
+
+        def counted(call):
+            def attempt():
+                try:
+                    return call()
+                except RateLimited as exc:
+                    if not getattr(exc, "held_by_limiter", False):
+                        metrics.provider_request(name, "refused")
+                    raise
+            return attempt
 
         def retry(call):
-            return call_with_retries(call, self.settings.refresh.retry, self.clock)
+            return call_with_retries(counted(call), self.settings.refresh.retry, self.clock)
 
         # Built afresh on every call with the stored credentials read again, so credentials
         # saved from the CLI or the console reach a long-running scheduler's next run.
@@ -211,17 +230,21 @@ class RefreshEngine:
             rules = rules.model_copy(update={"max_hidden_share": 1.0})
         reports = []
         for name in names:
-            provider = self.provider(name)
-            if film_ref is not None:
-                films = film_queries(self.db, film_ref, name)
-            elif provider.lists_catalog:
-                films = None
-            else:
-                reports.append(self.refresh_due(provider, rules, progress))
-                continue
-            reports.append(refresh_provider(self.db, provider, films, rules, self.guard(provider),
-                                            self.settings.matching))
+            with log_context(provider=name, film=film_ref):  # on every line this run logs
+                reports.append(self._run_one(name, film_ref, rules, progress))
         return reports
+
+    def _run_one(self, name: str, film_ref: str | None, rules: CatalogSettings,
+                 progress: Progress | None) -> RunReport:
+        provider = self.provider(name)
+        if film_ref is not None:
+            films = film_queries(self.db, film_ref, name)
+        elif provider.lists_catalog:
+            films = None
+        else:
+            return self.refresh_due(provider, rules, progress)
+        return refresh_provider(self.db, provider, films, rules, self.guard(provider),
+                                self.settings.matching)
 
     def refresh_due(self, provider: Provider, rules: CatalogSettings,
                     progress: Progress | None = None) -> RunReport:
@@ -250,7 +273,9 @@ class RefreshEngine:
             budget -= len(chunk)
             attempt = _Attempt.start(self.db, provider, film_queries_for(self.db, chunk, name),
                                      guard)
-            return chunk, attempt, None if attempt.report else pool.submit(attempt.fetch)
+            # The fetch thread logs with this run's context (its provider).
+            fetch = None if attempt.report else pool.submit(copy_context().run, attempt.fetch)
+            return chunk, attempt, fetch
 
         so_far = None  # what the run's earlier chunks left out: the run is judged whole
         try:

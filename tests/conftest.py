@@ -2,6 +2,7 @@
 PostgreSQL when AFFILIATE_TEST_DATABASE_URL names one (each test starts from an empty schema)."""
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -46,6 +47,20 @@ def _isolated_environment(monkeypatch, tmp_path):
         if name.startswith("AFFILIATE_") and name != "AFFILIATE_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored():
+    """A CLI run configures logging (affiliate.logs) for the process; the next test gets
+    the root logger's handlers and the levels back as they were."""
+    loggers = [logging.getLogger(name) for name in ("", "affiliate", "providers")]
+    levels = [logger.level for logger in loggers]
+    yield
+    for handler in list(loggers[0].handlers):
+        if getattr(handler, "_affiliate", False):
+            loggers[0].removeHandler(handler)
+    for logger, level in zip(loggers, levels):
+        logger.setLevel(level)
 
 
 @pytest.fixture(autouse=True)
