@@ -110,7 +110,11 @@ class RetryPolicy(BaseModel):
 
 class RefreshSettings(_Section):
     max_films_per_run: int = Field(500, ge=1)
-    lease_minutes: int = Field(10, ge=1)
+    # Fractions are allowed: tests and small deployments take a dead process's films over sooner.
+    lease_minutes: float = Field(10, gt=0)
+    # How often a scheduler looks for films that fell due at API sources (and for films a
+    # dead scheduler held whose leases expired); each film's own interval decides what is due.
+    due_check_minutes: float = Field(15, gt=0)
     breaker_threshold: int = Field(5, ge=1)
     breaker_cooldown_minutes: int = Field(15, ge=1)
     quota_pause_minutes: int = Field(0, ge=0)
