@@ -42,6 +42,9 @@ LEASE_MINUTES = 0.2  # a killed scheduler's films are taken over after 12 s
 PER_RUN = 10  # films per scheduler run, so the two processes' claims interleave
 KILL_AFTER = 25  # films fetched before one scheduler is killed
 TIMEOUT = 75
+# The provider's name keys its shared limits: a name of its own keeps other runs sharing the
+# Redis server out of this test's quota.
+PROVIDER = f"tmdb_{os.getpid()}"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 GO_LINK = re.compile(r'href="https?://[^/"]+(/go/o\d+[^"]*)"')
 
@@ -111,7 +114,7 @@ due_check_minutes = 0.02
 # Requests stamped late by a busy test machine must still fit the stand-in's second.
 rate_margin = 0.25
 
-[providers.tmdb]
+[providers.{PROVIDER}]
 type = "tmdb"
 read_access_token = "test-token"
 base_url = "{source_url}"
@@ -206,7 +209,8 @@ def wait_for(condition, what: str, logs: Path, db=None) -> None:
 def unrefreshed(db) -> str:
     with db.session() as session:
         states = session.exec(select(FilmProviderState)
-                              .where(FilmProviderState.last_success_at.is_(None))).all()
+                              .where(FilmProviderState.provider == PROVIDER,
+                                     FilmProviderState.last_success_at.is_(None))).all()
     return "\nnot refreshed:\n" + "\n".join(
         f"film {s.film_id}: due {s.due_at}, lease {s.lease_owner} until {s.lease_expires_at}, "
         f"attempt {s.last_attempt_at}" for s in states)
@@ -224,7 +228,7 @@ def refreshed(db) -> dict[int, float]:
     with db.session() as session:
         rows = session.exec(select(Film.tmdb_id, FilmProviderState.last_success_at)
                             .join(FilmProviderState, FilmProviderState.film_id == Film.id)
-                            .where(FilmProviderState.provider == "tmdb",
+                            .where(FilmProviderState.provider == PROVIDER,
                                    FilmProviderState.last_success_at.is_not(None))).all()
     return {tmdb_id: at.timestamp() for tmdb_id, at in rows}
 
@@ -233,7 +237,8 @@ def leased_to(db, pid: int) -> set[int]:
     with db.session() as session:
         rows = session.exec(select(Film.tmdb_id)
                             .join(FilmProviderState, FilmProviderState.film_id == Film.id)
-                            .where(FilmProviderState.lease_owner.like(f"%:{pid}:%"))).all()
+                            .where(FilmProviderState.provider == PROVIDER,
+                                   FilmProviderState.lease_owner.like(f"%:{pid}:%"))).all()
     return set(rows)
 
 
