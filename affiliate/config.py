@@ -166,6 +166,9 @@ class HttpSettings(_Section):
     stale_while_revalidate: int = Field(86400, ge=0)
     # Rendered widgets kept in each web process (least recently used dropped first); 0 = none.
     fragment_cache_size: int = Field(2048, ge=0)
+    # Rendered widgets also kept in service.redis_url, where every web process finds what any
+    # one rendered (affiliate.fragment_store): for sites with more films than one process keeps.
+    shared_fragments: bool = False
     # Seconds each web process trusts a film's revision (its cache key) before reading it
     # again: a change to a film shows after at most this long; 0 = read it every request.
     revision_check_seconds: float = Field(2, ge=0)
@@ -271,6 +274,13 @@ class Settings(BaseSettings):
     # Provider tables whose type no adapter installed here serves: name -> why. They are left
     # out of `providers` (nothing runs them); their stored data keeps its stored terms.
     _uninstalled: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shared_fragments_need_redis(self) -> "Settings":
+        if self.http.shared_fragments and not self.service.redis_url:
+            raise ValueError("http.shared_fragments keeps rendered widgets in Redis: "
+                             "set service.redis_url too")
+        return self
 
     @property
     def origin(self) -> ConfigOrigin | None:
