@@ -18,7 +18,8 @@ on this gunicorn), then the service, while a writer process stores new prices fo
 revision, so its rendered widgets are no longer the current ones). Printed: requests/s,
 p50/p95/p99 from wrk, the widgets' share of the plain app, non-2xx answers, and the hit
 rates of each worker's answer memo and fragment cache (counted by wrapping them in this
-bench's app). Not a test: numbers vary with the machine; bench/RESULTS.md keeps what was
+bench's app). `--shared-fragments REDIS_URL` serves with `http.shared_fragments` (the
+fragment cache's hits then include renderings found in Redis); that Redis is flushed. Not a test: numbers vary with the machine; bench/RESULTS.md keeps what was
 measured and how.
 """
 from __future__ import annotations
@@ -273,6 +274,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--writes-per-second", type=float, default=40)
     parser.add_argument("--skip-load", action="store_true", help="reuse the catalog already loaded")
+    parser.add_argument("--shared-fragments", metavar="REDIS_URL",
+                        help="serve with http.shared_fragments in this Redis (flushed first)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="site-bench-"))
@@ -293,11 +296,16 @@ def main() -> None:
     writer = multiprocessing.Process(target=write_prices, args=(
         args.database_url, args.films, args.writes_per_second, stop, written))
     writer.start()
+    env = {"AFFILIATE_SERVICE__DATABASE_URL": args.database_url,
+           "AFFILIATE_SERVICE__DEMO_CATALOG": "false", "SITE_BENCH_STATS": str(stats)}
+    if args.shared_fragments:
+        from redis import Redis
+
+        Redis.from_url(args.shared_fragments).flushdb()
+        env.update({"AFFILIATE_SERVICE__REDIS_URL": args.shared_fragments,
+                    "AFFILIATE_HTTP__SHARED_FRAGMENTS": "true"})
     try:
-        widgets = measure("service_app()", {"AFFILIATE_SERVICE__DATABASE_URL": args.database_url,
-                                            "AFFILIATE_SERVICE__DEMO_CATALOG": "false",
-                                            "SITE_BENCH_STATS": str(stats)},
-                          work / "paths.txt", args, script)
+        widgets = measure("service_app()", env, work / "paths.txt", args, script)
     finally:
         stop.set()
         writer.join(timeout=60)
@@ -311,6 +319,8 @@ def main() -> None:
         "share_of_plain": round(widgets["rps"] / plain["rps"], 3),
         "films_written": written.value,
         "answer_memo_hit_rate": round(total["memo_hits"] / memo, 3) if memo else None,
+        "shared_fragments": bool(args.shared_fragments),
+        # With the shared store, a hit is a rendering found in this process or in the store.
         "fragment_cache_hit_rate_after_memo_miss": round(total["cache_hits"] / cache, 3) if cache else None,
         "worker_counts": counts}, indent=1))
 
