@@ -259,7 +259,7 @@ def measure(app: str, env: dict[str, str], paths: Path, args, script: Path) -> d
     port = free_port()
     server = start_gunicorn(app, port, env)
     try:
-        wrk(port, paths, 2, args.connections, script)  # warm-up: workers import and connect
+        wrk(port, paths, args.warm_up, args.connections, script)  # workers import, connect, fill caches
         return wrk(port, paths, args.duration, args.connections, script)
     finally:
         server.terminate()
@@ -272,6 +272,7 @@ def main() -> None:
     parser.add_argument("--films", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=30, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--warm-up", type=int, default=2, help="seconds of load before each measurement")
     parser.add_argument("--writes-per-second", type=float, default=40)
     parser.add_argument("--skip-load", action="store_true", help="reuse the catalog already loaded")
     parser.add_argument("--shared-fragments", metavar="REDIS_URL",
