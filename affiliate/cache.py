@@ -22,6 +22,7 @@ from typing import Callable
 
 from affiliate import metrics
 from affiliate.config import Settings
+from affiliate.fragment_store import SharedFragments
 
 # Sections whose values may hold secrets in clear (a database password, provider keys) or
 # that only concern operations (logs, metrics); they do not change what a widget shows,
@@ -58,11 +59,13 @@ def etag(key: RenderKey, version: str, fresh_until: dt.datetime | None) -> str:
 
 
 class FragmentCache:
-    """A thread-safe LRU of rendered widgets, at most `size` entries (0 keeps nothing)."""
+    """A thread-safe LRU of rendered widgets, at most `size` entries (0 keeps nothing), in
+    front of the store every process shares when one is configured."""
 
-    def __init__(self, size: int, version: str):
+    def __init__(self, size: int, version: str, shared: SharedFragments | None = None):
         self.size = size
         self.version = version
+        self.shared = shared
         self._entries: OrderedDict[RenderKey, Rendered] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -78,7 +81,12 @@ class FragmentCache:
                 return cached
         metrics.fragment_lookup(hit=False)
         # Rendered outside the lock: two requests may render the same key once each.
-        content, fresh_until = render()
+        found = self.shared.get(key) if self.shared is not None else None
+        if found is None or (found[1] is not None and now >= found[1]):
+            found = render()
+            if self.shared is not None:
+                self.shared.put(key, *found)
+        content, fresh_until = found
         rendered = Rendered(content, etag(key, self.version, fresh_until), fresh_until)
         if self.size:
             with self._lock:

@@ -142,7 +142,11 @@ class RetryPolicy(BaseModel):
 
 class RefreshSettings(_Section):
     max_films_per_run: int = Field(500, ge=1)
-    lease_minutes: int = Field(10, ge=1)
+    # Fractions are allowed: tests and small deployments take a dead process's films over sooner.
+    lease_minutes: float = Field(10, gt=0)
+    # How often a scheduler looks for films that fell due at API sources (and for films a
+    # dead scheduler held whose leases expired); each film's own interval decides what is due.
+    due_check_minutes: float = Field(15, gt=0)
     breaker_threshold: int = Field(5, ge=1)
     breaker_cooldown_minutes: int = Field(15, ge=1)
     quota_pause_minutes: int = Field(0, ge=0)
@@ -199,6 +203,9 @@ class HttpSettings(_Section):
     stale_while_revalidate: int = Field(86400, ge=0)
     # Rendered widgets kept in each web process (least recently used dropped first); 0 = none.
     fragment_cache_size: int = Field(2048, ge=0)
+    # Rendered widgets also kept in service.redis_url, where every web process finds what any
+    # one rendered (affiliate.fragment_store): for sites with more films than one process keeps.
+    shared_fragments: bool = False
     # Seconds each web process trusts a film's revision (its cache key) before reading it
     # again: a change to a film shows after at most this long; 0 = read it every request.
     revision_check_seconds: float = Field(2, ge=0)
@@ -381,6 +388,13 @@ class Settings(BaseSettings):
     # Provider tables whose type no adapter installed here serves: name -> why. They are left
     # out of `providers` (nothing runs them); their stored data keeps its stored terms.
     _uninstalled: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shared_fragments_need_redis(self) -> "Settings":
+        if self.http.shared_fragments and not self.service.redis_url:
+            raise ValueError("http.shared_fragments keeps rendered widgets in Redis: "
+                             "set service.redis_url too")
+        return self
 
     @property
     def origin(self) -> ConfigOrigin | None:

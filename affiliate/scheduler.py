@@ -28,9 +28,6 @@ from affiliate.webhooks import sender as webhook_sender
 log = logging.getLogger(__name__)
 
 
-# API sources are checked this often for films that fell due; each film's own interval
-# (the provider's interval_minutes, shortened for popular or leaving films) decides.
-DUE_CHECK = dt.timedelta(minutes=15)
 # Data past a source's retention (TMDB: six months) is looked for this often.
 RETENTION_CHECK = dt.timedelta(hours=6)
 # Offers whose end came within the leaving window are looked for this often (an end date
@@ -84,7 +81,10 @@ def sync_jobs(scheduler: BaseScheduler, app: Flask, engine: RefreshEngine) -> No
         if not provider.settings.enabled:
             continue
         interval = dt.timedelta(minutes=provider.settings.interval_minutes)
-        tick = interval if provider.lists_catalog else min(interval, DUE_CHECK)
+        # API sources are checked for films that fell due (each film's own interval, shortened
+        # for popular or leaving films, decides) every refresh.due_check_minutes.
+        due_check = dt.timedelta(minutes=engine.settings.refresh.due_check_minutes)
+        tick = interval if provider.lists_catalog else min(interval, due_check)
         wanted[f"refresh:{name}"] = (name, provider, interval, tick)
     for job in scheduler.get_jobs():
         if job.id.startswith("refresh:") and job.id not in wanted:

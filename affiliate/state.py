@@ -17,6 +17,7 @@ from affiliate.config import Settings
 from affiliate.config_reload import ConfigWatch
 from affiliate.db import Database
 from affiliate.film_memo import FilmMemo
+from affiliate.fragment_store import SharedFragments
 from affiliate.i18n import available_locales
 from affiliate.negotiation import Preferences
 from affiliate.sources import SourceDirectory
@@ -45,7 +46,9 @@ class AffiliateState:
     def apply(self, settings: Settings) -> None:
         self.settings = settings
         version = service_version(settings, Path(__file__).parent, templates_folder())
-        self.fragments = FragmentCache(settings.http.fragment_cache_size, version)  # affiliate.cache
+        shared = (SharedFragments.from_url(settings.service.redis_url, version)  # affiliate.fragment_store
+                  if settings.http.shared_fragments else None)
+        self.fragments = FragmentCache(settings.http.fragment_cache_size, version, shared)  # affiliate.cache
         self.films = FilmMemo(settings.http.revision_check_seconds)  # affiliate.film_memo
         self.answers = AnswerMemo(settings.http.fragment_cache_size,  # affiliate.answer_memo
                                   settings.http.country_header)

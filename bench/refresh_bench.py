@@ -1,15 +1,21 @@
 """Refresh benchmark: N films against a local stand-in TMDB that enforces its rate limit.
 
     python bench/refresh_bench.py 1000 10000 [--rate 40] [--margin 0.05]
+    python bench/refresh_bench.py 10000 100000 --processes 2 \
+        --database-url postgresql://postgres@127.0.0.1:5432/bench_refresh
 
-Each size runs in a fresh process (so its peak memory is its own) on a fresh SQLite
-database: the films are inserted, then one RefreshEngine run per provider fetches every
-film's watch providers through the real TMDB adapter, throttled by the real shared
-limiter (which keeps `--margin` of the rate unused, as `refresh.rate_margin` does), and
-reconciles them. The stand-in answers 429 to any request beyond its rate.
-Printed per size: wall time against the minimum (requests / rate), requests issued
-against the minimum (one per film), 429s received and peak RSS. Not a test: numbers vary
-with the machine; bench/RESULTS.md keeps what was measured and how.
+Each size runs in a fresh process on a fresh database (a temporary SQLite file, or the
+PostgreSQL database named, emptied first): the films are inserted, then `--processes`
+processes (spawned, so each one's peak memory is its own) each build a RefreshEngine as
+`affiliate scheduler` does and, started together, run it for the TMDB provider until no
+film is left to claim. They fetch every film through the real TMDB adapter, throttled by
+the real shared limiter (one quota for all processes, kept in the database; it leaves
+`--margin` of the rate unused, as `refresh.rate_margin` does), and reconcile the answers.
+The stand-in answers 429 to any request beyond its rate.
+Printed per size: wall time from the start to the last process's end against the minimum
+(requests / rate), requests served against the minimum (one per film), 429s sent, and the
+peak RSS of each process. Not a test: numbers vary with the machine; bench/RESULTS.md keeps
+what was measured and how.
 """
 from __future__ import annotations
 
@@ -25,15 +31,19 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BODY = json.loads((ROOT / "tests/recordings/tmdb/watch_providers_451.json").read_text())
+WATCH_PROVIDERS = json.loads((ROOT / "tests/recordings/tmdb/watch_providers_451.json").read_text())
+# Films without known people are read with their credits in one details request.
+DETAILS = json.loads((ROOT / "tests/recordings/tmdb/details_451.json").read_text())
 
 
 class RateLimitedTmdb(ThreadingHTTPServer):
-    """Answers /3/movie/<id>/watch/providers, at most `rate` requests in any second."""
+    """Answers /3/movie/<id> and /3/movie/<id>/watch/providers, at most `rate` requests in
+    any second."""
 
     daemon_threads = True
 
@@ -64,8 +74,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.server.admit():
             self._send(429, b'{"status_code":25,"status_message":"over the limit"}', {"Retry-After": "1"})
             return
-        film_id = int(self.path.split("/")[3])
-        self._send(200, json.dumps({**BODY, "id": film_id}).encode())
+        parts = urlsplit(self.path).path.split("/")  # "", "3", "movie", id[, "watch", "providers"]
+        film_id = int(parts[3])
+        body = WATCH_PROVIDERS if parts[4:] else {**DETAILS, "imdb_id": f"tt{film_id:07d}"}
+        self._send(200, json.dumps({**body, "id": film_id}).encode())
 
     def _send(self, status, body, headers=None):
         self.send_response(status)
@@ -87,24 +99,61 @@ def serve_standin(rate: float, ports) -> None:
     server.serve_forever()
 
 
-def run_one(films: int, rate: float, margin: float) -> dict:
+def refresh_worker(url: str, settings: dict, ready, go, results) -> None:
+    """One scheduler-like process: build the engine, wait for the start, refresh until no
+    film is left to claim; put what it did on `results`."""
+    from affiliate.config import load_settings
+    from affiliate.db import Database
+    from affiliate.refresh import RefreshEngine
+
+    db = Database(url)
+    engine = RefreshEngine(db, load_settings(**settings))
+    ready.put(os.getpid())
+    go.wait()
+    reports = []
+    while True:  # as the scheduler's next due check would: until nothing is left to claim
+        (report,) = engine.run("tmdb")
+        reports.append(report)
+        if not report.films:
+            break
+    ended = time.monotonic()
+    engine.close()
+    db.dispose()
+    results.put({"ended": ended, "requests": engine.requests,
+                 "statuses": sorted({r.status for r in reports}),
+                 "offers_added": sum(r.stats.offers_added for r in reports),
+                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+
+
+def empty_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def run_one(films: int, rate: float, margin: float, processes: int, database_url: str | None) -> dict:
     from sqlalchemy import insert
 
     from affiliate.catalog import prepare
-    from affiliate.config import load_settings
     from affiliate.db import Database
     from affiliate.models import Film
-    from affiliate.refresh import RefreshEngine
     from affiliate.types import utcnow
 
-    ports = multiprocessing.Queue()
-    standin = multiprocessing.Process(target=serve_standin, args=(rate, ports), daemon=True)
+    spawn = multiprocessing.get_context("spawn")
+    ports = spawn.Queue()
+    standin = spawn.Process(target=serve_standin, args=(rate, ports), daemon=True)
     standin.start()
     port = ports.get(timeout=30)
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        settings = load_settings(
-            service={"database_url": url},
+        url = database_url or f"sqlite:///{tmp}/bench.db"
+        if database_url:
+            empty_database(url)
+        settings = dict(
+            service={"database_url": url, "demo_catalog": False},
             refresh={"max_films_per_run": films, "rate_margin": margin},
             providers={"tmdb": {"type": "tmdb", "read_access_token": "bench-token",
                                 "base_url": f"http://127.0.0.1:{port}",
@@ -115,20 +164,31 @@ def run_one(films: int, rate: float, margin: float) -> dict:
         with db.engine.begin() as connection:
             connection.execute(insert(Film), [{"title": f"Film {n}", "year": 2000, "tmdb_id": n,
                                                "created_at": utcnow()} for n in range(1, films + 1)])
-        engine = RefreshEngine(db, settings)
-        started = time.monotonic()
-        (report,) = engine.run("tmdb")
-        wall = time.monotonic() - started
-        engine.close()
         db.dispose()
+        ready, results, go = spawn.Queue(), spawn.Queue(), spawn.Event()
+        workers = [spawn.Process(target=refresh_worker, args=(url, settings, ready, go, results))
+                   for _ in range(processes)]
+        for worker in workers:
+            worker.start()
+        for _ in workers:
+            ready.get(timeout=120)
+        started = time.monotonic()
+        go.set()
+        done = [results.get() for _ in workers]
+        for worker in workers:
+            worker.join()
+    wall = max(d["ended"] for d in done) - started
     counts = json.loads(urlopen(f"http://127.0.0.1:{port}/stats").read())
     standin.terminate()
     minimum = films / rate
-    return {"films": films, "rate": rate, "margin": margin, "status": report.status,
-            "offers_added": report.stats.offers_added, "wall_s": round(wall, 1),
-            "minimum_s": round(minimum, 1), "ratio": round(wall / minimum, 2),
+    return {"films": films, "rate": rate, "margin": margin, "processes": processes,
+            "database": "postgresql" if database_url else "sqlite",
+            "statuses": sorted({s for d in done for s in d["statuses"]}),
+            "offers_added": sum(d["offers_added"] for d in done), "wall_s": round(wall, 1),
+            "minimum_s": round(minimum, 1), "ratio": round(wall / minimum, 3),
             "requests": counts["served"], "minimum_requests": films, "refused_429": counts["refused"],
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "requests_per_process": [d["requests"] for d in done],
+            "peak_rss_mb": [d["peak_rss_mb"] for d in done]}
 
 
 def main() -> None:
@@ -136,14 +196,19 @@ def main() -> None:
     parser.add_argument("sizes", nargs="+", type=int)
     parser.add_argument("--rate", type=float, default=40.0)
     parser.add_argument("--margin", type=float, default=0.05)
+    parser.add_argument("--processes", type=int, default=1, help="refresh processes sharing the quota")
+    parser.add_argument("--database-url", help="PostgreSQL, emptied for each size; default: SQLite")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.sizes[0], args.rate, args.margin)))
+        print(json.dumps(run_one(args.sizes[0], args.rate, args.margin, args.processes,
+                                 args.database_url)))
         return
     for size in args.sizes:
+        database = ["--database-url", args.database_url] if args.database_url else []
         out = subprocess.run([sys.executable, __file__, str(size), "--rate", str(args.rate),
-                              "--margin", str(args.margin), "--child"],
+                              "--margin", str(args.margin), "--processes", str(args.processes),
+                              *database, "--child"],
                              capture_output=True, text=True, check=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
         print(out.strip().splitlines()[-1], flush=True)
