@@ -107,9 +107,16 @@ def make_settings(database_url):
     return make
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "settings(**sections): the `settings` fixture's overrides, "
+                                       "as make_settings takes them (and so app, client, demo's)")
+
+
 @pytest.fixture
-def settings(make_settings):
-    return make_settings()
+def settings(make_settings, request):
+    """The test's settings: `@pytest.mark.settings(link_tags=[...])` overrides sections."""
+    marker = request.node.get_closest_marker("settings")
+    return make_settings(**(marker.kwargs if marker else {}))
 
 
 @pytest.fixture
