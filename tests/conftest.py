@@ -135,9 +135,10 @@ def db(app):
 
 
 @pytest.fixture
-def demo(db, settings):
-    """The database with the bundled demo catalog loaded, as `affiliate serve` does."""
-    reports = run_refresh(db, settings, "demo")
+def demo(app, db):
+    """The database with the bundled demo catalog loaded, as `affiliate serve` does (with
+    the settings of whichever `app` the test module has)."""
+    reports = run_refresh(db, app.extensions["affiliate"].settings, "demo")
     assert [r.status for r in reports] == ["complete"], reports
     return db
 
