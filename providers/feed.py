@@ -149,7 +149,8 @@ class FeedProvider(Provider):
         ("feed-token-SECRET-7c1d",),
         good=(Route("GET", "https://feed.fault.test/catalog.json", "feed/catalog.json"),),
         shows="Leaving Las Vegas [Blu-ray]",
-        empty=(Route("GET", "https://feed.fault.test/catalog.json", b'{"films": [], "offers": [], "products": []}'),),
+        empty=(Route("GET", "https://feed.fault.test/catalog.json",
+                     b'{"films": [], "offers": [], "products": []}'),),
         notes="An affiliate network's feed, its key in the URL."),)
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:

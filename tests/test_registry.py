@@ -98,7 +98,8 @@ def test_a_type_from_another_package_is_run_by_the_fault_matrix_and_the_leak_sui
 def test_a_type_without_a_case_fails_every_harness(pytester, monkeypatch):
     install(pytester, monkeypatch, uncovered="tests.plugin_example.provider:UncoveredProvider")
 
-    result = pytester.runpytest_subprocess(*HARNESSES, "-k", "uncovered", "-n", "0", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*HARNESSES, "-k", "uncovered", "-n", "0",
+                                           "-p", "no:cacheprovider")
 
     # Only its operator-facing declarations (inherited) pass.
     result.assert_outcomes(failed=14 * DATABASES + 1, passed=1)
