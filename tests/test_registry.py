@@ -81,7 +81,8 @@ def install(pytester, monkeypatch, **types: str) -> None:
     info = pytester.mkdir("example_plugin-1.0.dist-info")
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: example-plugin\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
-        f"[{registry.ENTRY_POINT_GROUP}]\n" + "".join(f"{name} = {target}\n" for name, target in types.items()))
+        f"[{registry.ENTRY_POINT_GROUP}]\n"
+        + "".join(f"{name} = {target}\n" for name, target in types.items()))
     monkeypatch.setenv("PYTHONPATH", f"{ROOT}:{pytester.path}")
 
 
