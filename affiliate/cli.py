@@ -20,6 +20,7 @@ from affiliate.refresh import RefreshEngine, UnknownFilm
 from affiliate.sources import UnknownProvider, build_all, uninstalled_sources
 from affiliate.state import state
 from affiliate.types import utcnow
+from affiliate.webhooks import commands as webhook_commands
 from providers.base import FilmKey, Relation
 from providers.regions import normalize_region
 
@@ -610,7 +611,7 @@ def _when(moment) -> str:
 
 
 COMMANDS = (serve, scheduler, refresh, status, prune, db, films, providers, products, platforms,
-            credentials_group)
+            credentials_group, webhook_commands.webhooks)
 
 
 def register_commands(app: Flask) -> None:

@@ -27,6 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from affiliate.film_pages import check_template
 from providers.base import Relation
 from providers.regions import normalize_locale, normalize_region
 from providers.registry import PROVIDER_TYPES, unknown_type, validate_table
@@ -81,6 +82,35 @@ class WidgetSettings(_Section):
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(normalize_region(code) for code in value))
+
+
+class ChangesSettings(_Section):
+    """The lists and feeds of availability changes (affiliate.change_lists, change_feeds)."""
+
+    # The host site's page of a film, linked from every list and feed entry: placeholders
+    # {imdb} (tt0113627), {tmdb} (451), {id} (the internal id) and {ref}; a film without
+    # the id a template needs links nowhere. Unset: entries link no film page.
+    film_url: str | None = None
+    # Periods a list or feed may ask for ("last N days", "next N days"), and the default.
+    max_days: int = Field(90, ge=1, le=365)
+    default_days: int = Field(7, ge=1, le=365)
+    # An offer whose end falls within this many days (in its region's calendar) is announced
+    # once as leaving soon by the scheduler; 0 = never.
+    leaving_days: int = Field(30, ge=0, le=365)
+    # Entries per Atom feed, newest first.
+    feed_entries: int = Field(50, ge=1, le=500)
+
+    @field_validator("film_url")
+    @classmethod
+    def _film_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_template(value)
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> "ChangesSettings":
+        if self.default_days > self.max_days:
+            raise ValueError(f"default_days ({self.default_days}) is beyond max_days "
+                             f"({self.max_days})")
+        return self
 
 
 class CatalogSettings(_Section):
@@ -232,6 +262,17 @@ class MatchingSettings(_Section):
         return getattr(self, _RULE_KEYS[relation])
 
 
+class WebhookSettings(_Section):
+    """Signed availability events to endpoints operators register (affiliate.webhooks)."""
+
+    # How often the scheduler turns new events into deliveries and sends those due.
+    interval_seconds: int = Field(10, ge=1, le=3600)
+    timeout_seconds: float = Field(10, gt=0, le=60)
+    # Endpoints must be https and resolve to public addresses; true allows http and
+    # private, loopback and link-local addresses, for a receiver on this machine or network.
+    allow_local_endpoints: bool = False
+
+
 @dataclass(frozen=True)
 class ConfigOrigin:
     """What load_settings was asked: the file named (None: $AFFILIATE_CONFIG or ./config.toml,
@@ -252,11 +293,13 @@ class Settings(BaseSettings):
 
     service: ServiceSettings = ServiceSettings()
     widgets: WidgetSettings = WidgetSettings()
+    changes: ChangesSettings = ChangesSettings()
     catalog: CatalogSettings = CatalogSettings()
     refresh: RefreshSettings = RefreshSettings()
     http: HttpSettings = HttpSettings()
     admin: AdminSettings = AdminSettings()
     matching: MatchingSettings = MatchingSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     link_tags: list[LinkTag] = []
     providers: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
 

@@ -6,6 +6,8 @@ import logging
 from flask import Flask
 
 from affiliate.blueprint import PUBLIC_ENDPOINTS, bp
+from affiliate.change_routes import PUBLIC_ENDPOINTS as CHANGES_ENDPOINTS
+from affiliate.change_routes import changes_bp
 from affiliate.cli import register_commands
 from affiliate.clicks_redirect import clicks_bp
 from affiliate.config import Settings, load_settings
@@ -35,8 +37,9 @@ class Affiliate:
         app.extensions["affiliate"] = state
         app.before_request(_follow_config)
         app.register_blueprint(bp, url_prefix=self.url_prefix)
+        app.register_blueprint(changes_bp, url_prefix=self.url_prefix)
         app.register_blueprint(clicks_bp, url_prefix=self.url_prefix)
-        keep_sessions_cookieless(app, PUBLIC_ENDPOINTS)
+        keep_sessions_cookieless(app, PUBLIC_ENDPOINTS | CHANGES_ENDPOINTS)
         register_commands(app)
 
 

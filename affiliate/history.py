@@ -1,4 +1,4 @@
-"""Offer history: what appeared, changed price, left or returned, and when.
+"""Offer history: what appeared, changed price, left, returned or will soon leave, and when.
 
 The catalog writes events in the same transaction as the change itself, so history never
 disagrees with the offers; widgets read it for "new", "price drop" and "leaving" badges.
@@ -14,8 +14,12 @@ from sqlmodel import Session, select
 
 from affiliate.db import Database
 from affiliate.models import Offer, OfferEvent, Platform
+from affiliate.webhooks import queue as webhook_queue
 
 APPEARED, PRICE_CHANGED, LEFT, RETURNED = "appeared", "price_changed", "left", "returned"
+# Raised by the scheduler, not the catalog: the offer's end came within the window
+# (affiliate.leaving_soon), once per offer until it leaves and returns.
+LEAVING_SOON = "leaving_soon"
 
 
 @dataclass(frozen=True)
@@ -33,13 +37,21 @@ class Change:
 
 
 def record(session: Session, changes: list[Change], now: dt.datetime) -> None:
-    """Store a film's changes with one executemany, in the caller's transaction."""
+    """Store changes with one executemany, in the caller's transaction: the one writer of
+    offer events, so anything that must happen with an event (an outbox row) goes here."""
     if not changes:
         return
-    session.execute(insert(OfferEvent.__table__), [
-        {"offer_id": c.offer_id, "film_id": c.film_id, "event": c.event, "at": now,
-         "price_before": c.price_before, "price_after": c.price_after, "currency": c.currency}
-        for c in changes])
+    rows = [{"offer_id": c.offer_id, "film_id": c.film_id, "event": c.event, "at": now,
+             "price_before": c.price_before, "price_after": c.price_after, "currency": c.currency}
+            for c in changes]
+    endpoints = webhook_queue.listening(session)
+    if not endpoints:
+        session.execute(insert(OfferEvent.__table__), rows)
+        return
+    table = OfferEvent.__table__
+    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    webhook_queue.enqueue(session, endpoints, [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)],
+                          now)
 
 
 @dataclass(frozen=True)

@@ -364,3 +364,49 @@ class ProviderCredential(SQLModel, table=True):
     ciphertext: str = Field(max_length=4000)
     hint: str | None = Field(default=None, max_length=4)
     updated_at: dt.datetime = _utc(default_factory=utcnow)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A receiver an operator registered for availability events, with its filters. Events
+    reach it through webhook_delivery rows, written with each offer_event
+    (affiliate.webhooks.queue)."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    description: str = Field(default="", max_length=200)
+    secret_ciphertext: str  # Fernet under AFFILIATE_CREDENTIALS_KEY, as provider credentials
+    events: str  # JSON list of event kinds
+    regions: str = "[]"  # JSON lists; empty: any
+    platforms: str = "[]"
+    films: str = "[]"  # film ids
+    state: str = Field(default="active", max_length=10)  # active, paused, gone
+    state_reason: str | None = Field(default=None, max_length=500)
+    state_changed_at: dt.datetime | None = _utc(nullable=True, default=None)
+    created_at: dt.datetime = _utc(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint: the durable outbox row, and its delivery log. The message
+    id stays the same on every retry and on "send again", so receivers can drop repeats."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (UniqueConstraint("endpoint_id", "message_id"),
+                      Index("ix_webhook_delivery_due", "status", "next_attempt_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoint.id", index=True)
+    message_id: str = Field(max_length=64)
+    event: str = Field(max_length=16)
+    event_id: int | None = None  # the offer_event; kept when the event is pruned
+    payload: str | None = None  # made when first sent, then the same on every retry
+    status: str = Field(default="pending", max_length=10)  # pending, delivered, failed
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = _utc(nullable=True, default=None)
+    lease_until: dt.datetime | None = _utc(nullable=True, default=None)
+    last_attempt_at: dt.datetime | None = _utc(nullable=True, default=None)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: dt.datetime = _utc(default_factory=utcnow)
+    delivered_at: dt.datetime | None = _utc(nullable=True, default=None)

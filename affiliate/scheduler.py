@@ -1,5 +1,6 @@
 """APScheduler jobs: one interval job per enabled provider, each running the process's
-RefreshEngine for that provider, and one deleting data kept past its source's retention.
+RefreshEngine for that provider, one deleting data kept past its source's retention, and one
+announcing offers that leave soon.
 
 Only `affiliate serve` and `affiliate scheduler` build a scheduler; `create_app` never
 does, so web workers under gunicorn do not each start one.
@@ -16,11 +17,13 @@ from flask import Flask
 
 from affiliate.config import DEFAULT_PROVIDERS, Settings
 from affiliate.db import Database
+from affiliate.leaving_soon import raise_leaving_soon
 from affiliate.models import ProviderState
 from affiliate.refresh import RefreshEngine, refresh_provider
 from affiliate.retention import prune
 from affiliate.sources import build_table
 from affiliate.types import utcnow
+from affiliate.webhooks import sender as webhook_sender
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,9 @@ log = logging.getLogger(__name__)
 DUE_CHECK = dt.timedelta(minutes=15)
 # Data past a source's retention (TMDB: six months) is looked for this often.
 RETENTION_CHECK = dt.timedelta(hours=6)
+# Offers whose end came within the leaving window are looked for this often (an end date
+# arrives with a refresh; a day boundary in some country brings others into the window).
+LEAVING_CHECK = dt.timedelta(hours=1)
 # How often a scheduler process looks at its config file (SIGHUP makes the next look read it).
 CONFIG_CHECK = dt.timedelta(seconds=10)
 
@@ -48,6 +54,13 @@ def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundS
                                        timezone=dt.UTC),
         args=(app,), id="retention", name="delete data past its source's retention",
         max_instances=1, coalesce=True, next_run_time=utcnow())
+    scheduler.add_job(
+        leaving_soon_job, IntervalTrigger(seconds=LEAVING_CHECK.total_seconds(), timezone=dt.UTC),
+        args=(app,), id="leaving-soon", name="announce offers that leave soon",
+        max_instances=1, coalesce=True, next_run_time=utcnow())
+    scheduler.add_job(
+        webhooks_job, IntervalTrigger(seconds=state.settings.webhooks.interval_seconds, timezone=dt.UTC),
+        args=(app,), id="webhooks", name="send webhook deliveries", max_instances=1, coalesce=True)
     # A scheduler-only process serves no requests: this job looks at the config file.
     scheduler.add_job(config_job, IntervalTrigger(seconds=CONFIG_CHECK.total_seconds(),
                                                   timezone=dt.UTC),
@@ -107,6 +120,28 @@ def retention_job(app: Flask) -> None:
         prune(state.db, state.settings, utcnow())
     except Exception:
         log.exception("deleting data past its retention failed")
+
+
+def leaving_soon_job(app: Flask) -> None:
+    """Announce offers newly within the leaving window (affiliate.leaving_soon); whatever
+    happens, the scheduler thread lives on."""
+    state = app.extensions["affiliate"]
+    try:
+        raise_leaving_soon(state.db, state.settings, utcnow())
+    except Exception:
+        log.exception("announcing offers that leave soon failed")
+
+
+def webhooks_job(app: Flask) -> None:
+    """Send the webhook deliveries that are due (affiliate.webhooks)."""
+    state = app.extensions["affiliate"]
+    try:
+        sent = webhook_sender.run(state.db, state.settings)
+    except Exception:  # one bad pass must not stop the scheduler; the outbox keeps the work
+        log.exception("webhooks: the delivery pass failed; it runs again at the next interval")
+        return
+    if sent.delivered or sent.failed:
+        log.info("webhooks: %d delivered, %d failed (retried later)", sent.delivered, sent.failed)
 
 
 def first_run(db: Database, provider_name: str, interval: dt.timedelta) -> dt.datetime:

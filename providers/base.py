@@ -371,6 +371,13 @@ class NotFound(ProviderError):
     kind = "not_found"
 
 
+class Refused(ProviderError):
+    """The request was not sent or not followed: its address, a redirect or the size of its
+    answer broke the outbound rules (providers.outbound); the message names which."""
+
+    kind = "refused"
+
+
 class BadResponse(ProviderError):
     """The source answered, but not in the shape its documentation promises."""
 

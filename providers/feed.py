@@ -6,7 +6,10 @@ one document, so one adapter reads them all. The bundled demo catalog (`builtin:
 through this adapter too, which keeps it honest.
 
 `url` is a local path, an http(s) URL or `builtin:demo`. Gzipped bodies are recognised by
-their magic bytes. With `format = "auto"` the name (`.json`, `.csv`, either with `.gz`)
+their magic bytes. An http(s) feed follows redirects (http(s) only, at most 5) and connects
+only to public addresses, each hop checked as it connects (providers.outbound), unless the
+feed sets `allow_private_addresses`; its body, and any gzip inside it, is capped at
+`max_megabytes`, and the whole download at `max_seconds`. With `format = "auto"` the name (`.json`, `.csv`, either with `.gz`)
 decides, then an http Content-Type.
 
 JSON, our own catalog format. Every section is optional; unknown keys are ignored::
@@ -57,12 +60,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import gzip
 import importlib.resources
 import io
 import json
 import re
-import zlib
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -71,7 +72,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from providers.base import (
     PERSON_ROLES,
@@ -98,6 +99,7 @@ from providers.base import (
 )
 from providers.fields import http_url, is_http_url
 from providers.http import Http, safe_label
+from providers.outbound import Limits, LimitExceeded, address_rule, gunzip
 from providers.regions import normalize_region
 from providers.testing import ProviderCase, Route
 
@@ -116,16 +118,23 @@ R = TypeVar("R")
 
 class FeedProvider(Provider):
     class Settings(ProviderSettings):
+        # Loopback, private and link-local addresses are refused unless the operator says
+        # the feed lives there; cloud metadata addresses are refused always. (Declared
+        # before `url`, whose check reads it.)
+        allow_private_addresses: bool = False
         url: str
         format: Literal["auto", "json", "csv"] = "auto"
         timeout_seconds: float = Field(30, gt=0)
+        # Whole-download limits, against a feed that never ends or inflates without end.
+        max_megabytes: float = Field(200, gt=0)
+        max_seconds: float = Field(600, gt=0)
         region: str | None = None
         merchant: str | None = None
         curated: bool = True
 
         @field_validator("url")
         @classmethod
-        def _url(cls, value: str) -> str:
+        def _url(cls, value: str, info: ValidationInfo) -> str:
             value = value.strip()
             if not value:
                 raise ValueError(f"set a local path, an http(s) URL or {BUILTIN_DEMO}")
@@ -134,6 +143,8 @@ class FeedProvider(Provider):
             scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", value)
             if scheme and scheme[1].lower() not in ("http", "https"):
                 raise ValueError(f"{value!r}: use an http(s) URL, a local path or {BUILTIN_DEMO}")
+            if scheme:
+                _refuse_address_literal(value, info.data.get("allow_private_addresses", False))
             return value
 
         @field_validator("region")
@@ -151,12 +162,15 @@ class FeedProvider(Provider):
         shows="Leaving Las Vegas [Blu-ray]",
         empty=(Route("GET", "https://feed.fault.test/catalog.json",
                      b'{"films": [], "offers": [], "products": []}'),),
+        # A feed follows redirects to any public host (a CDN); the matrix's other host is down.
+        outcomes={"redirect-elsewhere": "transient"},
+        local_config={"allow_private_addresses": True},
         notes="An affiliate network's feed, its key in the URL."),)
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         source = _Source(self.settings, self.throttle, self.retry)
         body, name, content_type = source.read()
-        text = _decode(_gunzip(body, source.label), source.label)
+        text = _decode(_gunzip(body, source.max_bytes, source.label), source.label)
         json_format = self._format(name, content_type, source.label) == "json"
         parse = _parse_json if json_format else _parse_csv
         return parse(text, _Rules(self.settings), source.label).select(films)
@@ -176,6 +190,20 @@ class FeedProvider(Provider):
         raise BadResponse(f'{label}: cannot tell JSON from CSV; set format = "json" or "csv"')
 
 
+def _refuse_address_literal(url: str, allow_private: bool) -> None:
+    """A URL naming a refused address outright is refused with the config, naming the rule;
+    host names are checked as the feed is fetched (what they resolve to may change)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        rule = address_rule(host, allow_private)
+    except ValueError:  # a host name, not an address
+        return
+    if rule:
+        hint = ("" if rule == "cloud metadata"
+                else "; set allow_private_addresses = true if the feed lives there")
+        raise ValueError(f"{host} is a {rule} address{hint}")
+
+
 class _Source:
     """Where the feed's bytes come from; failures become the ProviderError refresh expects."""
 
@@ -184,6 +212,7 @@ class _Source:
         self.throttle = throttle
         self.retry = retry
         self.url = settings.url
+        self.max_bytes = int(settings.max_megabytes * 1024 * 1024)
         parts = urlsplit(self.url)
         self.is_http = parts.scheme.lower() in ("http", "https")
         # Feed URLs often carry an API key in the path or query: name only the host.
@@ -207,17 +236,25 @@ class _Source:
 
     def _download(self) -> tuple[bytes, str, str | None]:
         # Affiliate networks put the account's key in the feed's path: name only the host.
+        # The key is the feed's own and goes wherever the network redirects, so any redirect
+        # is followed; every hop's address is checked as it connects.
+        limits = Limits(max_bytes=self.max_bytes, max_seconds=self.settings.max_seconds)
         response = Http(self.settings.timeout_seconds, show_path=False,
-                        before_request=self.throttle, retry=self.retry).request("GET", self.url)
+                        before_request=self.throttle, retry=self.retry, redirects="any",
+                        check_addresses=True,
+                        allow_private=self.settings.allow_private_addresses,
+                        limits=limits).request("GET", self.url)
         return response.content, urlsplit(self.url).path, response.headers.get("Content-Type")
 
 
-def _gunzip(body: bytes, label: str) -> bytes:
+def _gunzip(body: bytes, max_bytes: int, label: str) -> bytes:
     if not body.startswith(_GZIP_MAGIC):
         return body
     try:
-        return gzip.decompress(body)
-    except (OSError, EOFError, zlib.error) as exc:
+        return gunzip(body, max_bytes)
+    except LimitExceeded as exc:
+        raise BadResponse(f"{label}: {exc}; raise max_megabytes if the feed is that big") from None
+    except ValueError as exc:
         raise BadResponse(f"{label}: damaged gzip data ({exc})") from None
 
 

@@ -3,6 +3,16 @@ are not what the documentation promises into the ProviderError kinds refresh act
 
 Messages name the scheme, host and path only: query strings and headers often carry keys
 (and, for feeds whose URLs hold a key in the path, only the scheme and host).
+
+Redirects (providers.outbound): an adapter's calls follow only redirects that stay on the
+configured origin; one to another host is refused, not followed with the credentials
+stripped, because the credentials are adapter-specific headers (X-API-Key, X-RapidAPI-Key,
+Authorization...) and query parameters (TMDB's api_key) that a shared client cannot tell
+from ordinary ones, and because an API that moves host is a base_url for the operator to
+change, not a hop to take silently. Provider base URLs are exempt from the address rule
+(operators point them at stand-ins and proxies on their own network); feeds are not
+(`check_addresses`). An answer from another origin than the one asked is never read as the
+source's own: a 401 there is not "credentials refused".
 """
 from __future__ import annotations
 
@@ -16,7 +26,26 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import BaseModel, ValidationError
 
-from providers.base import AuthFailed, BadResponse, NotFound, ProviderError, RateLimited, Transient
+from providers.base import (
+    AuthFailed,
+    BadResponse,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    Refused,
+    Transient,
+)
+from providers.outbound import (
+    Limits,
+    OutboundRefused,
+    Redirects,
+    TooLarge,
+    TooSlow,
+    guarded_session,
+    origin_label,
+    same_origin,
+    send,
+)
 
 # An adapter's own reading of a failed answer (Watchmode's 402, Amazon's error codes...);
 # it returns None to leave the response to the generic rules.
@@ -59,15 +88,23 @@ def raise_for_status(status: int, retry_after: str | None, label: str) -> None:
 
 
 class Http:
-    """A requests session with a timeout, default headers and the error mapping above."""
+    """A requests session with a timeout, default headers and the error mapping above.
+
+    `redirects` is "same-origin" for anything that carries credentials; "any" (each hop
+    still http(s) only) suits a URL that carries none of ours. `check_addresses` applies
+    the address rule at connect time, with `allow_private` as the operator set it."""
 
     def __init__(self, timeout: float, headers: dict[str, str] | None = None,
                  classify: Classifier | None = None, show_path: bool = True,
                  before_request: Callable[[], None] | None = None,
-                 retry: Callable[[Callable[[], Any]], Any] | None = None):
+                 retry: Callable[[Callable[[], Any]], Any] | None = None,
+                 redirects: Redirects = "same-origin", check_addresses: bool = False,
+                 allow_private: bool = False, limits: Limits = Limits()):
         self.timeout = timeout
         self.show_path = show_path
-        self.session = requests.Session()
+        self.redirects = redirects
+        self.limits = limits
+        self.session = guarded_session(allow_private) if check_addresses else requests.Session()
         self.session.headers.update(headers or {})
         self.classify = classify
         # The provider's throttle: waits for its rate, or raises RateLimited when it may not call.
@@ -85,18 +122,36 @@ class Http:
         if self.before_request is not None:
             self.before_request()
         try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            response = send(self.session, method, url, timeout=self.timeout,
+                            redirects=self.redirects, limits=self.limits, **kwargs)
         except requests.Timeout:
             raise Transient(f"{label}: no answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
             # The exception's text holds the full URL (and any key in it): report its kind.
             raise Transient(f"{label}: request failed ({type(exc).__name__})") from None
-        if response.status_code >= 400 and self.classify is not None:
+        except TooSlow as exc:
+            raise Transient(f"{label}: {exc}") from None
+        except TooLarge as exc:
+            raise BadResponse(f"{label}: {exc}") from None
+        except OutboundRefused as exc:
+            raise Refused(f"{label}: {exc}") from None
+        if not same_origin(url, response.url or url):
+            self._foreign_answer(response, label)
+        elif response.status_code >= 400 and self.classify is not None:
             error = self.classify(response, label)
             if error is not None:
                 raise error
         raise_for_status(response.status_code, response.headers.get("Retry-After"), label)
         return response
+
+    @staticmethod
+    def _foreign_answer(response: requests.Response, label: str) -> None:
+        """A redirect target's failure is that host's, never the source's verdict on its
+        credentials (nor read through the adapter's own error rules)."""
+        if response.status_code in (401, 403):
+            raise BadResponse(f"{label}: HTTP {response.status_code} from "
+                              f"{origin_label(response.url)}, where a redirect led; another "
+                              "host than the configured one, so not taken as credentials refused")
 
     def json(self, method: str, url: str, *, strict: bool = True, **kwargs: Any) -> Any:
         """The decoded JSON body; `strict=False` accepts raw control characters in strings."""

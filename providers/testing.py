@@ -53,6 +53,11 @@ class ProviderCase:
     empty_counts_a_miss: bool = True  # the empty answer covers the film: one miss counted
     # Fault kinds the adapter turns into a problem of the film (a partial answer, no failure).
     tolerates: tuple[str, ...] = ()
+    # Faults (by the fault matrix's name) the adapter reports as another kind than the
+    # fault's own, by design; None: no failure.
+    outcomes: Mapping[str, str | None] = field(default_factory=dict)
+    # What its table adds when the harness serves it from a local stand-in server.
+    local_config: Mapping[str, object] = field(default_factory=dict)
     # Products an operator linked to the film before the refresh (a source that refreshes
     # only what is linked, as Amazon does).
     linked: tuple[ProductRecord, ...] = ()

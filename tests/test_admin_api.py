@@ -9,7 +9,7 @@ import pytest
 import responses
 from sqlmodel import select
 
-from affiliate import credentials
+from affiliate import credential_store, credentials
 from affiliate.admin import auth
 from affiliate.clicks import Destination, record_click
 from affiliate.models import Film, ProviderCredential
@@ -359,3 +359,53 @@ def test_the_openapi_document_describes_the_admin_api_with_its_token(app):
             assert "401" in operation["responses"]
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(spec)
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def public_dns(monkeypatch):
+    """hooks.example.com resolves to a public address; nothing is sent in these tests."""
+    import socket
+
+    def resolve(host, port, *args, **kwargs):
+        assert host == "hooks.example.com", host
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+
+    monkeypatch.setattr("providers.outbound.socket.getaddrinfo", resolve)
+    monkeypatch.setenv(credential_store.KEY_VARIABLE, credential_store.generate_key())
+
+
+def test_webhooks_are_registered_read_resumed_and_removed(api, public_dns):
+    added = api("POST", "/webhooks", json={"url": "https://hooks.example.com/in", "events": ["left", "appeared"],
+                                            "regions": ["gb"], "description": "newsletter"})
+    hook = added.get_json()["webhook"]
+    one = api("GET", f"/webhooks/{hook['id']}", "/webhooks/{endpoint_id}")
+    listed = api("GET", "/webhooks")
+    resumed = api("POST", f"/webhooks/{hook['id']}/resume", "/webhooks/{endpoint_id}/resume")
+    again = api("POST", f"/webhooks/{hook['id']}/deliveries/5/send-again",
+                "/webhooks/{endpoint_id}/deliveries/{delivery_id}/send-again")
+    removed = api("DELETE", f"/webhooks/{hook['id']}", "/webhooks/{endpoint_id}")
+    gone = api("GET", f"/webhooks/{hook['id']}", "/webhooks/{endpoint_id}")
+
+    assert added.status_code == 201 and added.get_json()["secret"].startswith("whsec_")
+    assert (hook["events"], hook["regions"], hook["state"]) == (["appeared", "left"], ["GB"], "active")
+    assert one.get_json()["deliveries"] == [] and listed.get_json()["webhooks"] == [hook]
+    assert resumed.status_code == 200
+    assert again.status_code == 404 and "has no delivery 5" in again.get_json()["error"]
+    assert removed.status_code == 204 and gone.status_code == 404
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"url": "http://hooks.example.com/in", "events": ["left"]}, "url: 'http://hooks.example.com/in' is not an https URL"),
+    ({"url": "https://hooks.example.com/in", "events": ["sold"]}, "events: choose one or more of"),
+    ({"url": "https://hooks.example.com/in", "events": "left"}, "events: a list of at most 100 strings"),
+    ({"url": "https://hooks.example.com/in", "events": ["left"], "colour": "red"}, "unknown colour"),
+    ({"url": "https://hooks.example.com/in", "events": ["left"], "platforms": ["nope"]}, "platforms: no platform nope"),
+    ({"events": ["left"]}, "url: give it as a non-empty string"),
+])
+def test_bad_webhooks_are_refused_naming_the_field(api, public_dns, body, message):
+    answer = api("POST", "/webhooks", json=body)
+
+    assert answer.status_code == 400 and message in answer.get_json()["error"]
+    assert api("GET", "/webhooks").get_json() == {"webhooks": []}

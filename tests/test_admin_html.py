@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from affiliate import curation
+from affiliate import credential_store, curation
 from affiliate.refresh import run_refresh
+from affiliate.webhooks import endpoints
 from tests.admin_support import admin_app, fast_password_hashing, log_in, post
 
 VNU_JAR = Path(__file__).resolve().parents[1] / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
@@ -41,7 +42,8 @@ def vnu():
     return check
 
 
-def test_every_console_page_is_valid_html(vnu, make_settings, tmp_path):
+def test_every_console_page_is_valid_html(vnu, make_settings, tmp_path, monkeypatch):
+    monkeypatch.setenv(credential_store.KEY_VARIABLE, credential_store.generate_key())
     unset = admin_app(make_settings, secret_key=None).test_client()
     app = admin_app(make_settings)
     db = app.extensions["affiliate"].db
@@ -50,6 +52,8 @@ def test_every_console_page_is_valid_html(vnu, make_settings, tmp_path):
     curation.set_status(db, [rows[0].id], "candidate")
     curation.set_status(db, [rows[1].id], "rejected")
     curation.set_hidden(db, [rows[2].id], True)
+    endpoints.register(db, "http://127.0.0.1:9/hook", ["appeared", "price_drop"], regions=["US"],
+                       allow_local=True)
     client = app.test_client()
     pages = {"setup": (unset, "/admin/providers", 503), "login": (client, "/admin/login", 200)}
     log_in(client, db)
@@ -60,6 +64,7 @@ def test_every_console_page_is_valid_html(vnu, make_settings, tmp_path):
             ("films", "/admin/films", 200), ("search", "/admin/films?q=nothing-matches", 200),
             ("film", f"/admin/films/{FILM}", 200), ("tokens", "/admin/tokens", 200),
             ("clicks", "/admin/clicks", 200), ("review", "/admin/review", 200),
+            ("webhooks", "/admin/webhooks", 200), ("webhook", "/admin/webhooks/1", 200),
             ("review-none", "/admin/review?relation=merchandise&min_score=0.5", 200),
             ("not-found", "/admin/films/tmdb:999999", 404),
             ("bad-input", "/admin/clicks?since=nonsense", 400)):

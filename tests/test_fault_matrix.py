@@ -36,7 +36,7 @@ from providers.pacing import Pacer
 from providers.testing import ProviderCase, Route
 from tests.provider_cases import Uncovered, covered, every_case, first_cases
 from tests.recorded import route_body
-from tests.standin import Answer
+from tests.standin import Answer, StandIn
 
 FILM = "imdb:tt0113627"
 HIDE_AFTER_MISSES = 3
@@ -98,6 +98,9 @@ FAULTS = (
     Fault("200-html", lambda good: {"content_type": "text/html",
                                     "body": "<html><body>Down for maintenance</body></html>"},
           "bad_response"),
+    # Another host's answer could be anything; its request would carry the key (outbound).
+    Fault("redirect-elsewhere", lambda good: {"status": 307, "headers": {
+        "Location": "https://elsewhere.fault.test/moved"}}, "refused"),
     Fault("empty-answer", None, None),
 )
 
@@ -223,7 +226,7 @@ def test_a_failing_source_loses_hides_and_leaks_nothing(service, case, fault, ca
     with db.session() as session:
         state = session.get(ProviderState, source)
         messages = [run.message for run in session.exec(select(RefreshRun))]
-    failure = None if fault.kind in case.tolerates else fault.kind
+    failure = None if fault.kind in case.tolerates else case.outcomes.get(fault.name, fault.kind)
     assert state.last_error_kind == failure, state.last_error
     assert (state.consecutive_failures > 0) == (failure is not None)
     assert leaked(case, caplog, state.last_error, shown_before, *messages) == []
@@ -239,7 +242,7 @@ def served_at(case: ProviderCase, origin: str) -> ProviderCase:
     """The case configured for, and its recordings served at, another origin."""
     own = "{0.scheme}://{0.netloc}".format(urlsplit(case.good[0].url))
     config = {key: value.replace(own, origin) if isinstance(value, str) else value
-              for key, value in case.config.items()}
+              for key, value in {**case.config, **case.local_config}.items()}
     good = tuple(replace(route, url=route.url.replace(own, origin)) for route in case.good)
     return replace(case, config=config, good=good)
 
@@ -266,3 +269,31 @@ def test_over_a_real_socket_no_secret_is_logged_even_at_debug(service, standin, 
     assert state.last_success_at is not None and state.last_error_kind == "transient"
     assert any(record.name.startswith("urllib3") for record in caplog.records)
     assert leaked(local, caplog, state.last_error, *messages) == []
+
+
+@pytest.mark.parametrize("case", SOCKET_CASES)
+def test_over_a_real_socket_a_redirect_to_another_host_carries_nothing_there(service, standin, case,
+                                                                             caplog):
+    """Every call the adapter makes answers 307 to a second local server that would answer
+    well: the adapter refuses to follow, so that server never sees a request (or a key)."""
+    case = covered(case)
+    if case.outcomes.get("redirect-elsewhere", "refused") != "refused":
+        pytest.skip(f"{case.type_name} follows redirects to other hosts by design")
+    caplog.set_level(logging.DEBUG)  # urllib3's request lines pass the redacting filter
+    elsewhere = StandIn().start()
+    try:
+        local = served_at(case, standin.url)
+        for route in local.good:
+            path = urlsplit(route.url).path
+            standin.route(route.method, path, Answer(307, b"", {"Location": elsewhere.url + path}))
+            elsewhere.route(route.method, path, Answer(route.status, route_body(local, route),
+                                                       {"Content-Type": route.content_type}))
+        app, db, settings = service(local)
+        run_refresh(db, settings, local.type_name, FILM)
+    finally:
+        elsewhere.stop()
+    with db.session() as session:
+        state = session.get(ProviderState, local.type_name)
+    assert elsewhere.requests == [] and standin.requests
+    assert state.last_error_kind == "refused"
+    assert f"redirected to {elsewhere.url}: another host" in state.last_error

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from affiliate.change_lists import LISTS
 from affiliate.i18n import available_locales
+from affiliate.types import utcnow
+from tests.test_changes import recent_changes
 
 VNU_JAR = Path(__file__).resolve().parents[1] / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 LLV = "tmdb:451"
@@ -57,6 +60,15 @@ def _renders() -> dict[str, tuple[str, int, bool]]:
                 f"{path}/frame?region={region}&layout=compact", 200, True)
     renders["demo-page-compact"] = ("/?region=US&layout=compact", 200, True)
     renders["error-unknown-film"] = ("/widgets/how-to-watch/imdb:tt9999999", 404, False)
+    for name in LISTS:
+        path = f"/widgets/changes/{name}"
+        for region, locale in REGIONS.items():
+            renders[f"changes-{name}-{region}"] = (f"{path}?region={region}&locale={locale}", 200, False)
+            renders[f"changes-{name}-frame-{region}"] = (
+                f"{path}/frame?region={region}&locale={locale}", 200, True)
+        for locale in translated:
+            renders[f"changes-{name}-US-{locale}"] = (f"{path}?region=US&locale={locale}", 200, False)
+    renders["error-bad-kind"] = ("/widgets/changes/new?kind=cable", 400, False)
     renders["error-bad-layout"] = (f"/widgets/how-to-watch/{LLV}?layout=grid", 400, False)
     renders["error-bad-region"] = (f"/widgets/how-to-watch/{LLV}?region=XYZ", 400, False)
     return renders
@@ -87,7 +99,8 @@ def vnu_available():
         pytest.skip(f"{VNU_JAR} is missing: run npm ci")
 
 
-def test_every_render_is_valid_html(vnu_available, demo, client, tmp_path):
+def test_every_render_is_valid_html(vnu_available, demo, settings, client, tmp_path):
+    recent_changes(demo, settings, utcnow())  # the lists of changes have entries
     files = []
     for name, (path, status, whole) in _renders().items():
         response = client.get(path)

@@ -12,6 +12,7 @@ from providers import registry
 from providers.base import Provider
 from providers.platforms import CANONICAL, slugify
 from tests.provider_cases import covered, every_case
+from tests.test_fault_matrix import FAULTS
 
 pytest_plugins = ["pytester"]
 
@@ -91,9 +92,9 @@ def test_a_type_from_another_package_is_run_by_the_fault_matrix_and_the_leak_sui
 
     result = pytester.runpytest_subprocess(*HARNESSES, "-k", "example", "-n", "0", "-p", "no:cacheprovider")
 
-    # Twelve faults and the real socket in the matrix, its commands and pages in the leak
-    # suite, its declarations here.
-    result.assert_outcomes(passed=14 * DATABASES + 2)
+    # Every fault and the two real-socket tests in the matrix, its commands and pages in the
+    # leak suite, its declarations here.
+    result.assert_outcomes(passed=(len(FAULTS) + 3) * DATABASES + 2)
 
 
 def test_a_type_without_a_case_fails_every_harness(pytester, monkeypatch):
@@ -103,7 +104,7 @@ def test_a_type_without_a_case_fails_every_harness(pytester, monkeypatch):
                                            "-p", "no:cacheprovider")
 
     # Only its operator-facing declarations (inherited) pass.
-    result.assert_outcomes(failed=14 * DATABASES + 1, passed=1)
+    result.assert_outcomes(failed=(len(FAULTS) + 3) * DATABASES + 1, passed=1)
     result.stdout.fnmatch_lines(["*provider type 'uncovered' declares no test case*"])
 
 

@@ -26,7 +26,7 @@ def test_one_job_per_enabled_provider_on_its_interval(make_settings):
 
     jobs = build_scheduler(app, BackgroundScheduler).get_jobs()
 
-    assert [job.id for job in jobs] == ["refresh:demo", "retention", "config"]
+    assert [job.id for job in jobs] == ["refresh:demo", "retention", "leaving-soon", "webhooks", "config"]
     assert jobs[0].trigger.interval == dt.timedelta(minutes=30)
     assert jobs[0].max_instances == 1 and jobs[0].coalesce
 

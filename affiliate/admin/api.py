@@ -21,6 +21,7 @@ from affiliate.admin.state import admin_state
 from affiliate.admin.work import is_not_found, summary
 from affiliate.refresh import RunReport
 from affiliate.state import state
+from affiliate.webhooks import endpoints
 from providers.regions import normalize_region
 
 bp = Blueprint("affiliate_admin_api", __name__)
@@ -243,6 +244,63 @@ def _only(given, allowed) -> None:
                        f"{', '.join(unknown)}; use {', '.join(allowed)}")
 
 
+# --- webhooks -------------------------------------------------------------------------------
+
+_WEBHOOK_FIELDS = ("url", "events", "regions", "platforms", "films", "description")
+
+
+@bp.get("/webhooks")
+def webhook_list():
+    return jsonify(webhooks=[_webhook_json(hook) for hook in endpoints.listing(state().db)])
+
+
+@bp.post("/webhooks")
+def add_webhook():
+    body = _body()
+    unknown = sorted(set(body) - set(_WEBHOOK_FIELDS))
+    if unknown:
+        raise ApiError(f"unknown {', '.join(unknown)}; send {', '.join(_WEBHOOK_FIELDS)}")
+    lists = {name: _strings(body, name) for name in ("events", "regions", "platforms", "films")}
+    description = body.get("description", "")
+    if not isinstance(description, str):
+        raise ApiError("description: a string")
+    hook, secret = endpoints.register(state().db, _text(body, "url"), lists["events"],
+                                      regions=lists["regions"], platforms=lists["platforms"],
+                                      films=lists["films"], description=description,
+                                      allow_local=state().settings.webhooks.allow_local_endpoints)
+    return jsonify(webhook=_webhook_json(hook), secret=secret), 201
+
+
+@bp.get("/webhooks/<int(max=2147483647):endpoint_id>")
+def webhook(endpoint_id: int):
+    db = state().db
+    return jsonify(webhook=_webhook_json(endpoints.one(db, endpoint_id)),
+                   deliveries=[_delivery_json(row) for row in endpoints.deliveries(db, endpoint_id)])
+
+
+@bp.delete("/webhooks/<int(max=2147483647):endpoint_id>")
+def remove_webhook(endpoint_id: int):
+    endpoints.remove(state().db, endpoint_id)
+    return "", 204
+
+
+@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/resume")
+def resume_webhook(endpoint_id: int):
+    return jsonify(_webhook_json(endpoints.resume(state().db, endpoint_id)))
+
+
+@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/deliveries/<int(max=2147483647):delivery_id>/send-again")
+def send_delivery_again(endpoint_id: int, delivery_id: int):
+    return jsonify(_delivery_json(endpoints.send_again(state().db, endpoint_id, delivery_id)))
+
+
+def _strings(body: dict, key: str) -> list[str]:
+    value = body.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value) or len(value) > 100:
+        raise ApiError(f"{key}: a list of at most 100 strings")
+    return value
+
+
 # --- clicks ---------------------------------------------------------------------------------
 
 @bp.get("/clicks")
@@ -302,6 +360,17 @@ def _link_json(row: curation.LinkRow) -> dict:
 
 def _candidate_json(candidate: review_queue.Candidate) -> dict:
     return {**asdict(candidate), "price": _money(candidate.price), "reasons": list(candidate.reasons)}
+
+
+def _webhook_json(hook: endpoints.EndpointView) -> dict:
+    return {**asdict(hook), **{name: list(getattr(hook, name))
+                               for name in ("events", "regions", "platforms", "films")},
+            **{name: _time(getattr(hook, name)) for name in ("created_at", "state_changed_at")}}
+
+
+def _delivery_json(row: endpoints.DeliveryView) -> dict:
+    return {**asdict(row), **{name: _time(getattr(row, name)) for name in (
+        "created_at", "last_attempt_at", "next_attempt_at", "delivered_at")}}
 
 
 def _report_json(report: RunReport) -> dict:

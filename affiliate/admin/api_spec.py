@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from affiliate import openapi
+from affiliate.webhooks.kinds import EVENT_KINDS
 from providers.base import ProductFormat, Relation
 
 PREFIX = "/admin/api/v1"
@@ -41,6 +42,12 @@ _PATH_PARAMETERS = {
              "description": "The provider's name, as in [providers.<name>]."},
     "film": {"name": "film", "in": "path", "required": True, "schema": _STRING,
              "description": "The film: 17, tmdb:451 or imdb:tt0113627.", "example": "tmdb:451"},
+    "endpoint_id": {"name": "endpoint_id", "in": "path", "required": True,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                    "description": "A webhook's id."},
+    "delivery_id": {"name": "delivery_id", "in": "path", "required": True,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                    "description": "A delivery's id (from the webhook's log)."},
     "link_id": {"name": "link_id", "in": "path", "required": True, "schema": {"type": "integer"},
                 "description": "A product link's id (from the film's `products`)."},
 }
@@ -156,6 +163,25 @@ COMPONENTS = {
             "merchant": _STRING, "merchant_id": _STRING, "region": _STRING, "price": _PRICE,
             "currency": openapi.NULLABLE_STRING, "image_url": openapi.NULLABLE_STRING, "link": _STRING,
         }, "A product proposed for a film (or decided), with the film and the match's score."),
+        "Webhook": openapi.closed({
+            "id": {"type": "integer"}, "url": _STRING, "description": _STRING,
+            "events": {"type": "array", "items": {"type": "string", "enum": list(EVENT_KINDS)}},
+            "regions": {"type": "array", "items": _STRING},
+            "platforms": {"type": "array", "items": _STRING},
+            "films": {"type": "array", "items": _STRING},
+            "state": {"type": "string", "enum": ["active", "paused", "gone"]},
+            "state_reason": openapi.NULLABLE_STRING, "state_changed_at": _TIME, "created_at": _TIME,
+            "pending": {"type": "integer"}, "delivered": {"type": "integer"}, "failed": {"type": "integer"},
+        }, "An endpoint that receives signed availability events (Standard Webhooks)."),
+        "WebhookDelivery": openapi.closed({
+            "id": {"type": "integer"},
+            "message_id": {"type": "string", "description": "The webhook-id header; the same on every retry."},
+            "event": {"type": "string", "enum": list(EVENT_KINDS)},
+            "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+            "attempts": {"type": "integer"}, "created_at": _TIME, "last_attempt_at": _TIME,
+            "next_attempt_at": _TIME, "delivered_at": _TIME, "last_status": _NULLABLE_INT,
+            "last_error": openapi.NULLABLE_STRING,
+        }),
         "ClickReport": openapi.closed({
             "since": {"type": "string", "format": "date"}, "until": {"type": "string", "format": "date"},
             "total": {"type": "integer"},
@@ -286,6 +312,44 @@ PATHS = {
                                        "properties": _REVIEW_FILTER}}},
                        "All or nothing: an unknown link id changes nothing.")),
     },
+    f"{PREFIX}/webhooks": {
+        "get": _operation(
+            "adminListWebhooks", "Every webhook endpoint with its filters, state and delivery counts",
+            {"200": _json(openapi.closed({"webhooks": {"type": "array", "items": _schema("Webhook")}}),
+                          "Endpoints, oldest first")}),
+        "post": _operation(
+            "adminAddWebhook", "Register an endpoint; its signing secret is in this answer only",
+            {"201": _json(openapi.closed({"webhook": _schema("Webhook"), "secret": {
+                "type": "string", "pattern": "^whsec_", "description": "Shown once; verify signatures with it."}}),
+                "Registered")},
+            body=_body({"type": "object", "additionalProperties": False, "required": ["url", "events"],
+                        "properties": {
+                            "url": {"type": "string", "format": "uri", "maxLength": 2000,
+                                    "description": "https, public address (unless allow_local_endpoints)."},
+                            "events": {"type": "array", "minItems": 1, "maxItems": 5, "uniqueItems": True,
+                                       "items": {"type": "string", "enum": list(EVENT_KINDS)}},
+                            "regions": {"type": "array", "maxItems": 100,
+                                        "items": {"type": "string", "pattern": "^[A-Za-z]{2}$"}},
+                            "platforms": {"type": "array", "maxItems": 100, "items": _STRING},
+                            "films": {"type": "array", "maxItems": 100, "items": _STRING},
+                            "description": {"type": "string", "maxLength": 200}}},
+                       "Where to send which events; empty filters choose everything.")),
+    },
+    f"{PREFIX}/webhooks/{{endpoint_id}}": {
+        "get": _operation(
+            "adminGetWebhook", "One endpoint and its last 100 deliveries, newest first",
+            {"200": _json(openapi.closed({"webhook": _schema("Webhook"), "deliveries": {
+                "type": "array", "items": _schema("WebhookDelivery")}}), "The endpoint and its log")},
+            ("endpoint_id",)),
+        "delete": _operation("adminRemoveWebhook", "Delete an endpoint and its delivery log",
+                             {"204": {"description": "Deleted"}}, ("endpoint_id",)),
+    },
+    f"{PREFIX}/webhooks/{{endpoint_id}}/resume": {"post": _operation(
+        "adminResumeWebhook", "Deliver again to a paused or gone endpoint",
+        {"200": _json(_schema("Webhook"), "The endpoint, active")}, ("endpoint_id",))},
+    f"{PREFIX}/webhooks/{{endpoint_id}}/deliveries/{{delivery_id}}/send-again": {"post": _operation(
+        "adminSendDeliveryAgain", "Queue a delivery again, under its same message id",
+        {"200": _json(_schema("WebhookDelivery"), "The delivery, pending")}, ("endpoint_id", "delivery_id"))},
     f"{PREFIX}/clicks": {"get": _operation(
         "adminClicks", "Clicks per day by platform and by region, and the top films",
         {"200": _json(_schema("ClickReport"), "The report"), "400": _ERROR}, query=_DATE_QUERY)},

@@ -21,6 +21,8 @@ from affiliate.admin.work import is_not_found, summary
 from affiliate.health import when
 from affiliate.state import state, templates_folder
 from affiliate.types import utcnow
+from affiliate.webhooks import endpoints
+from affiliate.webhooks.kinds import EVENT_KINDS
 from providers.base import ProductFormat, Relation
 from providers.regions import normalize_region
 
@@ -346,6 +348,69 @@ def _link_ids(values: list[str]) -> list[int]:
             raise BadInput(f"link: {value[:40]!r} is not a link id")
         ids.append(int(value))
     return ids
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+@bp.get("/webhooks")
+def webhooks():
+    return _webhooks_page()
+
+
+@bp.post("/webhooks")
+@_answers
+def add_webhook():
+    form = request.form
+    hook, secret = endpoints.register(
+        state().db, form.get("url", ""), form.getlist("events"),
+        regions=_listed(form.get("regions")), platforms=_listed(form.get("platforms")),
+        films=_listed(form.get("films")), description=form.get("description", ""),
+        allow_local=state().settings.webhooks.allow_local_endpoints)
+    # Shown in this response only: not flashed (that would put it in the session cookie).
+    return _webhooks_page(created=hook, secret=secret), 201
+
+
+def _webhooks_page(**shown):
+    return render_template("affiliate/admin/webhooks.html", hooks=endpoints.listing(state().db),
+                           kinds=EVENT_KINDS, allow_local=state().settings.webhooks.allow_local_endpoints,
+                           **shown)
+
+
+def _listed(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+@bp.get("/webhooks/<int(max=2147483647):endpoint_id>")
+@_answers
+def webhook(endpoint_id: int):
+    db = state().db
+    return render_template("affiliate/admin/webhook.html", hook=endpoints.one(db, endpoint_id),
+                           deliveries=endpoints.deliveries(db, endpoint_id))
+
+
+@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/resume")
+@_answers
+def resume_webhook(endpoint_id: int):
+    endpoints.resume(state().db, endpoint_id)
+    flash(f"Webhook {endpoint_id} is active again; what waited is sent first.", "ok")
+    return redirect(url_for("affiliate_admin.webhook", endpoint_id=endpoint_id), 303)
+
+
+@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/remove")
+@_answers
+def remove_webhook(endpoint_id: int):
+    endpoints.remove(state().db, endpoint_id)
+    flash(f"Webhook {endpoint_id} removed.", "ok")
+    return redirect(url_for("affiliate_admin.webhooks"), 303)
+
+
+@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/deliveries/<int(max=2147483647):delivery_id>")
+@_answers
+def send_again(endpoint_id: int, delivery_id: int):
+    endpoints.send_again(state().db, endpoint_id, delivery_id)
+    flash(f"Delivery {delivery_id} queued again; the scheduler sends it within "
+          f"{state().settings.webhooks.interval_seconds} s.", "ok")
+    return redirect(url_for("affiliate_admin.webhook", endpoint_id=endpoint_id) + f"#delivery-{delivery_id}", 303)
 
 
 # --- tokens ---------------------------------------------------------------------------------

@@ -8,7 +8,12 @@
  *   <script async src="https://SERVICE/affiliate/static/embed.js"></script>
  *
  * data-affiliate-widget is "how-to-watch" or "related-products"; data-film an internal id, tmdb:ID or
- * imdb:ttID; data-region and data-locale are optional (without them the service picks from
+ * imdb:ttID. A list of changes across the catalog takes data-list instead of data-film:
+ *
+ *   <div data-affiliate-widget="changes" data-list="new" data-region="US"
+ *        data-platform="netflix,hulu" data-kind="stream" data-days="7"></div>
+ *
+ * (data-list is "new", "leaving" or "price-drops"; the filters are optional). data-region and data-locale are optional (without them the service picks from
  * the visitor's headers); data-layout is "list" (the default) or "compact" (an unknown one
  * is warned about in the console and "list" used). Elements added later are filled too (a
  * MutationObserver), or call AffiliateWidgets.scan(root) / AffiliateWidgets.load(element)
@@ -28,6 +33,8 @@
   var SELECTOR = "[data-affiliate-widget]";
   var WIDGETS = ["how-to-watch", "related-products"];
   var LAYOUTS = ["list", "compact"];
+  var LISTS = ["new", "leaving", "price-drops"];
+  var LIST_FILTERS = ["platform", "kind", "days"];
   var script = document.currentScript ||
     document.querySelector('script[src*="/affiliate/static/embed.js"]');
   // embed.js lives at <service>/affiliate/static/embed.js, under any prefix a host app uses.
@@ -77,8 +84,27 @@
     return styled;
   }
 
+  // A list of changes: widgets/changes/<list>?region=&locale=&platform=&kind=&days=
+  function listUrl(element) {
+    var list = element.getAttribute("data-list");
+    if (LISTS.indexOf(list) < 0) {
+      return null;
+    }
+    var url = new URL("widgets/changes/" + list, base);
+    ["region", "locale"].concat(LIST_FILTERS).forEach(function (name) {
+      var value = element.getAttribute("data-" + name);
+      if (value) {
+        url.searchParams.set(name, value);
+      }
+    });
+    return url.href;
+  }
+
   function widgetUrl(element) {
     var widget = element.getAttribute("data-affiliate-widget");
+    if (widget === "changes") {
+      return listUrl(element);
+    }
     var film = element.getAttribute("data-film");
     if (WIDGETS.indexOf(widget) < 0 || !film) {
       return null;
@@ -127,7 +153,8 @@
     var url = widgetUrl(element);
     if (!url) {
       fail(element, 'needs data-affiliate-widget="' + WIDGETS.join('" or "') +
-        '" and data-film, got ' + element.outerHTML.slice(0, 200));
+        '" and data-film, or data-affiliate-widget="changes" and data-list="' +
+        LISTS.join('" or "') + '", got ' + element.outerHTML.slice(0, 200));
       return Promise.resolve();
     }
     var ready = addAssets();

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from affiliate.types import utcnow
 from tests.browser.axe import describe, require_axe, violations
 from tests.browser.test_widgets_browser import embed_markup, embedded, iframe_markup, widget_frame
+from tests.test_changes import recent_changes
 
 SCHEMES = ("light", "dark")
 REGIONS = ("US", "FR")
@@ -64,4 +66,24 @@ def test_host_page_with_embed_js(page, demo_url, host_page, layout):
         f'data-region="{region}"', f'data-region="{region}" data-layout="{layout}"')
         for region in REGIONS}
     reports = check(page, {region: host_page(html) for region, html in markup.items()}, filled)
+    assert not reports, "\n".join(reports)
+
+
+@pytest.mark.parametrize("list_name", ["new", "leaving", "price-drops"])
+def test_lists_of_changes_in_an_iframe_and_with_embed_js(page, app, demo, settings, serve_app,
+                                                         host_page, list_name):
+    """Each list with entries (US) and without (FR), as an iframe page and filled by embed.js."""
+    recent_changes(demo, settings, utcnow())
+    service = serve_app(app)
+    framed = {region: host_page(
+        f'<iframe src="{service}/widgets/changes/{list_name}/frame?region={region}" '
+        f'title="Changes" style="width: 100%; border: 0"></iframe>\n'
+        f'<script src="{service}/affiliate/static/frame-parent.js"></script>')
+        for region in REGIONS}
+    embedded_pages = {region: host_page(
+        f'<div data-affiliate-widget="changes" data-list="{list_name}" data-region="{region}"></div>\n'
+        f'<script async src="{service}/affiliate/static/embed.js"></script>')
+        for region in REGIONS}
+    reports = check(page, framed, widget_frame)
+    reports += check(page, embedded_pages, lambda page: embedded(page, "changes"))
     assert not reports, "\n".join(reports)
