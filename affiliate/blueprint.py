@@ -29,8 +29,10 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup
+from werkzeug.exceptions import InternalServerError
 
 from affiliate import delivery, openapi, widgets
+from affiliate.api_errors import answer_routing_errors_as_json, json_error
 from affiliate.answer_memo import Answer
 from affiliate.cache import Rendered, RenderKey
 from affiliate.catalog import find_film
@@ -88,11 +90,12 @@ def render_related_products(film_ref: str, region: str | None = None,
 
 
 @bp.record_once
-def _register_jinja_globals(setup_state) -> None:
+def _register_app_hooks(setup_state) -> None:
     setup_state.app.jinja_env.globals.update(
         render_how_to_watch=render_how_to_watch,
         render_related_products=render_related_products,
     )
+    answer_routing_errors_as_json(setup_state.app, f"{setup_state.url_prefix or ''}/api/")
 
 
 def _render_for_host(widget: str, film_ref: str, region: str | None, locale: str | None,
@@ -282,8 +285,8 @@ def frame(widget: str, film: str):
 
 @bp.get("/api/v1/films/<film>/offers")
 def api_offers(film: str):
+    _api_parameters()
     kinds = _choices("kind", OfferKind)
-    _layout(request.args.get("layout"))  # checked, as the widgets do; the data is the same
 
     def body(view: widgets.HowToWatch) -> str:
         if kinds:
@@ -297,8 +300,8 @@ def api_offers(film: str):
 
 @bp.get("/api/v1/films/<film>/products")
 def api_products(film: str):
+    _api_parameters()
     formats, relations = _choices("format", ProductFormat), _choices("relation", Relation)
-    _layout(request.args.get("layout"))  # as api_offers
 
     def body(view: widgets.RelatedProducts) -> str:
         cards = tuple(card for card in view.cards
@@ -320,14 +323,25 @@ def openapi_json():
 
 
 def _choices(name: str, allowed) -> frozenset[str]:
-    """A filter's values, repeated (?kind=rent&kind=buy) or comma-separated (?kind=rent,buy)."""
-    values = {value.strip() for raw in request.args.getlist(name) for value in raw.split(",")}
-    values.discard("")
+    """A filter's values, repeated (?kind=rent&kind=buy) or comma-separated (?kind=rent,buy):
+    at most one of each allowed value, none empty (as the OpenAPI document says)."""
+    values = [value.strip() for raw in request.args.getlist(name) for value in raw.split(",")]
     known = [member.value for member in allowed]
-    unknown = sorted(values - set(known))
+    unknown = sorted(set(values) - set(known))
     if unknown:
         raise BadParameter(f"{name}: {unknown[0]!r} is not one of {', '.join(known)}")
+    if len(values) > len(known):
+        raise BadParameter(f"{name}: at most {len(known)} values")
     return frozenset(values)
+
+
+def _api_parameters() -> None:
+    """What the API checks before its widget's own checks: region and locale, when given,
+    are not empty (the widgets read an empty one as absent), and the layout is known."""
+    for name in ("region", "locale"):
+        if name in request.args and not request.args[name].strip():
+            raise BadParameter(f"{name}: empty; give a value or leave the parameter out")
+    _layout(request.args.get("layout"))  # checked, as the widgets do; the data is the same
 
 
 def _api_mode(resource: str, **filters: frozenset[str]) -> str:
@@ -391,9 +405,17 @@ def _film_not_found(exc: widgets.FilmNotFound):
     return _error(str(exc), 404)
 
 
+def _server_error(exc: InternalServerError):
+    """The API's answers are JSON, a failure's too; the widgets keep Flask's page."""
+    if request.endpoint and request.endpoint.startswith(f"{bp.name}.api_"):
+        return delivery.not_stored(json_error(exc))
+    return exc
+
+
 for _blueprint in (bp, demo_bp):
     _blueprint.register_error_handler(BadParameter, _bad_parameter)
     _blueprint.register_error_handler(widgets.FilmNotFound, _film_not_found)
+bp.register_error_handler(InternalServerError, _server_error)
 
 
 def _error(message: str, status: int) -> Response:

@@ -38,7 +38,7 @@ _COMPONENTS = {
                                        "`changes.default_days`.",
                         "schema": {"type": "integer", "minimum": 1}},
         "changesEvent": _many("event", list(EVENT_KINDS), "Only these changes."),
-        "feedRegion": _many("region", None, "Only these countries (ISO 3166-1 alpha-2)."),
+        "feedRegion": _many("region", openapi.REGION["enum"], "Only these countries (ISO 3166-1 alpha-2)."),
     },
     "schemas": {
         "ChangePrice": {"oneOf": [{"type": "null"}, closed({
@@ -94,6 +94,8 @@ _PATHS = {
                     "content": {"application/json": {"schema": _ref("schemas", "Changes")}}},
             "304": _ref("responses", "NotModified"),
             "400": _ref("responses", "BadParameter"),
+            "404": {"description": "No list of that name.",
+                    "content": {"application/json": {"schema": closed({"error": _STRING})}}},
         },
     }},
     "/feeds/changes.atom": {"get": {
@@ -102,8 +104,7 @@ _PATHS = {
                    "stable, `updated` is when the change happened",
         "parameters": [_ref("parameters", name) for name in (
             "feedRegion", "changesPlatform", "changesKind", "changesEvent", "changesDays")] + [
-            {"name": "locale", "in": "query", "required": False, "schema": _STRING,
-             "description": "The feed's language; absent: the default locale."}],
+            _ref("parameters", "locale")],
         "responses": {"200": {"description": "An Atom 1.0 feed (RFC 4287)",
                               "headers": _OK_HEADERS, "content": _ATOM},
                       "304": _ref("responses", "NotModified"),
@@ -114,8 +115,7 @@ _PATHS = {
         "operationId": "getFilmFeed", "tags": ["changes"],
         "summary": "Atom feed of changes to one film's offers, newest first",
         "parameters": [_ref("parameters", "film"), _ref("parameters", "feedRegion"),
-                       {"name": "locale", "in": "query", "required": False, "schema": _STRING,
-                        "description": "The feed's language; absent: the default locale."}],
+                       _ref("parameters", "locale")],
         "responses": {"200": {"description": "An Atom 1.0 feed (RFC 4287)",
                               "headers": _OK_HEADERS, "content": _ATOM},
                       "304": _ref("responses", "NotModified"),

@@ -6,6 +6,7 @@ start-up with a message naming its key instead of failing later in a request.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, ClassVar
@@ -154,12 +155,16 @@ class AdminSettings(_Section):
     """The operator console at /admin. Without a secret key it only says how to set one; the
     widgets and the token-authenticated admin API work either way."""
 
-    # Signs the console's session cookie; long and random (`python -c "import secrets;
-    # print(secrets.token_urlsafe(32))"`), best set as $AFFILIATE_ADMIN__SECRET_KEY.
+    # Keys the console's CSRF tokens and the login limit's address digests; long and random
+    # (`python -c "import secrets; print(secrets.token_urlsafe(32))"`), best set as
+    # $AFFILIATE_ADMIN__SECRET_KEY.
     secret_key: SecretStr | None = None
     # Send the session cookie over HTTPS only: turn on wherever the console is behind TLS.
     secure_cookie: bool = False
+    # A console login ends this long after it began, whatever happens, and after
+    # session_idle_minutes without a request; both are checked on the server.
     session_hours: int = Field(12, ge=1, le=24 * 30)
+    session_idle_minutes: int = Field(60, ge=5, le=24 * 60 * 30)
     # Failed logins allowed from one client address, and for one username from anywhere,
     # within login_lockout_minutes; then that address or name is refused until the window
     # ends (`affiliate admin unlock` lifts it at once).
@@ -346,6 +351,10 @@ def find_config_file(explicit: str | os.PathLike | None = None) -> Path | None:
     return default if default.is_file() else None
 
 
+# A [providers.<name>] table's name: it appears in admin URLs and environment variables.
+PROVIDER_NAME_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+
+
 def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Settings:
     """Read and validate the settings, or raise ConfigError naming the offending key. A
     provider table whose type is not installed is set aside (Settings.uninstalled_providers)
@@ -365,6 +374,9 @@ def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Se
     # set-credentials` or the console (affiliate.credential_store), which this file cannot see.
     uninstalled = {}
     for name, raw in list(settings.providers.items()):
+        if not re.fullmatch(PROVIDER_NAME_PATTERN, name):
+            raise ConfigError(f"[providers.{name}]: a provider's name is 1 to 64 letters, digits, "
+                              "- or _ (it is part of URLs and environment variable names)")
         if raw.get("type") and raw["type"] not in PROVIDER_TYPES:
             uninstalled[name] = str(unknown_type(name, raw["type"]))
             del settings.providers[name]

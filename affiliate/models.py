@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Column, Index, UniqueConstraint, event
+from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from affiliate.matching.titles import fold
@@ -324,6 +324,26 @@ class AdminUser(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     created_at: dt.datetime = _utc(default_factory=utcnow)
     last_login_at: dt.datetime | None = _utc(nullable=True, default=None)
+
+
+class AdminSession(SQLModel, table=True):
+    """A console session (affiliate.admin.sessions). The cookie holds a random id; this row
+    only its SHA-256 digest, so a copy of the table gives no live cookie, and deleting the row
+    ends the session in every web process at once. A row without a user holds only the
+    notices shown to a browser after it logged out."""
+
+    __tablename__ = "admin_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    id_hash: str = Field(max_length=64, unique=True)
+    user_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("admin_user.id", ondelete="CASCADE"), nullable=True, index=True))
+    created_at: dt.datetime = _utc()
+    last_seen_at: dt.datetime = _utc()
+    # "Firefox on Linux": a browser and system family from a fixed list, never the raw header.
+    agent: str = Field(default="", max_length=80)
+    # The Flask session's own data as JSON (the console keeps only flashed notices there).
+    data: str = Field(default="{}", sa_column=Column(Text, nullable=False))
 
 
 class LoginFailure(SQLModel, table=True):

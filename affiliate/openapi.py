@@ -11,9 +11,15 @@ import copy
 from importlib.metadata import PackageNotFoundError, version
 
 from affiliate.widgets import LAYOUTS
-from providers.base import OfferKind, ProductFormat, Relation
+from providers.base import FILM_REF_PATTERN, OfferKind, ProductFormat, Relation
+from providers.regions import COUNTRIES, LOCALE_PATTERN
 
 NULLABLE_STRING = {"type": ["string", "null"]}
+# A film reference, exactly as FilmKey.parse reads it; ids run from 1 to 2**31 - 1.
+FILM_REF = {"type": "string", "pattern": FILM_REF_PATTERN, "maxLength": 17,
+            "description": "The film: its internal id (17), tmdb:451 or imdb:tt0113627."}
+# A country the service knows (ISO 3166-1 alpha-2); lower case is read too.
+REGION = {"type": "string", "enum": sorted(COUNTRIES)}
 
 
 def closed(properties: dict, description: str | None = None) -> dict:
@@ -33,8 +39,10 @@ def _filter(name: str, values: list[str], description: str) -> dict:
     return {
         "name": name, "in": "query", "required": False, "style": "form", "explode": True,
         "description": description + " Repeat the parameter or separate values with commas; "
-                                     "an unknown value is a 400.",
-        "schema": {"type": "array", "items": {"type": "string", "enum": values}},
+                                     f"an unknown or empty value, or more than {len(values)} "
+                                     "values, is a 400.",
+        "schema": {"type": "array", "items": {"type": "string", "enum": values},
+                   "minItems": 1, "maxItems": len(values)},
     }
 
 
@@ -49,16 +57,20 @@ _PRICE_FIELDS = {
 _FILMS_COMPONENTS: dict = {
     "parameters": {
         "film": {"name": "film", "in": "path", "required": True,
-                 "description": "The film: its internal id (17), tmdb:451 or imdb:tt0113627.",
-                 "schema": {"type": "string"}, "example": "imdb:tt0113627"},
+                 "description": FILM_REF["description"], "schema": FILM_REF,
+                 "example": "imdb:tt0113627"},
         "region": {"name": "region", "in": "query", "required": False,
                    "description": "ISO 3166-1 alpha-2 country. Absent: the trusted country "
-                                  "header, else Accept-Language's country, else the default.",
-                   "schema": {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "example": "GB"},
+                                  "header, else Accept-Language's country, else the default. "
+                                  "Empty is a 400.",
+                   "schema": REGION, "example": "GB"},
         "locale": {"name": "locale", "in": "query", "required": False,
-                   "description": "Locale for text, names and prices (en_US, de-DE, es). "
-                                  "Absent: the best Accept-Language match, else the default.",
-                   "schema": {"type": "string"}, "example": "en_GB"},
+                   "description": "Locale for text, names and prices (en_US, de-DE, es): one "
+                                  "the CLDR knows, else a 400. Absent: the best Accept-Language "
+                                  "match, else the default. Empty is a 400.",
+                   "schema": {"type": "string", "pattern": LOCALE_PATTERN, "maxLength": 30,
+                              "format": "locale"},
+                   "example": "en_GB"},
         "layout": {"name": "layout", "in": "query", "required": False,
                    "description": "The widgets' layout, taken here too so one "
                                   "query string serves every mode; the data is the same for "

@@ -68,18 +68,37 @@ class Relation(str, enum.Enum):
     MERCHANDISE = "merchandise"
 
 
-_IMDB_RE = re.compile(r"^tt\d{7,10}$")
-_REF_RE = re.compile(r"^(?:(?P<scheme>tmdb|imdb):(?P<value>.+)|(?P<internal>\d+))$")
+_IMDB_RE = re.compile(r"^tt[0-9]{7,10}$")
+_REF_RE = re.compile(r"^(?:(?P<scheme>tmdb|imdb):(?P<value>.+)|(?P<internal>[0-9]+))$")
 
 
-_MAX_ID = 2**31 - 1  # ids are stored in 32-bit integer columns
+MAX_ID = 2**31 - 1  # ids are stored in 32-bit integer columns
 
 
 def _id_in_range(digits: str, text: str) -> int:
     number = int(digits)
-    if not 0 < number <= _MAX_ID:
-        raise ValueError(f"{text!r}: ids run from 1 to {_MAX_ID}")
+    if not 0 < number <= MAX_ID:
+        raise ValueError(f"{text!r}: ids run from 1 to {MAX_ID}")
+    if digits != str(number):
+        raise ValueError(f"{text!r}: write the id without leading zeros")
     return number
+
+
+def decimal_pattern(limit: int) -> str:
+    """A regular expression (Python's and ECMA-262's alike) for the numbers 1 to `limit`
+    written without leading zeros, so a JSON Schema can state an id's range on a string."""
+    digits = str(limit)
+    shorter = [f"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    # As long as `limit`: its first i digits, a smaller digit, then any digits.
+    same_length = [f"{digits[:i]}[{'1' if i == 0 else '0'}-{int(digit) - 1}]"
+                   + (f"[0-9]{{{len(digits) - i - 1}}}" if i < len(digits) - 1 else "")
+                   for i, digit in enumerate(digits) if int(digit) > (1 if i == 0 else 0)]
+    return "(?:" + "|".join([*shorter, *same_length, digits]) + ")"
+
+
+# Exactly the references FilmKey.parse reads (after stripping white space): the OpenAPI
+# document describes film parameters with it.
+FILM_REF_PATTERN = f"^(?:(?:tmdb:)?{decimal_pattern(MAX_ID)}|imdb:tt[0-9]{{7,10}})$"
 
 
 @dataclass(frozen=True)
@@ -107,7 +126,7 @@ class FilmKey:
             return cls(internal_id=_id_in_range(match["internal"], text))
         scheme, value = match["scheme"], match["value"]
         if scheme == "tmdb":
-            if not value.isdigit():
+            if not re.fullmatch("[0-9]+", value):
                 raise ValueError(f"{text!r}: a TMDB id is a number, as in tmdb:451")
             return cls(tmdb_id=_id_in_range(value, text))
         if not _IMDB_RE.match(value):

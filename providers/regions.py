@@ -6,6 +6,7 @@ from here, keeping the dependency one-way.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -14,15 +15,21 @@ from babel.core import get_global
 
 # Babel's territory list also holds groupings (EU, UN, ZZ...) that no storefront sells in.
 _NOT_COUNTRIES = {"EU", "EZ", "QO", "UN", "ZZ"}
-_COUNTRIES = frozenset(
+COUNTRIES = frozenset(
     code for code in Locale("en").territories if len(code) == 2 and code.isalpha()
 ) - _NOT_COUNTRIES
+
+
+# The shape of every locale identifier Babel (CLDR) knows, in either separator: language,
+# then up to three parts (script, territory, variant): en, en_US, de-DE, sr_Latn_RS, es_419.
+LOCALE_PATTERN = "^[A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,8}){0,3}$"
+_LOCALE_RE = re.compile(LOCALE_PATTERN)
 
 
 def normalize_region(code: str) -> str:
     """Return the ISO 3166-1 alpha-2 code in upper case, or raise ValueError."""
     region = (code or "").strip().upper()
-    if region not in _COUNTRIES:
+    if region not in COUNTRIES:
         raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code such as US or GB")
     return region
 
@@ -32,8 +39,11 @@ def normalize_locale(code: str) -> str:
     """Return a locale identifier Babel knows (en_US, de_DE, fr), or raise ValueError.
     Kept per code: every widget request names one, and Babel reads its locale data to parse
     it."""
+    code = (code or "").strip()
+    if not _LOCALE_RE.match(code):
+        raise ValueError(f"{code!r} is not a locale such as en_US or de_DE")
     try:
-        return str(Locale.parse((code or "").strip().replace("-", "_")))
+        return str(Locale.parse(code.replace("-", "_")))
     except (ValueError, TypeError, UnknownLocaleError):
         raise ValueError(f"{code!r} is not a locale such as en_US or de_DE") from None
 

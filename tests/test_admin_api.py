@@ -165,8 +165,9 @@ def test_credentials_are_saved_tested_and_deleted_without_ever_being_shown(api, 
 
 @pytest.mark.parametrize("body, reason", [
     ({}, "send each credential"),
-    ({"read_access_token": ""}, "send each credential"),
-    ({"read_access_token": 42}, "send each credential"),
+    ({"read_access_token": ""}, "read_access_token: 1 to 2000 printable ASCII"),
+    ({"read_access_token": 42}, "read_access_token: 1 to 2000 printable ASCII"),
+    ({"read_access_token": "two words"}, "read_access_token: 1 to 2000 printable ASCII"),
     ({"password": "x"}, "has no credential"),
 ])
 def test_bad_credentials_bodies_are_400s_and_store_nothing(api, db, monkeypatch, body, reason):
@@ -246,10 +247,11 @@ def test_adding_a_film_creates_and_refreshes_it(api, db):
 
 
 @pytest.mark.parametrize("body, reason", [
-    ({"film": "603"}, "add a film by its TMDB or IMDb id"),
-    ({"film": "tmdb:abc"}, "a TMDB id is a number"),
-    ({"film": ""}, "film: give it as a non-empty string"),
-    ({}, "film: give it as a non-empty string"),
+    ({"film": "603"}, "film: add a film by its TMDB or IMDb id"),
+    ({"film": "tmdb:abc"}, "film: add a film by its TMDB or IMDb id"),
+    ({"film": ""}, "film: add a film by its TMDB or IMDb id"),
+    ({}, "film: required"),
+    ({"film": "tmdb:603", "title": "The Matrix"}, "unknown property title; use film, refresh"),
 ])
 def test_adding_a_film_badly_is_a_400_with_the_reason(api, body, reason):
     response = api("POST", "/films", json=body)
@@ -290,10 +292,10 @@ def test_link_change_and_order_products(api):
 
 
 @pytest.mark.parametrize("body, reason", [
-    ({"pinned": "yes"}, "pinned is true or false"),
-    ({"deleted": True}, "not deleted"),
-    ({}, "not nothing"),
-    ({"status": "maybe"}, "status must be one of"),
+    ({"pinned": "yes"}, "pinned: true or false"),
+    ({"deleted": True}, "unknown property deleted; use status, pinned, hidden"),
+    ({}, "send at least one of status, pinned, hidden"),
+    ({"status": "maybe"}, "status: one of approved, candidate, rejected"),
 ])
 def test_a_bad_link_change_is_a_400(api, body, reason):
     link_id = api("GET", f"/films/{FILM}", "/films/{film}").get_json()["products"][0]["id"]

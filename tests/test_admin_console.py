@@ -60,16 +60,13 @@ def operator(client, db):
 def console_pages(app) -> list[tuple[str, str]]:
     """(method, path) of every console route, with sample values for its arguments."""
     samples = {"name": "demo", "film": "imdb:tt0113627", "link_id": "1", "token_id": "1",
-               "filename": "admin.css"}
+               "endpoint_id": "1", "delivery_id": "1", "row_id": "1", "filename": "admin.css"}
     pages = []
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("affiliate_admin.") or rule.endpoint in (
                 "affiliate_admin.login", "affiliate_admin.static"):
             continue
-        path = rule.rule
-        for argument in rule.arguments:
-            path = path.replace(f"<{argument}>", samples[argument]).replace(
-                f"<int:{argument}>", samples[argument])
+        path = re.sub(r"<(?:[^:>]+:)?(\w+)>", lambda found: samples[found[1]], rule.rule)
         pages += [(method, path) for method in rule.methods - {"HEAD", "OPTIONS"}]
     return sorted(pages)
 

@@ -204,9 +204,10 @@ def test_the_admin_api_lists_and_decides_by_ids_or_by_filter(queue, make_setting
     ("get", "/admin/api/v1/review?min_score=nan", None, "min_score: 'nan' is not a number"),
     ("get", "/admin/api/v1/review?film=imdb:tt9999999", None, "no film matches imdb:tt9999999"),
     ("post", "/admin/api/v1/review", {"status": "approved"}, "either links (ids) or filter"),
-    ("post", "/admin/api/v1/review", {"status": "maybe", "links": [1]}, "status: approved or rejected"),
-    ("post", "/admin/api/v1/review", {"status": "approved", "links": [1, 2**70]}, "no product link with id"),
-    ("post", "/admin/api/v1/review", {"status": "approved", "filter": {"colour": "red"}}, "unknown parameter colour"),
+    ("post", "/admin/api/v1/review", {"status": "maybe", "links": [1]}, "status: one of approved, rejected"),
+    ("post", "/admin/api/v1/review", {"status": "approved", "links": [1, 2**70]}, "links.1: breaks maximum 2147483647"),
+    ("post", "/admin/api/v1/review", {"status": "approved", "links": [1, 99]}, "no product link with id"),
+    ("post", "/admin/api/v1/review", {"status": "approved", "filter": {"colour": "red"}}, "unknown property colour"),
 ])
 def test_the_admin_api_refuses_bad_review_requests(queue, make_settings, method, path, body, message):
     app = admin_app(make_settings)

@@ -9,25 +9,25 @@ described in the service's OpenAPI document (see `api_spec`).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import asdict
 from decimal import Decimal
 
 from flask import Blueprint, g, jsonify, request
+from jsonschema import Draft202012Validator
 from werkzeug.exceptions import HTTPException
 
 from affiliate import credentials, curation, review_queue
-from affiliate.admin import auth, click_report, films, provider_status
+from affiliate.admin import api_spec, auth, click_report, films, provider_status
 from affiliate.admin.state import admin_state
 from affiliate.admin.work import is_not_found, summary
 from affiliate.refresh import RunReport
 from affiliate.state import state
 from affiliate.webhooks import endpoints
+from providers.base import MAX_ID
 from providers.regions import normalize_region
 
 bp = Blueprint("affiliate_admin_api", __name__)
-
-_FLAGS = ("pinned", "hidden")
-
 
 class ApiError(Exception):
     def __init__(self, message: str, status: int = 400):
@@ -75,11 +75,41 @@ def _message(exc: Exception) -> str:
     return str(exc.args[0]) if exc.args else str(exc)
 
 
-def _body() -> dict:
+def _body(path: str | None = None) -> dict:
+    """The JSON object sent; with `path`, checked against that operation's body schema in the
+    OpenAPI document (types, bounds, no unknown property), the first mistake named."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError("send a JSON object with Content-Type: application/json")
+    if path is not None:
+        schema = api_spec.body_schema(path, request.method.lower())
+        error = next(iter(sorted(Draft202012Validator(schema).iter_errors(body),
+                                 key=lambda e: list(e.absolute_path))), None)
+        if error is not None:
+            raise ApiError(_schema_error(error))
     return body
+
+
+def _schema_error(error) -> str:
+    """Where a body breaks its schema and which rule, never the value sent (it may be a secret)."""
+    where = ".".join(str(part) for part in error.absolute_path) or "body"
+    names = ", ".join(error.schema.get("properties", {}))
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"unknown {'property' if len(unknown) == 1 else 'properties'} {', '.join(unknown)}; use {names}"
+    if error.validator == "minProperties":
+        return f"send at least one of {names}"
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return f"{', '.join(missing)}: required"
+    if error.validator == "type":
+        return f"{where}: " + ("true or false" if error.validator_value == "boolean"
+                               else f"must be of type {error.validator_value}")
+    if error.validator == "enum" and len(error.validator_value) <= 10:
+        return f"{where}: one of {', '.join(map(str, error.validator_value))}"
+    if "description" in error.schema:
+        return f"{where}: {error.schema['description']}"
+    return f"{where}: breaks {error.validator} {str(error.validator_value)[:100]}"
 
 
 # --- providers ------------------------------------------------------------------------------
@@ -99,8 +129,11 @@ def provider(name: str):
 @bp.put("/providers/<name>/credentials")
 def save_credentials(name: str):
     values = _body()
-    if not values or not all(isinstance(v, str) and v.strip() for v in values.values()):
-        raise ApiError("send each credential to set as a non-empty string, e.g. {\"api_key\": \"...\"}")
+    if not values:
+        raise ApiError("send each credential to set as a string, e.g. {\"api_key\": \"...\"}")
+    for field, value in values.items():
+        if not isinstance(value, str) or not re.fullmatch(api_spec.CREDENTIAL_PATTERN, value):
+            raise ApiError(f"{field}: 1 to 2000 printable ASCII characters, no spaces")
     result = credentials.save(state().db, state().settings, name, values, verify=True)
     return jsonify(ok=result.ok, message=result.message)
 
@@ -130,15 +163,16 @@ def refresh_provider(name: str):
 
 @bp.get("/films")
 def film_list():
-    return jsonify(films=[asdict(row) for row in films.search_films(state().db, request.args.get("q", ""))])
+    query = request.args.get("q", "")
+    if len(query) > api_spec.MAX_TEXT or "\x00" in query:
+        raise ApiError(f"q: at most {api_spec.MAX_TEXT} characters, no NUL")
+    return jsonify(films=[asdict(row) for row in films.search_films(state().db, query)])
 
 
 @bp.post("/films")
 def add_film():
-    body = _body()
+    body = _body("/films")
     refresh = body.get("refresh", True)
-    if not isinstance(refresh, bool):
-        raise ApiError("refresh is true or false")
     row, created = films.add_film(state().db, _text(body, "film"))
     reports = admin_state().refresher.film(row.ref) if created and refresh else []
     detail = films.film_detail(state().db, row.ref)
@@ -160,7 +194,7 @@ def refresh_film(film: str):
 
 @bp.post("/films/<film>/products")
 def link_product(film: str):
-    body = _body()
+    body = _body("/films/{film}/products")
     region = normalize_region(str(body.get("region") or state().settings.service.default_region))
     named = {key: _text(body, key) for key in ("asin", "gtin", "url") if key in body}
     ref = curation.ProductRef(**named, title=body.get("title"), format=body.get("format"))
@@ -169,16 +203,9 @@ def link_product(film: str):
     return jsonify(links=[_link_json(row) for row in rows]), 201
 
 
-@bp.patch("/films/<film>/products/<int:link_id>")
+@bp.patch(f"/films/<film>/products/<int(min=1, max={MAX_ID}):link_id>")
 def change_link(film: str, link_id: int):
-    body = _body()
-    unknown = sorted(set(body) - {"status", *_FLAGS})
-    if unknown or not body:
-        raise ApiError("send any of status (approved, candidate, rejected), pinned, hidden; "
-                       f"not {', '.join(unknown) or 'nothing'}")
-    for flag in _FLAGS:
-        if flag in body and not isinstance(body[flag], bool):
-            raise ApiError(f"{flag} is true or false")
+    body = _body("/films/{film}/products/{link_id}")
     db = state().db
     if link_id not in {row.id for row in curation.film_links(db, film)}:
         raise ApiError(f"film {film} has no product link {link_id}", 404)
@@ -194,10 +221,7 @@ def change_link(film: str, link_id: int):
 
 @bp.put("/films/<film>/products/order")
 def reorder(film: str):
-    ids = _body().get("links")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and not isinstance(i, bool)
-                                                       for i in ids):
-        raise ApiError("send {\"links\": [link ids in the order to show them]}")
+    ids = _body("/films/{film}/products/order")["links"]
     return jsonify(links=[_link_json(row) for row in curation.reorder(state().db, film, ids)])
 
 
@@ -206,6 +230,7 @@ def reorder(film: str):
 @bp.get("/review")
 def review():
     _only(request.args, review_queue.FILTER_FIELDS)
+    _not_empty(request.args)
     chosen = review_queue.parse_filter(request.args)
     page = review_queue.listing(state().db, chosen)
     return jsonify(total=page.total, offset=chosen.offset, limit=chosen.limit,
@@ -217,24 +242,23 @@ def decide_review():
     """Approve or reject the links named, or every link a filter chooses: exactly one of them."""
     body = _body()
     _only(body, ("status", "links", "filter"))
-    status = body.get("status")
-    if status not in ("approved", "rejected"):
-        raise ApiError("status: approved or rejected")
     if ("links" in body) == ("filter" in body):
         raise ApiError("send either links (ids) or filter (as GET /review takes it), not both or neither")
+    body = _body("/review")
+    status = body["status"]
     if "links" in body:
-        ids = body["links"]
-        if not isinstance(ids, list) or not ids or not all(
-                isinstance(i, int) and not isinstance(i, bool) for i in ids):
-            raise ApiError("links: a non-empty list of link ids")
-        return jsonify(decided=review_queue.decide(state().db, ids, status))
+        return jsonify(decided=review_queue.decide(state().db, body["links"], status))
     chosen = body["filter"]
-    if not isinstance(chosen, dict) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
-                                               for v in chosen.values()):
-        raise ApiError("filter: an object of relation, merchant, min_score, max_score, film, status")
-    _only(chosen, ("relation", "merchant", "min_score", "max_score", "film", "status"))
     return jsonify(decided=review_queue.decide_matching(
         state().db, review_queue.parse_filter({k: str(v) for k, v in chosen.items()}), status))
+
+
+def _not_empty(args) -> None:
+    """A query parameter given is given a value (the console's forms send empty ones for
+    "any"; the API's document has no empty values)."""
+    empty = sorted(name for name, value in args.items(multi=True) if not value)
+    if empty:
+        raise ApiError(f"{empty[0]}: empty; give a value or leave the parameter out")
 
 
 def _only(given, allowed) -> None:
@@ -271,25 +295,25 @@ def add_webhook():
     return jsonify(webhook=_webhook_json(hook), secret=secret), 201
 
 
-@bp.get("/webhooks/<int(max=2147483647):endpoint_id>")
+@bp.get("/webhooks/<int:endpoint_id>")
 def webhook(endpoint_id: int):
     db = state().db
     return jsonify(webhook=_webhook_json(endpoints.one(db, endpoint_id)),
                    deliveries=[_delivery_json(row) for row in endpoints.deliveries(db, endpoint_id)])
 
 
-@bp.delete("/webhooks/<int(max=2147483647):endpoint_id>")
+@bp.delete("/webhooks/<int:endpoint_id>")
 def remove_webhook(endpoint_id: int):
     endpoints.remove(state().db, endpoint_id)
     return "", 204
 
 
-@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/resume")
+@bp.post("/webhooks/<int:endpoint_id>/resume")
 def resume_webhook(endpoint_id: int):
     return jsonify(_webhook_json(endpoints.resume(state().db, endpoint_id)))
 
 
-@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/deliveries/<int(max=2147483647):delivery_id>/send-again")
+@bp.post("/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/send-again")
 def send_delivery_again(endpoint_id: int, delivery_id: int):
     return jsonify(_delivery_json(endpoints.send_again(state().db, endpoint_id, delivery_id)))
 
@@ -305,6 +329,7 @@ def _strings(body: dict, key: str) -> list[str]:
 
 @bp.get("/clicks")
 def clicks():
+    _not_empty(request.args)
     since, until = click_report.period(request.args.get("since"), request.args.get("until"),
                                        dt.datetime.now(dt.UTC).date())
     return jsonify(click_report.as_json(state().db, since, until))

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from affiliate import openapi
+from affiliate.config import PROVIDER_NAME_PATTERN
 from affiliate.webhooks.kinds import EVENT_KINDS
-from providers.base import ProductFormat, Relation
+from providers.base import MAX_ID, ProductFormat, Relation, decimal_pattern
+from providers.registry import PROVIDER_TYPES
 
 PREFIX = "/admin/api/v1"
 _STRING = {"type": "string"}
@@ -19,6 +21,14 @@ _MATCH = {
     "reasons": {"type": "array", "items": _STRING,
                 "description": "What raised or lowered the score, as the operator reads it."},
 }
+# Free text the API takes: bounded, without NUL (which PostgreSQL cannot store).
+MAX_TEXT = 500
+_TEXT = {"type": "string", "maxLength": MAX_TEXT, "pattern": "^[^\\u0000]*$"}
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+MAX_IDS = 500
+_IDS = {"type": "array", "minItems": 1, "maxItems": MAX_IDS, "uniqueItems": True, "items": _ID}
+# A credential value: printable ASCII without spaces, as every source's keys, tokens and tags are.
+CREDENTIAL_PATTERN = "^[!-~]{1,2000}$"
 _COUNTS = ("offers_added", "offers_changed", "offers_missing",
            "products_added", "products_changed", "products_missing")
 
@@ -38,17 +48,18 @@ def _body(schema: dict, description: str) -> dict:
 
 _ERROR = {"$ref": "#/components/responses/AdminError"}
 _PATH_PARAMETERS = {
-    "name": {"name": "name", "in": "path", "required": True, "schema": _STRING,
+    "name": {"name": "name", "in": "path", "required": True,
+             "schema": {"type": "string", "pattern": PROVIDER_NAME_PATTERN},
              "description": "The provider's name, as in [providers.<name>]."},
-    "film": {"name": "film", "in": "path", "required": True, "schema": _STRING,
+    "film": {"name": "film", "in": "path", "required": True, "schema": openapi.FILM_REF,
              "description": "The film: 17, tmdb:451 or imdb:tt0113627.", "example": "tmdb:451"},
     "endpoint_id": {"name": "endpoint_id", "in": "path", "required": True,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                    "schema": _ID,
                     "description": "A webhook's id."},
     "delivery_id": {"name": "delivery_id", "in": "path", "required": True,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                    "schema": _ID,
                     "description": "A delivery's id (from the webhook's log)."},
-    "link_id": {"name": "link_id", "in": "path", "required": True, "schema": {"type": "integer"},
+    "link_id": {"name": "link_id", "in": "path", "required": True, "schema": _ID,
                 "description": "A product link's id (from the film's `products`)."},
 }
 
@@ -64,7 +75,7 @@ def _operation(operation_id: str, summary: str, responses: dict, parameters: tup
     }
     if body is not None:
         operation["requestBody"] = body
-    if parameters or body is not None:
+    if parameters or query or body is not None:
         operation["responses"].setdefault("400", _ERROR)
     if parameters:
         operation["responses"].setdefault("404", _ERROR)
@@ -202,15 +213,26 @@ _REPORTS = {"type": "array", "items": _schema("RunReport")}
 _SCORE = {"type": "number", "minimum": 0, "maximum": 1}
 _REVIEW_FILTER = {
     "relation": {"type": "string", "enum": [r.value for r in Relation]},
-    "merchant": {"type": "string", "minLength": 1, "description": "As products name it (Amazon, Apple Music)."},
+    "merchant": {**_TEXT, "minLength": 1, "description": "As products name it (Amazon, Apple Music)."},
     "min_score": _SCORE, "max_score": _SCORE,
-    "film": {"type": "string", "description": "17, tmdb:451 or imdb:tt0113627."},
+    "film": openapi.FILM_REF,
     "status": {"type": "string", "enum": ["approved", "candidate", "rejected"], "default": "candidate"},
 }
 _REVIEW_QUERY = [{"name": name, "in": "query", "required": False, "schema": schema}
                  for name, schema in {**_REVIEW_FILTER,
                                       "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
-                                      "offset": {"type": "integer", "minimum": 0, "default": 0}}.items()]
+                                      "offset": {"type": "integer", "minimum": 0, "maximum": MAX_ID,
+                                                 "default": 0}}.items()]
+# What POST /films adds: a film by its TMDB or IMDb id (an internal id names a film already stored).
+_NEW_FILM = {"type": "string", "pattern": f"^(?:tmdb:{decimal_pattern(MAX_ID)}|imdb:tt[0-9]{{7,10}})$",
+             "maxLength": 17, "example": "tmdb:603",
+             "description": "add a film by its TMDB or IMDb id: tmdb:451 or imdb:tt0113627 "
+                            "(ids 1 to 2147483647)"}
+_CREDENTIALS = {"anyOf": [
+    {"title": type_name, "type": "object", "minProperties": 1, "additionalProperties": False,
+     "properties": {field.name: {"type": "string", "pattern": CREDENTIAL_PATTERN,
+                                 "description": field.how_to_obtain} for field in cls.credentials}}
+    for type_name, cls in sorted(PROVIDER_TYPES.items()) if cls.credentials]}
 _LINKS = openapi.closed({"links": {"type": "array", "items": _schema("ProductLink")}})
 _DATE_QUERY = [{"name": name, "in": "query", "required": False, "description": description,
                 "schema": {"type": "string", "format": "date"}}
@@ -229,9 +251,9 @@ PATHS = {
         "put": _operation(
             "adminSaveCredentials", "Store credentials (encrypted) and test them with one call",
             {"200": _json(_schema("CheckResult"), "Stored; `ok` says whether the source accepted them")},
-            ("name",), _body({"type": "object", "minProperties": 1,
-                              "additionalProperties": {"type": "string", "minLength": 1}},
-                             "Field name to value; fields left out keep their value.")),
+            ("name",), _body(_CREDENTIALS, "Field name to value, the fields of the provider's type "
+                                           "(a 400 names the ones it has); fields left out keep "
+                                           "their value.")),
         "delete": _operation(
             "adminDeleteCredentials", "Forget the stored credentials (config and environment stay)",
             {"204": {"description": "Deleted"}}, ("name",)),
@@ -248,7 +270,7 @@ PATHS = {
             "adminSearchFilms", "Films whose title contains q, or the film q names",
             {"200": _json(openapi.closed({"films": {"type": "array", "items": _schema("AdminFilm")}}),
                           "At most 50 films")},
-            query=[{"name": "q", "in": "query", "required": False, "schema": _STRING,
+            query=[{"name": "q", "in": "query", "required": False, "schema": _TEXT,
                     "description": "Part of a title, or a film reference."}]),
         "post": _operation(
             "adminAddFilm", "Add a film by TMDB or IMDb id and refresh it from every provider",
@@ -256,7 +278,7 @@ PATHS = {
                                    "refresh": _REPORTS}), "Added"),
              "200": _json(openapi.closed({"film": _schema("AdminFilmDetail"), "created": {"type": "boolean"},
                                    "refresh": _REPORTS}), "The film was in the catalog already")},
-            body=_body(openapi.closed({"film": {"type": "string", "example": "tmdb:603"},
+            body=_body(openapi.closed({"film": _NEW_FILM,
                                 "refresh": {"type": "boolean", "default": True}}) | {"required": ["film"]},
                        "The film's reference; refresh false only adds it.")),
     },
@@ -274,11 +296,16 @@ PATHS = {
             "type": "object", "additionalProperties": False,
             "oneOf": [{"required": ["asin"]}, {"required": ["gtin"]}, {"required": ["url"]}],
             "properties": {
-                "asin": _STRING, "gtin": _STRING, "url": _STRING,
-                "title": {"type": "string", "description": "For a product not stored yet"},
+                "asin": {"type": "string", "pattern": "^[A-Za-z0-9]{10}$",
+                         "description": "is not an ASIN: ten letters and digits, as B000FQJAIA"},
+                "gtin": {"type": "string", "pattern": "^(?:[0-9]{8}|[0-9]{12,14})$",
+                         "description": "is not a GTIN: 8, 12, 13 or 14 digits"},
+                "url": {"type": "string", "maxLength": 2000, "pattern": "^https?://[^\\s\\u0000]+$",
+                        "description": "an http(s) URL of at most 2000 characters"},
+                "title": {**_TEXT, "description": "For a product not stored yet"},
                 "format": {"type": "string", "enum": [f.value for f in ProductFormat]},
                 "relation": {"type": "string", "enum": [r.value for r in Relation], "default": "edition"},
-                "region": {"type": "string", "description": "Default: service.default_region"},
+                "region": {**openapi.REGION, "description": "Default: service.default_region"},
             }}, "Exactly one of asin, gtin or url."))},
     f"{PREFIX}/films/{{film}}/products/{{link_id}}": {"patch": _operation(
         "adminChangeLink", "Approve, reject, pin or hide one of the film's product links",
@@ -289,7 +316,7 @@ PATHS = {
     f"{PREFIX}/films/{{film}}/products/order": {"put": _operation(
         "adminOrderLinks", "Show these links first, in this order (each is pinned at its place)",
         {"200": _json(_LINKS, "Every link of the film, as the console lists them")}, ("film",),
-        _body(openapi.closed({"links": {"type": "array", "minItems": 1, "items": {"type": "integer"}}}),
+        _body(openapi.closed({"links": _IDS}),
               "The film's link ids in the order to show them."))},
     f"{PREFIX}/review": {
         "get": _operation(
@@ -307,7 +334,7 @@ PATHS = {
                         "oneOf": [{"required": ["links"]}, {"required": ["filter"]}],
                         "properties": {
                             "status": {"type": "string", "enum": ["approved", "rejected"]},
-                            "links": {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+                            "links": _IDS,
                             "filter": {"type": "object", "additionalProperties": False,
                                        "properties": _REVIEW_FILTER}}},
                        "All or nothing: an unknown link id changes nothing.")),
@@ -356,3 +383,9 @@ PATHS = {
 }
 
 openapi.register(PATHS, COMPONENTS)
+
+
+def body_schema(path: str, method: str) -> dict:
+    """The request body's schema of one operation (`path` below PREFIX), for the API to check
+    bodies against the very schema the document shows."""
+    return PATHS[PREFIX + path][method]["requestBody"]["content"]["application/json"]["schema"]

@@ -3,8 +3,8 @@ werkzeug's scrypt) and API tokens (random, shown once, kept only as a SHA-256 di
 token is 256 random bits, so a fast digest is as safe as a slow hash and lets a request's
 token be found by an index lookup).
 
-The console keeps the logged-in operator in Flask's signed session cookie, with a digest of
-the password hash, so changing a password (or deleting the user) ends every other session.
+Console sessions live in the database (affiliate.admin.sessions): logging out, a new
+password and `affiliate admin revoke-sessions` end them at once in every web process.
 """
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ import re
 import secrets
 from functools import lru_cache
 
-from flask import g, session
+from flask import g, request, session
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from affiliate.admin import sessions, user_agents
+from affiliate.admin.session_cookie import console_session
 from affiliate.db import Database
 from affiliate.models import AdminUser, ApiToken
+from affiliate.state import state
 from affiliate.types import utcnow
 
 MIN_PASSWORD_LENGTH = 10
@@ -28,7 +31,6 @@ TOKEN_PREFIX = "aff_"
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,80}$")
 # last_used_at is written at most this often per token, not on every request.
 _USE_RESOLUTION = dt.timedelta(minutes=1)
-_SESSION_USER, _SESSION_PASSWORD = "admin_user", "admin_password"
 
 
 def create_user(db: Database, username: str, password: str) -> AdminUser:
@@ -55,6 +57,8 @@ def set_password(db: Database, username: str, password: str) -> None:
             raise LookupError(f"no user {username!r}; `affiliate admin create-user {username}` adds one")
         user.password_hash = generate_password_hash(password)
         s.add(user)
+        user_id = user.id
+    sessions.end_all(db, user_id)
 
 
 def authenticate(db: Database, username: str, password: str) -> AdminUser | None:
@@ -140,36 +144,32 @@ def _digest(secret: str) -> str:
 
 # --- console sessions ---------------------------------------------------------------------
 
-def log_in(user: AdminUser) -> None:
-    """Start a fresh session for `user` (a new session id: nothing from before login carries
-    over, including its CSRF token)."""
-    session.clear()
-    session.permanent = True
-    session[_SESSION_USER] = user.id
-    session[_SESSION_PASSWORD] = _password_mark(user)
+def log_in(db: Database, user: AdminUser) -> None:
+    """Start a new session for `user`: a new id, so nothing from before the login carries
+    over (its CSRF token included), and whatever id an attacker planted is worthless."""
+    console = console_session()
+    if console.stored:
+        sessions.end(db, console.session_id)
+    lifetimes = sessions.Lifetimes.of(state().settings.admin)
+    session_id = sessions.begin(db, user.id, user_agents.coarse(request.headers.get("User-Agent")),
+                                sessions.clock(), lifetimes)
+    console.restart(session_id, user.id)
+    g.pop("admin_current_user", None)
 
 
-def log_out() -> None:
-    session.clear()
+def log_out(db: Database) -> None:
+    """End this browser's session, everywhere at once."""
+    console = console_session()
+    if console.stored:
+        sessions.end(db, console.session_id)
+    console.restart(None, None)
+    g.pop("admin_current_user", None)
 
 
 def current_user(db: Database) -> AdminUser | None:
-    """The logged-in operator, if the session's user still exists with the same password."""
+    """The logged-in operator: the session was found live when the request began."""
     if "admin_current_user" not in g:
-        g.admin_current_user = _session_user(db)
+        user_id = getattr(session, "user_id", None)
+        with db.session() as s:
+            g.admin_current_user = s.get(AdminUser, user_id) if user_id is not None else None
     return g.admin_current_user
-
-
-def _session_user(db: Database) -> AdminUser | None:
-    user_id = session.get(_SESSION_USER)
-    if not isinstance(user_id, int):
-        return None
-    with db.session() as s:
-        user = s.get(AdminUser, user_id)
-    if user is None or not secrets.compare_digest(session.get(_SESSION_PASSWORD, ""), _password_mark(user)):
-        return None
-    return user
-
-
-def _password_mark(user: AdminUser) -> str:
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:32]

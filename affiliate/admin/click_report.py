@@ -4,6 +4,7 @@ clicked films, over a period of UTC days; read through `affiliate.clicks`, drawn
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -101,6 +102,8 @@ def _days(since: dt.date, until: dt.date) -> list[dt.date]:
 
 def _date(name: str, text: str) -> dt.date:
     try:
+        if not re.fullmatch("[0-9]{4}-[0-9]{2}-[0-9]{2}", text.strip()):
+            raise ValueError(text)
         return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"{name}: {text[:20]!r} is not a date (YYYY-MM-DD)") from None

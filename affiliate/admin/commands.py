@@ -1,4 +1,5 @@
-"""`affiliate admin ...`: operators and API tokens for the console and the admin API.
+"""`affiliate admin ...`: operators, their sessions and API tokens for the console and the
+admin API.
 
 A password is read from a hidden prompt (asked twice), or from the first line of standard
 input with --password-stdin (for scripts), never from the command line, where it would end
@@ -11,7 +12,8 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from affiliate.admin import auth, throttle
+from affiliate.admin import auth, sessions, throttle
+from affiliate.health import when
 from affiliate.state import state
 from affiliate.types import utcnow
 
@@ -64,7 +66,7 @@ def create_user(username: str, password_stdin: bool) -> None:
 @_PASSWORD_STDIN
 @with_appcontext
 def set_password(username: str, password_stdin: bool) -> None:
-    """Change an operator's password; their other sessions end."""
+    """Change an operator's password; all their sessions end."""
     _require_migrated()
     try:
         auth.set_password(state().db, username, _password(password_stdin))
@@ -94,6 +96,41 @@ def unlock(username: str | None, everyone: bool) -> None:
     counted = "was not locked" if locked is False else "has no failed logins counted"
     click.echo(f"{username} {counted}; if the console still refuses, the lock is on the "
                "address: `affiliate admin unlock --all` clears it.")
+
+
+@admin.command("list-sessions")
+@click.argument("username", required=False)
+@with_appcontext
+def list_sessions(username: str | None) -> None:
+    """Live console sessions, of USERNAME or of every operator."""
+    _require_migrated()
+    affiliate = state()
+    try:
+        user_id = sessions.user_id_of(affiliate.db, username) if username else None
+    except LookupError as exc:
+        raise click.ClickException(f"{exc}; `affiliate admin create-user {username}` adds one") from None
+    rows = sessions.live(affiliate.db, sessions.clock(),
+                         sessions.Lifetimes.of(affiliate.settings.admin), user_id)
+    if not rows:
+        click.echo(f"{username} has no live sessions." if username else "No live sessions.")
+    for name, row in rows:
+        click.echo(f"{name}  {row.agent or 'unknown browser'}  logged in {when(row.created_at)}"
+                   f"  last seen {when(row.last_seen_at)}")
+
+
+@admin.command("revoke-sessions")
+@click.argument("username")
+@with_appcontext
+def revoke_sessions(username: str) -> None:
+    """End every console session of USERNAME at once, in every web process."""
+    _require_migrated()
+    try:
+        ended = sessions.revoke(state().db, username)
+    except LookupError as exc:
+        raise click.ClickException(f"{exc}; `affiliate admin list-sessions` shows who is "
+                                   "logged in") from None
+    click.echo(f"Ended {ended} session{'s' * (ended != 1)} of {username}; "
+               "they need to log in again.")
 
 
 @admin.command("create-token")

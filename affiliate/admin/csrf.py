@@ -1,19 +1,26 @@
-"""CSRF protection for the console: one random token per session, sent back by every form
-(hidden field) or script (X-CSRF-Token header) and checked on every unsafe method.
+"""CSRF protection for the console: one token per session, sent back by every form (hidden
+field) or script (X-CSRF-Token header) and checked on every unsafe method.
+
+The token is an HMAC of the session id under the secret key: nothing to store (the login form
+needs one before there is a session row), it changes with the session id at login, and the
+page it is written into does not reveal the id.
 
 Only the console needs it: it is the part authenticated by a cookie. The admin API takes a
 bearer token that a browser never sends by itself.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 
-from flask import request, session
+from flask import current_app, request
+
+from affiliate.admin.session_cookie import console_session
 
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_KEY = "admin_csrf"
 
 
 class CsrfRejected(Exception):
@@ -22,18 +29,23 @@ class CsrfRejected(Exception):
 
 
 def token() -> str:
-    """This session's token, made on first use."""
-    if _KEY not in session:
-        session[_KEY] = secrets.token_urlsafe(32)
-    return session[_KEY]
+    """This session's token (the session gets its id on first use)."""
+    return _token_for(console_session().ensure_id())
 
 
 def check() -> None:
     """Raise CsrfRejected unless a safe method, or the session's token was sent back."""
     if request.method in SAFE_METHODS:
         return
-    expected = session.get(_KEY)
+    session_id = console_session().session_id
     sent = request.form.get(FIELD) or request.headers.get(HEADER)
-    if not expected or not sent or not secrets.compare_digest(sent.encode(), expected.encode()):
+    if not session_id or not sent or not secrets.compare_digest(sent.encode(),
+                                                                _token_for(session_id).encode()):
         raise CsrfRejected("this form is out of date or did not come from the console "
                            "(its CSRF token is missing or wrong); reload the page and try again")
+
+
+def _token_for(session_id: str) -> str:
+    key = current_app.secret_key
+    key = key.encode() if isinstance(key, str) else key
+    return hmac.new(key, b"csrf:" + session_id.encode(), hashlib.sha256).hexdigest()

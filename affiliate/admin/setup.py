@@ -2,12 +2,12 @@
 app, with the security headers every /admin answer carries."""
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Flask, request
 
 from affiliate.admin import api_spec  # noqa: F401  (describes the admin API in the OpenAPI document)
+from affiliate.api_errors import answer_routing_errors_as_json
 from affiliate.admin.api import bp as api_bp
+from affiliate.admin.session_cookie import ConsoleSessions
 from affiliate.admin.state import PREFIX, AdminState
 from affiliate.admin.views import bp as console_bp
 from affiliate.admin.work import Refresher
@@ -36,12 +36,13 @@ def init_admin(app: Flask, settings: Settings, db: Database) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.admin.secure_cookie,
-        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.admin.session_hours),
     )
+    app.session_interface = ConsoleSessions(app.session_interface)
     refresher = Refresher(db, settings)
     app.extensions["affiliate"].listeners.append(lambda new: setattr(refresher, "settings", new))
     app.extensions["affiliate_admin"] = AdminState(refresher, secret is not None)
     app.register_blueprint(api_bp, url_prefix=api_spec.PREFIX)
+    answer_routing_errors_as_json(app, PREFIX + "/api/")
     app.register_blueprint(console_bp, url_prefix=PREFIX)
     app.after_request(_security_headers)
 

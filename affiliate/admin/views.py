@@ -15,7 +15,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from werkzeug.exceptions import HTTPException
 
 from affiliate import credentials, curation, review_queue, widgets
-from affiliate.admin import auth, click_report, csrf, films, provider_status, throttle
+from affiliate.admin import auth, click_report, csrf, films, provider_status, sessions, throttle
+from affiliate.admin.session_cookie import console_session
 from affiliate.admin.state import PREFIX, admin_state
 from affiliate.admin.work import is_not_found, summary
 from affiliate.health import when
@@ -39,6 +40,7 @@ _LINK_ACTIONS = {
     "show": lambda db, ids: curation.set_hidden(db, ids, False),
 }
 _MOVES = {"up": -1, "down": 1}
+DB_INT_MAX = 2**31 - 1  # the largest id an INTEGER column holds; a larger one is a 404, not a 500
 
 
 class BadInput(ValueError):
@@ -130,7 +132,7 @@ def login():
         return render_template("affiliate/admin/login.html", next=next_page,
                                error="Wrong username or password.", username=username), 401
     throttle.succeeded(affiliate.db, attempt)
-    auth.log_in(user)
+    auth.log_in(affiliate.db, user)
     return redirect(next_page, 303)
 
 
@@ -146,7 +148,7 @@ def _client_address(proxy_hops: int) -> str:
 
 @bp.post("/logout")
 def logout():
-    auth.log_out()
+    auth.log_out(state().db)
     flash("Logged out.")
     return redirect(url_for("affiliate_admin.login"), 303)
 
@@ -380,7 +382,7 @@ def _listed(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-@bp.get("/webhooks/<int(max=2147483647):endpoint_id>")
+@bp.get("/webhooks/<int:endpoint_id>")
 @_answers
 def webhook(endpoint_id: int):
     db = state().db
@@ -388,7 +390,7 @@ def webhook(endpoint_id: int):
                            deliveries=endpoints.deliveries(db, endpoint_id))
 
 
-@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/resume")
+@bp.post("/webhooks/<int:endpoint_id>/resume")
 @_answers
 def resume_webhook(endpoint_id: int):
     endpoints.resume(state().db, endpoint_id)
@@ -396,7 +398,7 @@ def resume_webhook(endpoint_id: int):
     return redirect(url_for("affiliate_admin.webhook", endpoint_id=endpoint_id), 303)
 
 
-@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/remove")
+@bp.post("/webhooks/<int:endpoint_id>/remove")
 @_answers
 def remove_webhook(endpoint_id: int):
     endpoints.remove(state().db, endpoint_id)
@@ -404,7 +406,7 @@ def remove_webhook(endpoint_id: int):
     return redirect(url_for("affiliate_admin.webhooks"), 303)
 
 
-@bp.post("/webhooks/<int(max=2147483647):endpoint_id>/deliveries/<int(max=2147483647):delivery_id>")
+@bp.post("/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>")
 @_answers
 def send_again(endpoint_id: int, delivery_id: int):
     endpoints.send_again(state().db, endpoint_id, delivery_id)
@@ -429,12 +431,44 @@ def create_token():
                            created=token, secret=secret), 201
 
 
-@bp.post("/tokens/<int:token_id>/revoke")
+@bp.post(f"/tokens/<int(max={DB_INT_MAX}):token_id>/revoke")
 @_answers
 def revoke_token(token_id: int):
     token = auth.revoke_token(state().db, token_id)
     flash(f"Token {token.name!r} revoked.", "ok")
     return redirect(url_for("affiliate_admin.tokens"), 303)
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+@bp.get("/sessions")
+def session_list():
+    affiliate, user = state(), auth.current_user(state().db)
+    rows = sessions.live(affiliate.db, sessions.clock(),
+                         sessions.Lifetimes.of(affiliate.settings.admin), user.id)
+    return render_template("affiliate/admin/sessions.html", sessions=[row for _, row in rows],
+                           current=sessions.digest(console_session().ensure_id()),
+                           hours=affiliate.settings.admin.session_hours,
+                           idle_minutes=affiliate.settings.admin.session_idle_minutes)
+
+
+@bp.post(f"/sessions/<int(max={DB_INT_MAX}):row_id>/end")
+def end_session(row_id: int):
+    user = auth.current_user(state().db)
+    if not sessions.end_one(state().db, user.id, row_id):
+        abort(404, f"you have no session {row_id}; it may have ended already")
+    flash("Session ended.", "ok")
+    return redirect(url_for("affiliate_admin.session_list"), 303)
+
+
+@bp.post("/sessions/end-all")
+def end_all_sessions():
+    """Sign out everywhere: every session of this operator ends, this one too."""
+    db = state().db
+    count = sessions.end_all(db, auth.current_user(db).id)
+    auth.log_out(db)
+    flash(f"Signed out everywhere ({count} session{'s' * (count != 1)} ended).")
+    return redirect(url_for("affiliate_admin.login"), 303)
 
 
 # --- clicks ---------------------------------------------------------------------------------

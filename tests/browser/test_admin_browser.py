@@ -174,3 +174,35 @@ def test_an_operator_reviews_a_hundred_candidates_on_one_page_by_keyboard(page, 
     assert counts == {"approved": 3, "rejected": 41, "candidate": 56}
     best = review_queue.listing(db, review_queue.ReviewFilter(status="approved")).candidates
     assert [row.score for row in best] == [0.795, 0.79, 0.785]
+
+
+def test_a_copied_console_cookie_dies_with_logout_in_another_web_process(browser, page, context,
+                                                                         make_settings, serve_app):
+    """Two web processes on one database: the operator logs in on the first, a copy of the
+    cookie works on the second until the operator logs out, then not even there."""
+    first, second = admin_app(make_settings), admin_app(make_settings)
+    auth.create_user(first.extensions["affiliate"].db, USERNAME, PASSWORD)
+    one, two = serve_app(first), serve_app(second)
+    page.goto(f"{one}/admin/login")
+    page.get_by_label("Username").fill(USERNAME)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Providers").wait_for()
+    page.get_by_role("link", name="Sessions").click()
+    assert "Chrome on Linux" in page.get_by_role("row").nth(1).inner_text()
+
+    cookie = next(c for c in context.cookies() if c["name"] == "affiliate_admin")
+    thief = browser.new_context()
+    thief.add_cookies([{"name": cookie["name"], "value": cookie["value"], "url": f"{two}/admin/"}])
+    stolen = thief.new_page()
+    stolen.goto(f"{two}/admin/providers")
+    assert stolen.get_by_role("heading", name="Providers").count() == 1
+
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_text("Logged out.").wait_for()
+    stolen.goto(f"{two}/admin/providers")
+
+    assert stolen.get_by_role("heading", name="Log in").count() == 1
+    thief.close()
+    for app in (first, second):
+        app.extensions["affiliate"].db.dispose()
