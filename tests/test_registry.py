@@ -19,7 +19,8 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).parent.parent
 ADAPTERS = sorted(registry.PROVIDER_TYPES.values(), key=lambda cls: cls.type_name)
 HARNESSES = [str(ROOT / "tests" / name)
-             for name in ("test_fault_matrix.py", "test_secret_leaks.py", "test_registry.py")]
+             for name in ("test_fault_matrix.py", "test_secret_leaks.py", "test_parsers_fuzz.py",
+                          "test_registry.py")]
 # Each database test runs once per database (tests/conftest.py).
 DATABASES = 2 if os.environ.get("AFFILIATE_TEST_DATABASE_URL") else 1
 
@@ -93,8 +94,8 @@ def test_a_type_from_another_package_is_run_by_the_fault_matrix_and_the_leak_sui
     result = pytester.runpytest_subprocess(*HARNESSES, "-k", "example", "-n", "0", "-p", "no:cacheprovider")
 
     # Every fault and the two real-socket tests in the matrix, its commands and pages in the
-    # leak suite, its declarations here.
-    result.assert_outcomes(passed=(len(FAULTS) + 3) * DATABASES + 2)
+    # leak suite (on each database), its parser fuzzed at two routes, its declarations here.
+    result.assert_outcomes(passed=(len(FAULTS) + 3) * DATABASES + 2 + 2)
 
 
 def test_a_type_without_a_case_fails_every_harness(pytester, monkeypatch):
@@ -104,7 +105,7 @@ def test_a_type_without_a_case_fails_every_harness(pytester, monkeypatch):
                                            "-p", "no:cacheprovider")
 
     # Only its operator-facing declarations (inherited) pass.
-    result.assert_outcomes(failed=(len(FAULTS) + 3) * DATABASES + 1, passed=1)
+    result.assert_outcomes(failed=(len(FAULTS) + 3) * DATABASES + 2 + 1, passed=1)
     result.stdout.fnmatch_lines(["*provider type 'uncovered' declares no test case*"])
 
 
