@@ -12,13 +12,16 @@ import enum
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from providers.link_policy import LinkPolicy
 from providers.pacing import Pacer
 from providers.terms import AccountReport, Terms
+
+if TYPE_CHECKING:
+    from providers.testing import ProviderCase
 
 
 class OfferKind(str, enum.Enum):
@@ -457,6 +460,9 @@ class Provider:
     # identified before is a definitive miss: that film is covered and what it held there
     # counts one miss. False for sources whose empty answers prove nothing.
     definitive_misses: ClassVar[bool] = False
+    # How the suite runs it against its recorded answers (providers/testing.py): the fault
+    # matrix, the leak suite and the registry test run every registered type's cases.
+    tests: ClassVar[tuple[ProviderCase, ...]] = ()
     # How often refresh reads the source's change feed (`changes`); None: it has none.
     changes_every: dt.timedelta | None = None
     # Why this provider cannot call its source (its credentials are missing or unreadable);

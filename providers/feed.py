@@ -51,8 +51,9 @@ several films), `relation` (default "edition") and `position` for those films, `
 `merchant`. The columns id, title, link and film are required.
 
 Each bad entry is skipped and reported as a Problem (`offers[3]`, `line 7`); the rest still
-loads. The result is complete only when nothing was skipped: only then may the catalog treat
-something the feed no longer lists as gone. Without a film list, `covered` is every film the
+loads. A JSON document naming none of the sections (an error object answered with 200) is
+refused whole. The result is complete only when nothing was skipped: only then may the
+catalog treat something the feed no longer lists as gone. Without a film list, `covered` is every film the
 feed lists or mentions; with one, exactly the films asked about.
 """
 from __future__ import annotations
@@ -100,6 +101,7 @@ from providers.fields import http_url, is_http_url
 from providers.http import Http, safe_label
 from providers.outbound import Limits, LimitExceeded, address_rule, gunzip
 from providers.regions import normalize_region
+from providers.testing import ProviderCase, Route
 
 BUILTIN_DEMO = "builtin:demo"
 _SECTIONS = ("platforms", "films", "offers", "products")
@@ -153,6 +155,17 @@ class FeedProvider(Provider):
     type_name = "feed"
     lists_catalog = True
     description = "A JSON catalog or a Google Merchant-style CSV product feed, from a file or URL"
+    tests = (ProviderCase(
+        "feed", {"type": "feed", "url": "https://feed.fault.test/catalog.json?token=feed-token-SECRET-7c1d"},
+        ("feed-token-SECRET-7c1d",),
+        good=(Route("GET", "https://feed.fault.test/catalog.json", "feed/catalog.json"),),
+        shows="Leaving Las Vegas [Blu-ray]",
+        empty=(Route("GET", "https://feed.fault.test/catalog.json",
+                     b'{"films": [], "offers": [], "products": []}'),),
+        # A feed follows redirects to any public host (a CDN); the matrix's other host is down.
+        outcomes={"redirect-elsewhere": "transient"},
+        local_config={"allow_private_addresses": True},
+        notes="An affiliate network's feed, its key in the URL."),)
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         source = _Source(self.settings, self.throttle, self.retry)
@@ -328,6 +341,10 @@ def _json_sections(text: str, label: str) -> dict[str, list]:
         raise BadResponse(f"{label}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise BadResponse(f"{label}: expected a JSON object at the top level")
+    if not data.keys() & set(_SECTIONS):
+        # An error object answered with 200 is no catalog: reading it as an empty one would
+        # count a miss for everything the feed lists.
+        raise BadResponse(f"{label}: names none of {', '.join(_SECTIONS)}; not a catalog")
     sections = {name: [] if data.get(name) is None else data[name] for name in _SECTIONS}
     for name, value in sections.items():
         if not isinstance(value, list):

@@ -93,6 +93,7 @@ from providers.fields import base_url, is_http_url, region_list
 from providers.http import Http, parse_as, retry_after_seconds, safe_label
 from providers.platforms import CANONICAL
 from providers.product_facts import itunes_album_facts
+from providers.testing import ProviderCase, Route
 
 ID_SOURCE = "itunes"
 MERCHANT = "Apple Music"
@@ -114,6 +115,18 @@ _SEARCH_LIMIT = 25
 _THROTTLED_RETRY_SECONDS = 60.0  # Apple's limit is per minute and it sends no Retry-After
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+# What the suite's harnesses replay (providers/testing.py): Apple serves JavaScript-typed JSON.
+_APPLE, _APPLE_JSON = "https://itunes.fault.test", "text/javascript; charset=utf-8"
+_CONFIG = {"type": "itunes", "base_url": _APPLE, "affiliate_token": "1000lABC"}
+_GOOD = (
+    Route("GET", f"{_APPLE}/search", "itunes/search_movie_leaving_las_vegas.json",
+          content_type=_APPLE_JSON, params={"media": "movie"}),
+    Route("GET", f"{_APPLE}/search", "itunes/search_album_leaving_las_vegas.json",
+          content_type=_APPLE_JSON, params={"media": "music"}),
+    Route("GET", f"{_APPLE}/lookup", "itunes/lookup_leaving_las_vegas.json", content_type=_APPLE_JSON))
+_EMPTY_SEARCH = Route("GET", f"{_APPLE}/search", "itunes/empty.json", content_type=_APPLE_JSON)
+_EMPTY_LOOKUP = Route("GET", f"{_APPLE}/lookup", "itunes/empty.json", content_type=_APPLE_JSON)
 
 
 class _Unusable(Exception):
@@ -214,6 +227,17 @@ class ItunesProvider(Provider):
     definitive_misses = True
     requests_per_second = 20 / 60
     batch_size = 1
+    tests = (
+        ProviderCase("itunes", _CONFIG, (), good=_GOOD, shows="Apple TV",
+                     empty=(_EMPTY_LOOKUP, _EMPTY_SEARCH),
+                     notes="A stored Apple id is looked up; an empty lookup is Apple's word it "
+                           "stopped selling."),
+        ProviderCase("itunes-soundtracks", _CONFIG, (), good=_GOOD, shows="Apple TV",
+                     empty=(_EMPTY_SEARCH,), tolerates=("transient", "bad_response"),
+                     notes="The film's lookup answers; its soundtrack search fails. Only being "
+                           "rate-limited stops the fetch: other failures cost the film its "
+                           "coverage, not its offers."),
+    )
 
     def fetch(self, films: Iterable[FilmQuery] | None) -> ProviderResult:
         client = _Client(self.settings, self.throttle, self.retry)

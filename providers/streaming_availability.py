@@ -132,6 +132,7 @@ from providers.link_policy import AMAZON, APPLE, FANDANGO, GOOGLE_PLAY, MICROSOF
 from providers.platforms import slugify
 from providers.regions import local_date
 from providers.terms import Attribution, Terms
+from providers.testing import ProviderCase, Route
 
 TYPE_NAME = "streaming-availability"
 RAPIDAPI_HOST = "streaming-availability.p.rapidapi.com"
@@ -324,6 +325,17 @@ class StreamingAvailabilityProvider(Provider):
     ),))
     # Its deep links to stores may carry the stores' affiliate parameters of others.
     link_policy = LinkPolicy(third_party=(APPLE, AMAZON, GOOGLE_PLAY, FANDANGO, MICROSOFT))
+    tests = (ProviderCase(
+        "streaming-availability",
+        {"type": TYPE_NAME, "base_url": "https://motn.fault.test", "api_key": "rapidapi-key-SECRET-5e6f7a"},
+        ("rapidapi-key-SECRET-5e6f7a",),
+        good=(Route("GET", "https://motn.fault.test/shows/tt0113627",
+                    "streaming_availability/show_tt0113627_us.json"),),
+        shows="Movie of the Night",
+        empty=(Route("GET", "https://motn.fault.test/shows/tt0113627",
+                     "streaming_availability/show_tt0113627_none.json"),),
+        refused=(Route("GET", "https://motn.fault.test/", "streaming_availability/not_subscribed.json",
+                       403),)),)
 
     def __init__(self, *args, **kwargs):  # Provider's: name, settings, throttle, retry
         super().__init__(*args, **kwargs)

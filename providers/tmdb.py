@@ -108,6 +108,7 @@ from providers.http import Http, parse_as, safe_label
 from providers.platforms import slugify
 from providers.regions import normalize_region
 from providers.terms import Attribution, Terms
+from providers.testing import ProviderCase, Route
 
 # TMDB's bucket names, in the order offers are listed.
 _BUCKETS = (
@@ -360,6 +361,15 @@ class TmdbProvider(Provider):
         # The API terms allow no caching beyond six months; 180 days stays inside that.
         retention=dt.timedelta(days=180),
     )
+    tests = (ProviderCase(
+        "tmdb", {"type": "tmdb", "base_url": "https://tmdb.fault.test",
+                 "api_key": "tmdb-v3-key-SECRET-1f2e3d"}, ("tmdb-v3-key-SECRET-1f2e3d",),
+        good=(Route("GET", "https://tmdb.fault.test/3/movie/451/watch/providers",
+                    "tmdb/watch_providers_451.json"),),
+        shows="MGM+",
+        empty=(Route("GET", "https://tmdb.fault.test/3/movie/451/watch/providers",
+                     "tmdb/watch_providers_empty.json"),),
+        refused=(Route("GET", "https://tmdb.fault.test/", "tmdb/error_401.json", 401),)),)
 
     def __init__(self, *args, **kwargs):  # Provider's: name, settings, throttle, retry
         super().__init__(*args, **kwargs)

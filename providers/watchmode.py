@@ -76,6 +76,7 @@ from providers.link_policy import AMAZON, APPLE, FANDANGO, GOOGLE_PLAY, MICROSOF
 from providers.platforms import CANONICAL, slugify
 from providers.regions import normalize_region
 from providers.terms import AccountReport, Attribution, Terms
+from providers.testing import ProviderCase, Route
 
 # None: TV Everywhere, skipped on purpose (see the module docstring).
 _KINDS: dict[str, OfferKind | None] = {
@@ -216,6 +217,17 @@ class WatchmodeProvider(Provider):
     # Watchmode's deep links carry its own affiliate parameters (Apple's `at`, Fandango/Vudu's
     # and Google Play's PAffiliateID, an empty Amazon `tag=`).
     link_policy = LinkPolicy(third_party=(APPLE, AMAZON, GOOGLE_PLAY, FANDANGO, MICROSOFT))
+    tests = (ProviderCase(
+        "watchmode", {"type": "watchmode", "base_url": "https://watchmode.fault.test",
+                      "api_key": "wm-key-SECRET-9a8b7c"}, ("wm-key-SECRET-9a8b7c",),
+        good=(Route("GET", "https://watchmode.fault.test/v1/search/", "watchmode/search_tt0113627.json"),
+              Route("GET", "https://watchmode.fault.test/v1/title/1266026/sources/",
+                    "watchmode/sources_1266026.json")),
+        shows="Streaming availability by Watchmode",
+        faulted=(("GET", "https://watchmode.fault.test/v1/search/"),
+                 ("GET", "https://watchmode.fault.test/v1/title/1266026/sources/")),
+        empty=(Route("GET", "https://watchmode.fault.test/v1/title/1266026/sources/", b"[]"),),
+        refused=(Route("GET", "https://watchmode.fault.test/", "watchmode/error_401.json", 401),)),)
 
     # The credits left, as of the last answer; None until Watchmode has answered.
     quota: Quota | None = None

@@ -122,9 +122,16 @@ def make_settings(database_url):
     return make
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "settings(**sections): the `settings` fixture's overrides, "
+                                       "as make_settings takes them (and so app, client, demo's)")
+
+
 @pytest.fixture
-def settings(make_settings):
-    return make_settings()
+def settings(make_settings, request):
+    """The test's settings: `@pytest.mark.settings(link_tags=[...])` overrides sections."""
+    marker = request.node.get_closest_marker("settings")
+    return make_settings(**(marker.kwargs if marker else {}))
 
 
 @pytest.fixture
@@ -143,9 +150,10 @@ def db(app):
 
 
 @pytest.fixture
-def demo(db, settings):
-    """The database with the bundled demo catalog loaded, as `affiliate serve` does."""
-    reports = run_refresh(db, settings, "demo")
+def demo(app, db):
+    """The database with the bundled demo catalog loaded, as `affiliate serve` does (with
+    the settings of whichever `app` the test module has)."""
+    reports = run_refresh(db, app.extensions["affiliate"].settings, "demo")
     assert [r.status for r in reports] == ["complete"], reports
     return db
 

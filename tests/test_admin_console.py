@@ -46,13 +46,6 @@ def db(app):
 
 
 @pytest.fixture
-def demo(app, db):
-    reports = run_refresh(db, app.extensions["affiliate"].settings, "demo")
-    assert [r.status for r in reports] == ["complete"]
-    return db
-
-
-@pytest.fixture
 def client(app):
     return app.test_client()
 

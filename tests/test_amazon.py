@@ -6,7 +6,6 @@ import base64
 import dataclasses
 import json
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -33,9 +32,9 @@ from providers.base import (
     Transient,
 )
 from providers.pacing import Pacer
+from tests.recorded import recorded, recorded_json
 from tests.standin import Answer
 
-RECORDINGS = Path(__file__).parent / "recordings" / "amazon"
 API = "https://creatorsapi.amazon/catalog/v1"
 GET_ITEMS = f"{API}/getItems"
 SEARCH_ITEMS = f"{API}/searchItems"
@@ -43,17 +42,13 @@ COGNITO_NA = "https://creatorsapi.auth.us-east-1.amazoncognito.com/oauth2/token"
 LWA_NA = "https://api.amazon.com/auth/o2/token"
 CREDENTIAL_ID = "4kq3v8example0credential"
 SECRET = "s3cr3t-CREDENTIAL-value-9f8e7d"
-COGNITO_TOKEN = json.loads((RECORDINGS / "token_cognito.json").read_text())["access_token"]
+COGNITO_TOKEN = recorded_json("amazon/token_cognito.json")["access_token"]
 SECRETS = (SECRET, CREDENTIAL_ID, COGNITO_TOKEN)
 
 LLV = FilmKey(imdb_id="tt0113627")
 SID = FilmKey(tmdb_id=14924)
 BLU_RAY, NOVEL, BOX_SET, SOUNDTRACK, DVD = (
     "B00C6FBZ8S", "0802135331", "B0019X3YXQ", "B000002OUW", "B00004Z4WK")
-
-
-def body(name: str) -> dict:
-    return json.loads((RECORDINGS / name).read_text())
 
 
 def provider(throttle=None, **settings) -> AmazonProvider:
@@ -78,11 +73,11 @@ def sid(*asins: str) -> FilmQuery:
 
 
 def token(url: str = COGNITO_NA, name: str = "token_cognito.json"):
-    return responses.post(url, json=body(name))
+    return responses.post(url, json=recorded_json(f"amazon/{name}"))
 
 
 def get_items(name: str = "get_items.json", status: int = 200, **kwargs):
-    return responses.post(GET_ITEMS, json=body(name), status=status, **kwargs)
+    return responses.post(GET_ITEMS, json=recorded_json(f"amazon/{name}"), status=status, **kwargs)
 
 
 def requested(call) -> dict:
@@ -185,7 +180,7 @@ def test_v3_credentials_use_login_with_amazon_and_a_bare_bearer():
 
 def _answer_what_was_asked(request):
     """getItems answering every ASIN asked, as Amazon does for valid ones."""
-    template = body("get_items.json")["itemsResult"]["items"][0]
+    template = recorded_json("amazon/get_items.json")["itemsResult"]["items"][0]
     asins = json.loads(request.body)["itemIds"]
     items = [{**template, "asin": asin, "detailPageURL": f"https://www.amazon.com/dp/{asin}"}
              for asin in asins]
@@ -287,7 +282,7 @@ def test_an_asin_left_out_without_an_error_still_fails_its_film():
 def test_a_batch_amazon_knows_none_of_answers_for_its_films():
     token()
     responses.add_callback(responses.POST, GET_ITEMS, callback=lambda request: (
-        (404, {}, json.dumps(body("items_not_found.json")))
+        (404, {}, json.dumps(recorded_json("amazon/items_not_found.json")))
         if json.loads(request.body)["itemIds"] == ["B0DEMOLLV1"] else _answer_what_was_asked(request)))
     asins = [f"B00000000{n}" for n in range(10)]
     result = provider().fetch([llv(*asins), sid("B0DEMOLLV1")])
@@ -317,7 +312,7 @@ def test_a_wrong_shaped_item_fails_its_asin_with_the_path():
 def test_associate_not_eligible_switches_to_link_only_mode():
     token()
     get_items("not_eligible.json", status=403)
-    search = responses.post(SEARCH_ITEMS, json=body("search_movies.json"))
+    search = responses.post(SEARCH_ITEMS, json=recorded_json("amazon/search_movies.json"))
     adapter = provider(discover=True)
 
     result = adapter.fetch([llv(BLU_RAY, NOVEL), sid()])
@@ -336,7 +331,7 @@ def test_associate_not_eligible_switches_to_link_only_mode():
 @responses.activate
 def test_link_only_mode_ends_when_access_returns():
     token()
-    responses.post(GET_ITEMS, json=body("not_eligible.json"), status=403)
+    responses.post(GET_ITEMS, json=recorded_json("amazon/not_eligible.json"), status=403)
     get_items()
     adapter = provider()
     adapter.fetch([llv(BLU_RAY)])
@@ -367,7 +362,7 @@ def test_link_only_links_use_the_marketplace_host():
     (LWA_NA, "3.1", "token_invalid_client_lwa.json", 401),
 ])
 def test_refused_credentials_at_the_token_endpoint_are_auth_failed(url, version, name, status):
-    responses.post(url, json=body(name), status=status)
+    responses.post(url, json=recorded_json(f"amazon/{name}"), status=status)
     items_call = get_items()
     with pytest.raises(AuthFailed) as caught:
         provider(credential_version=version).fetch([llv(BLU_RAY)])
@@ -394,7 +389,7 @@ def test_a_token_answer_without_a_token_is_a_bad_response():
 @responses.activate
 def test_a_401_on_a_call_fetches_a_new_token_and_retries_once():
     token_call = token()
-    responses.post(GET_ITEMS, json=body("token_expired.json"), status=401)
+    responses.post(GET_ITEMS, json=recorded_json("amazon/token_expired.json"), status=401)
     get_items()
     result = provider().fetch([llv(BLU_RAY)])
     assert len(token_call.calls) == 2
@@ -419,7 +414,7 @@ def test_account_configuration_errors_are_auth_failed(name, status):
     get_items(name, status=status)
     with pytest.raises(AuthFailed) as caught:
         provider().fetch([llv(BLU_RAY)])
-    assert body(name)["reason"] in str(caught.value)
+    assert recorded_json(f"amazon/{name}")["reason"] in str(caught.value)
     no_secrets(caught.value)
 
 
@@ -456,7 +451,7 @@ def test_429_without_a_body_wait_uses_retry_after(header, low, high):
 
 @responses.activate
 @pytest.mark.parametrize("answer", [
-    {"json": body("internal_error.json"), "status": 500},
+    {"json": recorded_json("amazon/internal_error.json"), "status": 500},
     {"body": "<html><body>502 Bad Gateway</body></html>", "status": 502, "content_type": "text/html"},
     {"body": requests.Timeout("read timed out")},
     {"body": requests.ConnectionError(f"https://creatorsapi.amazon?key={SECRET}")},
@@ -473,7 +468,8 @@ def test_server_and_transport_failures_are_transient(answer):
 @pytest.mark.parametrize("answer, expected", [
     ({"body": '{"itemsResult": {"items": [', "content_type": "application/json"}, "not valid JSON"),
     ({"body": "<html>Sign in</html>", "content_type": "text/html"}, "expected JSON, got text/html"),
-    ({"json": body("get_items_wrong_shape.json")}, "itemsResult.items: Input should be a valid list"),
+    ({"json": recorded_json("amazon/get_items_wrong_shape.json")},
+     "itemsResult.items: Input should be a valid list"),
     ({"json": {"errors": []}}, "itemsResult: Field required"),
     ({"json": [1, 2]}, "(top level)"),
 ])
@@ -490,13 +486,13 @@ def test_answers_not_shaped_as_documented_are_bad_responses(answer, expected):
 
 
 def _searches():
-    responses.post(SEARCH_ITEMS, json=body("search_movies.json"),
+    responses.post(SEARCH_ITEMS, json=recorded_json("amazon/search_movies.json"),
                    match=[responses.matchers.json_params_matcher({"searchIndex": "MoviesAndTV"},
                                                                  strict_match=False)])
-    responses.post(SEARCH_ITEMS, json=body("search_music.json"),
+    responses.post(SEARCH_ITEMS, json=recorded_json("amazon/search_music.json"),
                    match=[responses.matchers.json_params_matcher({"searchIndex": "Music"},
                                                                  strict_match=False)])
-    responses.post(SEARCH_ITEMS, json=body("search_books.json"),
+    responses.post(SEARCH_ITEMS, json=recorded_json("amazon/search_books.json"),
                    match=[responses.matchers.json_params_matcher({"searchIndex": "Books"},
                                                                  strict_match=False)])
 
@@ -552,7 +548,7 @@ def test_discovery_searches_a_film_once_skips_untitled_films_and_can_be_off():
 @responses.activate
 def test_a_search_without_results_gives_no_candidates():
     token()
-    responses.post(SEARCH_ITEMS, json=body("search_not_found.json"), status=404)
+    responses.post(SEARCH_ITEMS, json=recorded_json("amazon/search_not_found.json"), status=404)
     result = provider(discover=True).fetch([sid()])
     assert len([call for call in responses.calls if call.request.url == SEARCH_ITEMS]) == 3
     assert (result.products, result.problems, result.covered) == ([], [], {SID})
@@ -603,10 +599,10 @@ def test_settings_defaults_and_class_facts():
 
 
 def test_works_through_a_stand_in_for_both_the_token_endpoint_and_the_api(standin):
-    standin.route("POST", "/auth/o2/token", Answer(200, json.dumps(body("token_lwa.json"))))
-    standin.route("POST", "/catalog/v1/getItems", Answer(200, json.dumps(body("get_items.json"))))
+    standin.route("POST", "/auth/o2/token", Answer(200, json.dumps(recorded_json("amazon/token_lwa.json"))))
+    standin.route("POST", "/catalog/v1/getItems", Answer(200, recorded("amazon/get_items.json")))
     standin.route("POST", "/catalog/v1/searchItems",
-                  Answer(200, json.dumps(body("search_books.json"))))
+                  Answer(200, json.dumps(recorded_json("amazon/search_books.json"))))
     adapter = provider(credential_version="3.1", base_url=standin.url,
                        token_url=f"{standin.url}/auth/o2/token", discover=True)
 
@@ -654,7 +650,7 @@ def test_a_stored_product_keeps_its_title_when_amazon_sends_only_offers(stored_l
     token()
     get_items()
     reconcile(db, "amazon", provider().fetch([llv(BLU_RAY)]), hide_after_misses=3)
-    responses.replace(responses.POST, GET_ITEMS, json=body("get_items_offers_only.json"))
+    responses.replace(responses.POST, GET_ITEMS, json=recorded_json("amazon/get_items_offers_only.json"))
     reconcile(db, "amazon", provider().fetch([llv(BLU_RAY)]), hide_after_misses=3)
 
     with db.session() as session:
@@ -671,7 +667,7 @@ def test_an_asin_amazon_no_longer_has_is_hidden_after_three_answers(stored_llv):
     token()
     get_items()
     reconcile(db, "amazon", provider().fetch([llv(BLU_RAY, SOUNDTRACK)]), hide_after_misses=3)
-    responses.replace(responses.POST, GET_ITEMS, json=body("get_items_partial.json"))
+    responses.replace(responses.POST, GET_ITEMS, json=recorded_json("amazon/get_items_partial.json"))
 
     for expected_hidden in (False, False, True):
         result = provider().fetch([llv(BLU_RAY, SOUNDTRACK)])

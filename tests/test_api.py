@@ -6,10 +6,7 @@ from decimal import Decimal
 import pytest
 from sqlmodel import select
 
-from affiliate import create_app
-from affiliate.catalog import prepare
 from affiliate.models import Film, Product
-from affiliate.refresh import run_refresh
 
 LLV = "imdb:tt0113627"
 PLATFORMS = ["Amazon Prime Video", "Apple TV", "Google Play Movies", "Vudu"]
@@ -97,21 +94,14 @@ def test_hidden_products_are_left_out(client, demo):
     assert len(formats) == 5 and "merchandise" not in formats
 
 
-def test_defaults_come_from_the_settings(make_settings):
-    settings = make_settings(service={"default_region": "GB", "default_locale": "en_GB"},
-                             link_tags=[{"host": "amazon.co.uk", "params": {"tag": "uk-21"}}])
-    app = create_app(settings)
-    db = app.extensions["affiliate"].db
-    prepare(db)
-    run_refresh(db, settings, "demo")
-    try:
-        body = offers(app.test_client())
-        assert body["region"] == "GB"
-        amazon = next(p for p in body["groups"][0]["platforms"] if p["slug"] == "amazon-prime-video")
-        assert amazon["offers"][0]["formatted"] == "£2.49"
-        assert amazon["link"].endswith("tag=uk-21")
-    finally:
-        db.dispose()
+@pytest.mark.settings(service={"default_region": "GB", "default_locale": "en_GB"},
+                      link_tags=[{"host": "amazon.co.uk", "params": {"tag": "uk-21"}}])
+def test_defaults_come_from_the_settings(client, demo):
+    body = offers(client)
+    assert body["region"] == "GB"
+    amazon = next(p for p in body["groups"][0]["platforms"] if p["slug"] == "amazon-prime-video")
+    assert amazon["offers"][0]["formatted"] == "£2.49"
+    assert amazon["link"].endswith("tag=uk-21")
 
 
 @pytest.mark.parametrize("kind", ["offers", "products"])

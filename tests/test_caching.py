@@ -14,10 +14,8 @@ from sqlmodel import select
 from affiliate import blueprint, create_app, revisions, static_files
 from affiliate.answer_memo import Answer, AnswerMemo
 from affiliate.cache import FragmentCache, Rendered, RenderKey
-from affiliate.catalog import prepare
 from affiliate.film_memo import FilmMemo
 from affiliate.models import Film, FilmView, Offer
-from affiliate.refresh import run_refresh
 from affiliate.view_counts import ViewCounter
 from providers.base import FilmKey
 from tests.clock import START
@@ -460,18 +458,10 @@ def test_errors_are_readable_cross_origin_and_never_stored(client, demo):
         assert "ETag" not in response.headers
 
 
-def test_the_host_app_runs_no_sql_for_a_cached_widget(make_settings):
-    settings = make_settings()
-    app = create_app(settings)
-    db = app.extensions["affiliate"].db
-    prepare(db)
-    run_refresh(db, settings, "demo")
+def test_the_host_app_runs_no_sql_for_a_cached_widget(app, demo):
     seen: list[str] = []
-    try:
-        with app.test_request_context("/films/llv"):
-            blueprint.render_related_products(LLV, region="US")
-            event.listen(db.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
-            assert "Leaving Las Vegas" in blueprint.render_related_products(LLV, region="US")
-        assert seen == []
-    finally:
-        db.dispose()
+    with app.test_request_context("/films/llv"):
+        blueprint.render_related_products(LLV, region="US")
+        event.listen(demo.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+        assert "Leaving Las Vegas" in blueprint.render_related_products(LLV, region="US")
+    assert seen == []

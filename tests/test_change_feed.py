@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from pathlib import Path
 
 import pytest
 import responses
@@ -18,8 +17,8 @@ from affiliate.health import provider_health
 from affiliate.models import ProviderState
 from affiliate.refresh import RefreshEngine
 from tests.clock import FakeClock
+from tests.recorded import recorded_json
 
-RECORDINGS = Path(__file__).parent / "recordings" / "streaming_availability"
 API = "https://streaming-availability.p.rapidapi.com"
 T0 = dt.datetime(2026, 3, 1, 0, 0, tzinfo=dt.timezone.utc)
 NOON = T0 + dt.timedelta(hours=12)
@@ -30,19 +29,15 @@ DEMO = {"tt0113627": (451, "4203", "Leaving Las Vegas"), "tt0037884": (28580, "7
         "tt0180093": (641, "1130", "Requiem for a Dream"), "tt0091954": (14924, "9817", "Sid and Nancy")}
 
 
-def recording(name: str) -> dict:
-    return json.loads((RECORDINGS / name).read_text())
-
-
 def show_answer(request):
     """Leaving Las Vegas and Sid and Nancy as recorded; the other demo films with no options."""
     imdb = request.path_url.split("?")[0].rsplit("/", 1)[1]
     if imdb == "tt0113627":
-        return 200, {}, json.dumps(recording("show_tt0113627_us.json"))
+        return 200, {}, json.dumps(recorded_json("streaming_availability/show_tt0113627_us.json"))
     if imdb == "tt0091954":
-        return 200, {}, json.dumps(recording("show_movie_14924_us.json"))
+        return 200, {}, json.dumps(recorded_json("streaming_availability/show_movie_14924_us.json"))
     tmdb, show_id, title = DEMO[imdb]
-    body = {**recording("show_tt0113627_none.json"), "id": show_id, "imdbId": imdb,
+    body = {**recorded_json("streaming_availability/show_tt0113627_none.json"), "id": show_id, "imdbId": imdb,
             "tmdbId": f"movie/{tmdb}", "title": title, "originalTitle": title}
     return 200, {}, json.dumps(body)
 
@@ -59,9 +54,11 @@ def feed_reads() -> int:
 def changes_pages(since: dt.datetime, to: dt.datetime) -> None:
     query = {"country": "us", "change_type": "updated", "item_type": "show", "show_type": "movie",
              "from": str(int(since.timestamp())), "to": str(int(to.timestamp())), "order_direction": "asc"}
-    responses.get(f"{API}/changes", json=recording("changes_updated_us_page1.json"),
+    responses.get(f"{API}/changes",
+                  json=recorded_json("streaming_availability/changes_updated_us_page1.json"),
                   match=[matchers.query_param_matcher(query)])
-    responses.get(f"{API}/changes", json=recording("changes_updated_us_page2.json"),
+    responses.get(f"{API}/changes",
+                  json=recorded_json("streaming_availability/changes_updated_us_page2.json"),
                   match=[matchers.query_param_matcher({**query, "cursor": "1772348400:5342:prime:rent"})])
 
 

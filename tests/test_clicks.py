@@ -10,9 +10,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from affiliate import clicks, static_files
-from affiliate.catalog import prepare
 from affiliate.models import Click, Film, FilmProduct, Offer, Platform, Product
-from affiliate.refresh import run_refresh
 from tests.test_widgets import Page
 
 LLV = "imdb:tt0113627"
@@ -70,19 +68,10 @@ def test_no_request_parameter_changes_where_a_click_goes(client, demo):
         assert client.get(f"/go/o{vudu}{query}").location == expected, query
 
 
-def test_the_operators_tags_are_added_at_the_redirect(make_settings):
-    from affiliate import create_app
-
-    settings = make_settings(link_tags=[{"host": "vudu.com", "params": {"aff": "site-1"}}])
-    app = create_app(settings)
-    db = app.extensions["affiliate"].db
-    prepare(db)
-    run_refresh(db, settings, "demo")
-    try:
-        location = app.test_client().get(f"/go/o{offer_id(db, 'Vudu')}").location
-        assert location.endswith("searchString=Leaving+Las+Vegas&aff=site-1")
-    finally:
-        db.dispose()
+@pytest.mark.settings(link_tags=[{"host": "vudu.com", "params": {"aff": "site-1"}}])
+def test_the_operators_tags_are_added_at_the_redirect(client, demo):
+    location = client.get(f"/go/o{offer_id(demo, 'Vudu')}").location
+    assert location.endswith("searchString=Leaving+Las+Vegas&aff=site-1")
 
 
 def test_a_product_click_counts_for_the_film_it_was_shown_with(client, demo):

@@ -3,7 +3,6 @@ each adapter makes, and the commands that manage them."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import responses
@@ -21,8 +20,8 @@ from affiliate.refresh import RefreshEngine
 from affiliate.sources import UnknownProvider, build
 from affiliate.sources import effective_table as provider_config
 from providers.pacing import Pacer
+from tests.recorded import recorded_text
 
-RECORDINGS = Path(__file__).parent / "recordings"
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
 
@@ -40,10 +39,6 @@ TMDB_AUTH = "https://api.themoviedb.org/3/authentication"
 MOTN_GENRES = "https://streaming-availability.p.rapidapi.com/genres"
 COGNITO = "https://creatorsapi.auth.us-east-1.amazoncognito.com/oauth2/token"
 GET_ITEMS = "https://creatorsapi.amazon/catalog/v1/getItems"
-
-
-def recording(source: str, name: str) -> str:
-    return (RECORDINGS / source / name).read_text()
 
 
 @pytest.fixture
@@ -75,7 +70,7 @@ def api():
 
 
 def watchmode_status(api, status_code: int = 200, name: str = "status.json"):
-    return api.get(WM_STATUS, body=recording("watchmode", name), status=status_code,
+    return api.get(WM_STATUS, body=recorded_text(f"watchmode/{name}"), status=status_code,
                    content_type="application/json")
 
 
@@ -346,7 +341,8 @@ def test_new_credentials_are_not_verified_until_checked(settings, db, key, api):
 def test_new_credentials_lift_an_auth_block_and_a_passing_check_lifts_any(settings, demo, key, api):
     db = demo
     watchmode_status(api, 401, "error_401.json")
-    api.get("https://api.watchmode.com/v1/search/", status=401, body=recording("watchmode", "error_401.json"),
+    api.get("https://api.watchmode.com/v1/search/", status=401,
+            body=recorded_text("watchmode/error_401.json"),
             content_type="application/json")
     save(db, settings, "wm", {"api_key": WM_STORED})
     engine = RefreshEngine(db, settings)
@@ -359,7 +355,7 @@ def test_new_credentials_lift_an_auth_block_and_a_passing_check_lifts_any(settin
 
     assert engine.run("wm")[0].status == "failed"  # the new key is refused too: blocked again
     assert provider_state(db, "wm").auth_blocked_fingerprint is not None
-    api.replace(responses.GET, WM_STATUS, body=recording("watchmode", "status.json"),
+    api.replace(responses.GET, WM_STATUS, body=recorded_text("watchmode/status.json"),
                 content_type="application/json")
     assert check(db, settings, "wm").ok
     row = provider_state(db, "wm")
@@ -398,13 +394,13 @@ def test_a_provider_without_usable_credentials_keeps_its_limits_and_refuses_ever
 
 
 def test_tmdb_checks_with_validate_key(settings, db, key, api):
-    ok = api.get(TMDB_AUTH, body=recording("tmdb", "authentication.json"), content_type="application/json")
+    ok = api.get(TMDB_AUTH, body=recorded_text("tmdb/authentication.json"), content_type="application/json")
 
     assert save(db, settings, "tmdb", {"read_access_token": TMDB_TOKEN}).message == \
         "TMDB accepted the read access token"
     assert ok.calls[0].request.headers["Authorization"] == f"Bearer {TMDB_TOKEN}"
 
-    api.replace(responses.GET, TMDB_AUTH, body=recording("tmdb", "error_401.json"), status=401,
+    api.replace(responses.GET, TMDB_AUTH, body=recorded_text("tmdb/error_401.json"), status=401,
                 content_type="application/json")
     result = check(db, settings, "tmdb")
     assert result == credentials.CheckResult(
@@ -413,7 +409,7 @@ def test_tmdb_checks_with_validate_key(settings, db, key, api):
 
 
 def test_streaming_availability_checks_with_the_genre_list(settings, db, key, api):
-    ok = api.get(MOTN_GENRES, body=recording("streaming_availability", "genres.json"),
+    ok = api.get(MOTN_GENRES, body=recorded_text("streaming_availability/genres.json"),
                  content_type="application/json",
                  headers={"X-RateLimit-Requests-Limit": "100", "X-RateLimit-Requests-Remaining": "97"})
 
@@ -423,7 +419,7 @@ def test_streaming_availability_checks_with_the_genre_list(settings, db, key, ap
                               "in the plan's period")
     assert ok.calls[0].request.headers["X-RapidAPI-Key"] == MOTN_KEY
     api.replace(responses.GET, MOTN_GENRES, status=403, content_type="application/json",
-                body=recording("streaming_availability", "not_subscribed.json"))
+                body=recorded_text("streaming_availability/not_subscribed.json"))
     assert check(db, settings, "motn").message == (
         "rejected by motn: https://streaming-availability.p.rapidapi.com/genres: HTTP 403 "
         "(You are not subscribed to this API.)")
@@ -443,9 +439,10 @@ def test_streaming_availability_checks_with_the_genre_list(settings, db, key, ap
      "rejected by amazon: https://creatorsapi.amazon/catalog/v1/getItems: HTTP 400 (InvalidPartnerTag"),
 ])
 def test_amazon_checks_with_a_token_and_one_item(settings, db, key, api, token, items, ok, message):
-    api.post(COGNITO, status=token[0], body=recording("amazon", token[1]), content_type="application/json")
+    api.post(COGNITO, status=token[0], body=recorded_text(f"amazon/{token[1]}"),
+             content_type="application/json")
     if items:
-        asked = api.post(GET_ITEMS, status=items[0], body=recording("amazon", items[1]),
+        asked = api.post(GET_ITEMS, status=items[0], body=recorded_text(f"amazon/{items[1]}"),
                          content_type="application/json")
 
     result = save(db, settings, "amazon", {"credential_id": AMAZON_ID, "credential_secret": AMAZON_SECRET})
@@ -510,8 +507,8 @@ def test_set_credentials_reads_a_hidden_prompt_and_checks(run, api):
 
 
 def test_set_credentials_reads_field_lines_from_stdin(run, api):
-    api.post(COGNITO, body=recording("amazon", "token_cognito.json"), content_type="application/json")
-    api.post(GET_ITEMS, body=recording("amazon", "get_items.json"), content_type="application/json")
+    api.post(COGNITO, body=recorded_text("amazon/token_cognito.json"), content_type="application/json")
+    api.post(GET_ITEMS, body=recorded_text("amazon/get_items.json"), content_type="application/json")
 
     result = run("providers", "set-credentials", "amazon", "--stdin", input=(
         f"# from the vault\ncredential_id = {AMAZON_ID}\n\ncredential_secret={AMAZON_SECRET}\n"))

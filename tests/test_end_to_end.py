@@ -5,26 +5,21 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from affiliate.__main__ import main
 from providers.pacing import Pacer
+from tests.recorded import recorded, recorded_json
 from tests.standin import Answer
 
-RECORDINGS = Path(__file__).parent / "recordings"
 APPLE_JSON = {"Content-Type": "text/javascript; charset=utf-8"}
-
-
-def recorded(name: str) -> bytes:
-    return (RECORDINGS / name).read_bytes()
 
 
 def well_formed_search() -> dict:
     """The recorded MoviesAndTV search without its deliberately malformed entry."""
-    answer = json.loads(recorded("amazon/search_movies.json"))
+    answer = recorded_json("amazon/search_movies.json")
     items = answer["searchResult"]["items"]
     answer["searchResult"]["items"] = [item for item in items if item["asin"] != "B0BADENTRY"]
     return answer
@@ -231,7 +226,7 @@ def motn_leaving_in(days: int) -> bytes:
     """The recorded show with HBO Max via Prime leaving in `days` days (Movie of the Night
     stamps the last day as 03:59 UTC the next morning: 23:59 in New York) and Peacock's
     free option already gone (its end is in the past)."""
-    show = json.loads(recorded("streaming_availability/show_tt0113627_us.json"))
+    show = recorded_json("streaming_availability/show_tt0113627_us.json")
     import datetime as dt
 
     last = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=days)
@@ -263,8 +258,8 @@ def test_every_shown_fact_is_true_and_credited_after_sources_are_added_renamed_a
     body, leaving = motn_leaving_in(10)
     sources.routes.insert(0, ("GET", "/shows/tt0113627", {}, Answer(200, body)))
     # TMDB's details of the film, with its credits and every region's providers.
-    details = json.loads(recorded("tmdb/details_451.json"))
-    details["watch/providers"] = json.loads(recorded("tmdb/watch_providers_451.json"))
+    details = recorded_json("tmdb/details_451.json")
+    details["watch/providers"] = recorded_json("tmdb/watch_providers_451.json")
     sources.routes.insert(0, ("GET", "/3/movie/451", {}, Answer(200, json.dumps(details))))
     config = (tmp_path / "config.toml").read_text()
     full = config.replace("[providers.tmdb]", "[http]\nrevision_check_seconds = 0\n\n[providers.tmdb]")

@@ -70,9 +70,7 @@ def films_asked() -> list[str]:
     return [film for chunk in ASKED for film in chunk]
 
 
-def test_due_films_are_fetched_in_bounded_runs_until_none_is_due(db, settings):
-    run_refresh(db, settings, "demo")
-
+def test_due_films_are_fetched_in_bounded_runs_until_none_is_due(db, settings, demo):
     first = run_refresh(db, settings, "api")
     second = run_refresh(db, settings, "api")
     third = run_refresh(db, settings, "api")
@@ -82,8 +80,7 @@ def test_due_films_are_fetched_in_bounded_runs_until_none_is_due(db, settings):
     assert first[0].status == "complete" and first[0].stats.offers_added == 4
 
 
-def test_a_failing_source_gives_its_films_back_and_its_breaker_skips_the_next_run(db, settings):
-    run_refresh(db, settings, "demo")
+def test_a_failing_source_gives_its_films_back_and_its_breaker_skips_the_next_run(db, settings, demo):
     FAILING.append(True)
 
     failed = run_refresh(db, settings, "api")
@@ -98,9 +95,7 @@ def test_a_failing_source_gives_its_films_back_and_its_breaker_skips_the_next_ru
     assert after_cooldown.status == "complete" and after_cooldown.films == 4
 
 
-def test_a_store_that_crashes_gives_its_films_back_at_once(db, settings, monkeypatch):
-    run_refresh(db, settings, "demo")
-
+def test_a_store_that_crashes_gives_its_films_back_at_once(db, settings, monkeypatch, demo):
     def database_gone(*args, **kwargs):
         raise RuntimeError("database went away")
 
@@ -117,8 +112,7 @@ def test_a_store_that_crashes_gives_its_films_back_at_once(db, settings, monkeyp
     assert report.films == 4
 
 
-def test_status_shows_each_providers_health_and_next_run(database_url, settings, db, tmp_path):
-    run_refresh(db, settings, "demo")
+def test_status_shows_each_providers_health_and_next_run(database_url, settings, db, tmp_path, demo):
     run_refresh(db, settings, "api")
     (tmp_path / "config.toml").write_text(
         f'[service]\ndatabase_url = "{database_url}"\n'
@@ -133,8 +127,7 @@ def test_status_shows_each_providers_health_and_next_run(database_url, settings,
     assert "quota left: no quota; breaker: closed" in api
 
 
-def test_refresh_shows_progress_and_a_summary(database_url, settings, db, tmp_path):
-    run_refresh(db, settings, "demo")
+def test_refresh_shows_progress_and_a_summary(database_url, settings, db, tmp_path, demo):
     (tmp_path / "config.toml").write_text(
         f'[service]\ndatabase_url = "{database_url}"\n[providers.api]\ntype = "counting"\n')
 

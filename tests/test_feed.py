@@ -291,10 +291,18 @@ def test_one_download_serves_every_film_asked_about_after_the_throttle():
 
 @responses.activate
 def test_unknown_format_asks_for_the_setting():
-    responses.add(responses.GET, FEED_URL, body="{}", content_type="application/octet-stream")
+    responses.add(responses.GET, FEED_URL, body='{"offers": []}', content_type="application/octet-stream")
     with pytest.raises(BadResponse, match='set format = "json" or "csv"'):
         fetch(FEED_URL)
     assert fetch(FEED_URL, format="json").complete
+
+
+@responses.activate
+def test_a_json_document_naming_no_section_is_no_catalog():
+    """An error object answered with 200 would otherwise read as a feed listing nothing."""
+    responses.add(responses.GET, FEED_URL, json={"error": "quota exceeded"})
+    with pytest.raises(BadResponse, match="names none of platforms, films, offers, products"):
+        fetch(FEED_URL)
 
 
 @responses.activate

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from pathlib import Path
 
 import pytest
 import responses
@@ -18,8 +17,8 @@ from affiliate.refresh import RefreshEngine, run_refresh
 from affiliate.types import utcnow
 from providers.base import AuthFailed, RateLimited, Transient
 from tests.clock import FakeClock
+from tests.recorded import recorded_json, recorded_text
 
-RECORDINGS = Path(__file__).parent / "recordings"
 AMAZON = {"type": "amazon", "credential_id": "cred-id", "credential_secret": "cred-secret",
           "credential_version": "2.1", "partner_tag": "yoursite-20", "discover": False}
 WATCHMODE = {"type": "watchmode", "api_key": "wm-key", "regions": ["US"]}
@@ -93,7 +92,7 @@ def test_watchmodes_monthly_quota_is_kept_from_its_answer_headers(db, engine_for
     run_refresh(db, engine_for({"demo": {"type": "feed", "url": "builtin:demo"}}).settings, "demo")
     quota = {"X-Account-Quota": "1000", "X-Account-Quota-Used": "412"}
     responses.add(responses.GET, re.compile(r"https://api\.watchmode\.com/v1/search/.*"),
-                  body=(RECORDINGS / "watchmode/search_empty.json").read_text(),
+                  body=recorded_text("watchmode/search_empty.json"),
                   content_type="application/json", headers=quota)
     engine = engine_for({"watchmode": WATCHMODE})
 
@@ -109,11 +108,11 @@ def test_watchmodes_monthly_quota_is_kept_from_its_answer_headers(db, engine_for
 @responses.activate
 def test_amazons_link_only_mode_is_a_note_until_amazon_answers_again(demo, engine_for):
     responses.post("https://creatorsapi.auth.us-east-1.amazoncognito.com/oauth2/token",
-                   json=json.loads((RECORDINGS / "amazon/token_cognito.json").read_text()))
-    not_eligible = json.loads((RECORDINGS / "amazon/not_eligible.json").read_text())
+                   json=recorded_json("amazon/token_cognito.json"))
+    not_eligible = recorded_json("amazon/not_eligible.json")
     responses.post("https://creatorsapi.amazon/catalog/v1/getItems", json=not_eligible, status=403)
     responses.post("https://creatorsapi.amazon/catalog/v1/getItems",
-                   json=json.loads((RECORDINGS / "amazon/get_items.json").read_text()))
+                   json=recorded_json("amazon/get_items.json"))
     clock = FakeClock(utcnow())
     engine = engine_for({"amazon": AMAZON}, clock)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -34,9 +33,9 @@ from providers.base import (
 )
 from providers.itunes import ItunesProvider
 from providers.pacing import Pacer
+from tests.recorded import recorded
 from tests.standin import Answer
 
-RECORDINGS = Path(__file__).parent / "recordings" / "itunes"
 BASE = "https://itunes.apple.com"
 JS = "text/javascript; charset=utf-8"
 LLV = FilmKey(imdb_id="tt0113627")
@@ -65,13 +64,9 @@ def query(key=LLV, title="Leaving Las Vegas", year=1995, director="Mike Figgis",
                      director=director, external_ids={"itunes": apple_id} if apple_id else {})
 
 
-def recording(name: str) -> bytes:
-    return (RECORDINGS / name).read_bytes()
-
-
 def edited(name: str, edit) -> str:
     """A recording with its results changed by `edit(results)`."""
-    data = json.loads(recording(name))
+    data = json.loads(recorded(f"itunes/{name}"))
     edit(data["results"])
     return json.dumps(data)
 
@@ -84,7 +79,7 @@ def answer(path: str, body: bytes | str, status: int = 200, content_type: str = 
 
 
 def lookup(body=None, **params):
-    answer("/lookup", recording("lookup_leaving_las_vegas.json") if body is None else body, **params)
+    answer("/lookup", recorded("itunes/lookup_leaving_las_vegas.json") if body is None else body, **params)
 
 
 def params_of(call) -> dict[str, str]:
@@ -123,7 +118,7 @@ def test_lookup_by_stored_id_gives_buy_and_rent_in_sd_and_hd():
 
 @responses.activate
 def test_search_matches_the_film_and_hands_back_its_apple_id():
-    answer("/search", recording("search_movie_leaving_las_vegas.json"))
+    answer("/search", recorded("itunes/search_movie_leaving_las_vegas.json"))
 
     result = provider().fetch([query()])
 
@@ -145,7 +140,7 @@ def test_search_matches_the_film_and_hands_back_its_apple_id():
 ])
 @responses.activate
 def test_matching_on_title_year_and_director(title, year, director, expected):
-    answer("/search", recording("search_movie_leaving_las_vegas.json"))
+    answer("/search", recorded("itunes/search_movie_leaving_las_vegas.json"))
     result = provider().fetch([query(title=title, year=year, director=director)])
     assert result.films[0].external_ids == {"itunes": expected} and result.covered == {LLV}
 
@@ -158,7 +153,7 @@ def test_matching_on_title_year_and_director(title, year, director, expected):
 ])
 @responses.activate
 def test_no_or_ambiguous_match_is_a_problem_and_keeps_stored_data(title, year, director, message):
-    answer("/search", recording("search_movie_leaving_las_vegas.json"))
+    answer("/search", recorded("itunes/search_movie_leaving_las_vegas.json"))
 
     result = provider().fetch([query(title=title, year=year, director=director)])
 
@@ -214,7 +209,7 @@ def test_missing_zero_and_negative_prices_make_no_offer():
 @responses.activate
 def test_every_storefront_is_asked_and_priced_in_its_currency():
     lookup(country="US")
-    lookup(recording("lookup_leaving_las_vegas_gb.json"), country="GB")
+    lookup(recorded("itunes/lookup_leaving_las_vegas_gb.json"), country="GB")
 
     result = provider(regions=["us", "gb"]).fetch([query(apple_id=LLV_ID)])
 
@@ -227,8 +222,8 @@ def test_every_storefront_is_asked_and_priced_in_its_currency():
 
 @responses.activate
 def test_an_id_found_by_search_is_looked_up_in_the_next_storefront():
-    answer("/search", recording("search_movie_leaving_las_vegas.json"), country="US")
-    lookup(recording("lookup_leaving_las_vegas_gb.json"), id=LLV_ID, country="GB")
+    answer("/search", recorded("itunes/search_movie_leaving_las_vegas.json"), country="US")
+    lookup(recorded("itunes/lookup_leaving_las_vegas_gb.json"), id=LLV_ID, country="GB")
 
     result = provider(regions=["US", "GB"]).fetch([query()])
 
@@ -241,7 +236,7 @@ def test_a_storefront_that_no_longer_sells_the_stored_id_answers_for_the_film():
     """Apple's empty lookup of an id it sold is its word that the film is gone there: the
     film is covered, so its GB offers count a miss (and hide after three)."""
     lookup(country="US")
-    lookup(recording("empty.json"), country="GB")
+    lookup(recorded("itunes/empty.json"), country="GB")
 
     result = provider(regions=["US", "GB"]).fetch([query(apple_id=LLV_ID)])
 
@@ -252,7 +247,7 @@ def test_a_storefront_that_no_longer_sells_the_stored_id_answers_for_the_film():
 
 @responses.activate
 def test_empty_search_answer_is_a_problem():
-    answer("/search", recording("empty.json"))
+    answer("/search", recorded("itunes/empty.json"))
     result = provider().fetch([query()])
     assert "no film matches" in result.problems[0].message and "among 0" in result.problems[0].message
     assert result.covered == set() and result.films == []
@@ -260,7 +255,7 @@ def test_empty_search_answer_is_a_problem():
 
 @responses.activate
 def test_raw_control_characters_in_strings_are_read():
-    body = recording("lookup_control_character.json")
+    body = recorded("itunes/lookup_control_character.json")
     with pytest.raises(ValueError):
         json.loads(body)  # strict JSON refuses this body, as it refuses Apple's
     lookup(body)
@@ -271,7 +266,7 @@ def test_raw_control_characters_in_strings_are_read():
 @responses.activate
 def test_affiliate_and_campaign_tokens_are_added_to_links():
     lookup()
-    answer("/search", recording("search_album_leaving_las_vegas.json"), media="music")
+    answer("/search", recorded("itunes/search_album_leaving_las_vegas.json"), media="music")
 
     result = provider(affiliate_token=AT, campaign_token=CT, soundtracks=True).fetch(
         [query(apple_id=LLV_ID)])
@@ -304,7 +299,7 @@ def test_no_films_no_calls():
 @responses.activate
 def test_soundtrack_albums_become_candidate_products():
     lookup()
-    answer("/search", recording("search_album_leaving_las_vegas.json"))
+    answer("/search", recorded("itunes/search_album_leaving_las_vegas.json"))
 
     result = provider(soundtracks=True).fetch([query(apple_id=LLV_ID)])
 
@@ -489,7 +484,7 @@ def test_bodies_that_are_not_apples_envelope_are_bad_responses(body, content_typ
 @responses.activate
 def test_calls_are_spaced_to_about_twenty_a_minute(sleeps):
     lookup()
-    answer("/search", recording("search_album_leaving_las_vegas.json"))
+    answer("/search", recorded("itunes/search_album_leaving_las_vegas.json"))
     provider(soundtracks=True).fetch([query(apple_id=LLV_ID)])
     assert len(sleeps) == 1 and 2.5 < sleeps[0] <= 3.0
     assert ItunesProvider.requests_per_second == pytest.approx(1 / 3)
@@ -498,7 +493,7 @@ def test_calls_are_spaced_to_about_twenty_a_minute(sleeps):
 @responses.activate
 def test_each_film_costs_one_lookup_and_one_album_search_per_storefront():
     lookup()
-    answer("/search", recording("search_album_leaving_las_vegas.json"))
+    answer("/search", recorded("itunes/search_album_leaving_las_vegas.json"))
     calls_before_throttle: list[int] = []
     adapter = ItunesProvider("apple", ItunesProvider.Settings(type="itunes", regions=["US", "GB"]),
                              throttle=lambda: calls_before_throttle.append(len(responses.calls)))
@@ -538,8 +533,9 @@ def test_settings_are_validated(settings, message):
 
 def test_works_through_the_configured_base_url_over_a_socket(standin):
     headers = {"Content-Type": JS}
-    standin.route("GET", "/lookup", Answer(200, recording("lookup_control_character.json"), headers))
-    standin.route("GET", "/search", Answer(200, recording("search_album_leaving_las_vegas.json"), headers))
+    standin.route("GET", "/lookup", Answer(200, recorded("itunes/lookup_control_character.json"), headers))
+    standin.route("GET", "/search",
+                  Answer(200, recorded("itunes/search_album_leaving_las_vegas.json"), headers))
 
     result = ItunesProvider("apple", ItunesProvider.Settings(
         type="itunes", base_url=standin.url, affiliate_token=AT)).fetch([query(apple_id=LLV_ID)])

@@ -1,7 +1,8 @@
 """Every API adapter's parser under Hypothesis: its recorded good answers, mutated (a value
 swapped for another JSON type), truncated or replaced by junk, are either read or refused with
 one of the shared provider errors (BadResponse for a body it cannot read); nothing else
-escapes a fetch. The adapters and their recordings are the fault matrix's (test_fault_matrix)."""
+escapes a fetch. The answers are every registered type's declared cases' (providers/testing.py),
+as the fault matrix runs them; a catalog-listing type (a feed) is asked for everything."""
 from __future__ import annotations
 
 import json
@@ -11,17 +12,14 @@ import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from providers.base import FilmQuery, ProductRef, ProviderError, ProviderResult
+from providers.base import FilmKey, FilmQuery, ProductRef, ProviderError, ProviderResult
 from providers.pacing import Pacer
-from providers.registry import build_provider
-from tests.test_fault_matrix import ADAPTERS, LLV, RECORDINGS, Adapter, Route
+from providers.registry import PROVIDER_TYPES, build_provider
+from providers.testing import ProviderCase
+from tests.provider_cases import covered, every_case
+from tests.test_fault_matrix import add_route, good_body
 
-FEED_URL = "https://feeds.fuzz.test/catalog.json"
-# A product feed fetched over HTTP: the whole catalog, no film asked for.
-FEED = Adapter("feed", {"type": "feed", "url": FEED_URL, "format": "json"}, (),
-               good=(Route("GET", FEED_URL, (RECORDINGS / "feed/catalog.json").read_bytes()),),
-               faulted=(("GET", FEED_URL),), empty=None, empty_is_complete=False,
-               widget="related-products", shows="")
+LLV = FilmKey(imdb_id="tt0113627")
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -52,10 +50,10 @@ def bodies(draw, good: bytes) -> bytes:
     return json.dumps(_mutated(json.loads(good), draw)).encode()
 
 
-def _film(adapter) -> FilmQuery:
+def _film(case: ProviderCase) -> FilmQuery:
     return FilmQuery(key=LLV, title="Leaving Las Vegas", year=1995, imdb_id="tt0113627", tmdb_id=451,
                      director="Mike Figgis",
-                     products=tuple(ProductRef("Amazon", asin, "US") for asin in adapter.linked_asins))
+                     products=tuple(ProductRef(p.merchant, p.merchant_id, p.region) for p in case.linked))
 
 
 @pytest.fixture(autouse=True)
@@ -64,25 +62,26 @@ def no_waiting(monkeypatch):
     monkeypatch.setattr("time.sleep", lambda seconds: None)
 
 
-@pytest.mark.parametrize("adapter", [a for a in ADAPTERS if a.id == a.source or a.id == "amazon-token"]
-                         + [FEED], ids=lambda a: a.id)
+@pytest.mark.parametrize("case", every_case(), ids=lambda case: case.name)
 @pytest.mark.parametrize("route", [0, 1], ids=["first-route", "second-route"])
-def test_a_fetch_reads_its_answer_or_raises_a_provider_error(adapter, route):
-    faulted = adapter.faulted[route % len(adapter.faulted)]
-    good = adapter.good_body(*faulted)
-    provider = build_provider(adapter.source, adapter.config)
+def test_a_fetch_reads_its_answer_or_raises_a_provider_error(case, route):
+    case = covered(case)
+    faulted = case.faulted_requests[route % len(case.faulted_requests)]
+    good = good_body(case, *faulted)
+    provider = build_provider(case.type_name, dict(case.config))
+    films = None if PROVIDER_TYPES[case.type_name].lists_catalog else [_film(case)]
 
     @settings(max_examples=25, derandomize=True, database=None, deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     @given(body=bodies(good))
     def reads_or_refuses(body):
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-            for other in adapter.good:
-                if (other.method, other.url) != faulted:
-                    other.add(mock)
+            for other in case.good:
+                if other.request != faulted:
+                    add_route(mock, case, other)
             mock.add(faulted[0], faulted[1], body=body, content_type="application/json")
             try:
-                result = provider.fetch(None if adapter.source == "feed" else [_film(adapter)])
+                result = provider.fetch(films)
             except ProviderError:
                 return
             assert isinstance(result, ProviderResult)

@@ -1,8 +1,6 @@
 """Facts read from raw Amazon items and iTunes albums, shaped as the sources document them."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 from providers.base import Person, ProductFormat
 from providers.product_facts import (
@@ -10,8 +8,8 @@ from providers.product_facts import (
     itunes_album_facts,
     listed_contents,
 )
+from tests.recorded import recorded_json
 
-RECORDINGS = Path(__file__).parent / "recordings"
 
 
 def item(title="Psycho [Blu-ray]", binding="Blu-ray", contributors=(), **info):
@@ -100,7 +98,7 @@ def test_fields_of_the_wrong_kind_read_as_absent():
 
 
 def test_the_recorded_search_answers_are_read():
-    answer = json.loads((RECORDINGS / "amazon" / "search_movies.json").read_text())
+    answer = recorded_json("amazon/search_movies.json")
     facts = [amazon_item_facts(entry) for entry in answer["searchResult"]["items"]]
 
     assert facts[0].format is ProductFormat.UHD_BLU_RAY
@@ -119,7 +117,7 @@ def test_a_box_set_lists_its_films_in_brackets_or_as_its_title():
 
 
 def test_an_itunes_album_gives_its_artists_year_and_genre():
-    answer = json.loads((RECORDINGS / "itunes" / "search_album_leaving_las_vegas.json").read_text())
+    answer = recorded_json("itunes/search_album_leaving_las_vegas.json")
     soundtrack, single, compilation = (itunes_album_facts(album) for album in answer["results"])
 
     assert (soundtrack.title, soundtrack.people, soundtrack.year, soundtrack.category, soundtrack.format) == (

@@ -1,13 +1,28 @@
-"""Every adapter is found without a list to edit, and keeps the contract's promises."""
+"""Every adapter is found without a list to edit, keeps the contract's promises and declares
+the cases the shared harnesses run (providers/testing.py); a type from another package is run
+by those harnesses without an edit to them."""
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
 from providers import registry
 from providers.base import Provider
 from providers.platforms import CANONICAL, slugify
+from tests.provider_cases import covered, every_case
+from tests.test_fault_matrix import FAULTS
 
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).parent.parent
 ADAPTERS = sorted(registry.PROVIDER_TYPES.values(), key=lambda cls: cls.type_name)
+HARNESSES = [str(ROOT / "tests" / name)
+             for name in ("test_fault_matrix.py", "test_secret_leaks.py", "test_parsers_fuzz.py",
+                          "test_registry.py")]
+# Each database test runs once per database (tests/conftest.py).
+DATABASES = 2 if os.environ.get("AFFILIATE_TEST_DATABASE_URL") else 1
 
 
 def test_every_adapter_module_is_registered_by_its_type():
@@ -38,6 +53,60 @@ def test_an_installed_package_adds_adapters_through_an_entry_point(monkeypatch):
                         lambda group: [EntryPoint()] if group == registry.ENTRY_POINT_GROUP else [])
 
     assert registry._discover()["plugin"] is Plugin
+
+
+@pytest.mark.parametrize("case", every_case(), ids=lambda case: case.name)
+def test_every_type_declares_cases_its_harnesses_can_run(case):
+    case = covered(case)
+    cls = registry.PROVIDER_TYPES[case.type_name]
+    assert case in cls.tests  # a case configures the type that declares it
+    registry.validate_provider_settings(case.type_name, dict(case.config))
+    routes = case.good + (case.empty or ()) + case.refused
+    folder = Path(case.recordings) if case.recordings else ROOT / "tests" / "recordings"
+    assert [route.body for route in routes
+            if isinstance(route.body, str) and not (folder / route.body).is_file()] == []
+    assert case.good and case.shows
+    assert set(case.faulted_requests) <= {route.request for route in case.good}
+    secret = [c.name for c in cls.credentials if c.secret and c.name in case.config]
+    assert {str(case.config[name]) for name in secret} <= set(case.secrets)
+    if secret:
+        assert case.refused, "a type with secrets declares how its source refuses them"
+
+
+def test_case_names_are_unique():
+    names = [case.name for case in every_case()]
+    assert len(names) == len(set(names))
+
+
+def install(pytester, monkeypatch, **types: str) -> None:
+    """A distribution on the path whose entry points add provider types (name = module:class)."""
+    info = pytester.mkdir("example_plugin-1.0.dist-info")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: example-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[{registry.ENTRY_POINT_GROUP}]\n"
+        + "".join(f"{name} = {target}\n" for name, target in types.items()))
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT}:{pytester.path}")
+
+
+def test_a_type_from_another_package_is_run_by_the_fault_matrix_and_the_leak_suite(pytester, monkeypatch):
+    install(pytester, monkeypatch, example="tests.plugin_example.provider:ExampleProvider")
+
+    result = pytester.runpytest_subprocess(*HARNESSES, "-k", "example", "-n", "0", "-p", "no:cacheprovider")
+
+    # Every fault and the two real-socket tests in the matrix, its commands and pages in the
+    # leak suite (on each database), its parser fuzzed at two routes, its declarations here.
+    result.assert_outcomes(passed=(len(FAULTS) + 3) * DATABASES + 2 + 2)
+
+
+def test_a_type_without_a_case_fails_every_harness(pytester, monkeypatch):
+    install(pytester, monkeypatch, uncovered="tests.plugin_example.provider:UncoveredProvider")
+
+    result = pytester.runpytest_subprocess(*HARNESSES, "-k", "uncovered", "-n", "0",
+                                           "-p", "no:cacheprovider")
+
+    # Only its operator-facing declarations (inherited) pass.
+    result.assert_outcomes(failed=(len(FAULTS) + 3) * DATABASES + 2 + 1, passed=1)
+    result.stdout.fnmatch_lines(["*provider type 'uncovered' declares no test case*"])
 
 
 def test_canonical_slugs_are_slugs():

@@ -1,11 +1,14 @@
 """No secret ever shows: every secret configured in the suite is looked for in every test's
 logs (at DEBUG), Flask responses and command output by the `leak_watch` fixture
-(tests/secret_leaks.py). Here: proof that the watch catches a leak, and the operator's
-commands and pages run with secrets set in all three places, while refusals are logged."""
+(tests/secret_leaks.py). Here: proof that the watch catches a leak, and, for every registered
+provider type through its declared case (providers/testing.py), the operator's commands and
+pages run with its secrets set in one of the three places while its source refuses them."""
 from __future__ import annotations
 
+import json
 import logging
 import re
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -20,20 +23,19 @@ from affiliate import create_app
 from affiliate.__main__ import main
 from affiliate.config import load_settings
 from affiliate.credentials import KEY_VARIABLE
+from affiliate.limits import ProviderLimiter
+from providers import registry
 from providers.pacing import Pacer
+from providers.testing import ProviderCase
 from providers.watchmode import WatchmodeProvider
+from tests.provider_cases import covered, first_cases
+from tests.recorded import route_body
 
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).parent.parent
-RECORDINGS = Path(__file__).parent / "recordings"
 KEY = Fernet.generate_key().decode()
-TMDB_TOKEN = "eyJ-leak-test-tmdb-token-5d1f0a"
-WM_KEY = "wm-leak-test-ENV-key-c93e71"
-MOTN_KEY = "motn-leak-test-STORED-4b8a26"
-AMAZON_ID = "amzn-leak-test-id-0f3c5e"
-AMAZON_SECRET = "amzn-leak-test-SECRET-9a7d14"
-SECRETS = (TMDB_TOKEN, WM_KEY, MOTN_KEY, AMAZON_ID, AMAZON_SECRET)
+PLACES = ("config", "environment", "store")
 
 
 # --- The watch itself ---------------------------------------------------------------------
@@ -101,75 +103,70 @@ def test_a_leak_fails_the_test_that_let_it_out(pytester, monkeypatch):
     result.stdout.fnmatch_lines(["*secrets leaked:*", "*log x DEBUG: ...31c7 (23 characters)*"])
 
 
-# --- Every command and page, secrets set three ways -----------------------------------------
+# --- Every provider type's commands and pages, secrets set three ways ------------------------
+
+
+def placements(case: ProviderCase) -> dict[str, str]:
+    """Where each of the case's secret credentials is set: config.toml, the environment or the
+    credential store, in turn over the registered types, so the suite uses all three."""
+    cls = registry.PROVIDER_TYPES[case.type_name]
+    offset = sorted(registry.PROVIDER_TYPES).index(case.type_name)
+    secret = [c.name for c in cls.credentials if c.secret and c.name in case.config]
+    return {name: PLACES[(offset + index) % len(PLACES)] for index, name in enumerate(secret)}
+
+
+def toml_value(value: object) -> str:
+    return json.dumps(value)  # strings, numbers, booleans and lists of them read the same
 
 
 @pytest.fixture
 def service(database_url, tmp_path, monkeypatch):
-    """Secrets in config.toml (TMDB), the environment (Watchmode) and the store (Movie of the
-    Night, Amazon); every source refuses them."""
-    (tmp_path / "config.toml").write_text(
-        f'[service]\ndatabase_url = "{database_url}"\n'
-        '[providers.demo]\ntype = "feed"\nurl = "builtin:demo"\n'
-        f'[providers.tmdb]\ntype = "tmdb"\nread_access_token = "{TMDB_TOKEN}"\n'
-        '[providers.wm]\ntype = "watchmode"\n'
-        '[providers.motn]\ntype = "streaming-availability"\n'
-        '[providers.amazon]\ntype = "amazon"\ncredential_version = "2.1"\npartner_tag = "yoursite-20"\n')
-    monkeypatch.setenv("AFFILIATE_PROVIDERS__WM__API_KEY", WM_KEY)
+    """A site with the demo catalog and one source of a registered type, its secrets placed by
+    `placements`; the source refuses them (or, declaring no refusal, answers its good routes).
+    Yields (runner, case, source name, secrets placed in the store)."""
+
+    def start(case: ProviderCase):
+        name = case.type_name.replace("-", "_")
+        placed = placements(case)
+        table = "".join(f"{key} = {toml_value(value)}\n" for key, value in case.config.items()
+                        if placed.get(key, "config") == "config")
+        (tmp_path / "config.toml").write_text(
+            f'[service]\ndatabase_url = "{database_url}"\n'
+            '[providers.demo]\ntype = "feed"\nurl = "builtin:demo"\n'
+            f"[providers.{name}]\n{table}")
+        for key, place in placed.items():
+            if place == "environment":
+                monkeypatch.setenv(f"AFFILIATE_PROVIDERS__{name.upper()}__{key.upper()}",
+                                   str(case.config[key]))
+        stored = {key: str(case.config[key]) for key, place in placed.items() if place == "store"}
+        api = stack.enter_context(responses.RequestsMock(assert_all_requests_are_fired=False))
+        for route in case.refused:
+            for method in (responses.GET, responses.POST):
+                api.add(method, re.compile(re.escape(route.url) + ".*"), body=route_body(case, route),
+                        status=route.status, content_type=route.content_type)
+        if not case.refused:
+            for route in case.good:
+                api.add(route.method, route.url, body=route_body(case, route), status=route.status,
+                        content_type=route.content_type)
+        return CliRunner(), name, stored
+
     monkeypatch.setenv(KEY_VARIABLE, KEY)
     monkeypatch.setattr(Pacer, "sleep", staticmethod(lambda seconds: None))
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
-        for source, url, name, status in [
-            ("tmdb", "https://api.themoviedb.org", "error_401.json", 401),
-            ("watchmode", "https://api.watchmode.com", "error_401.json", 401),
-            ("streaming_availability", "https://streaming-availability.p.rapidapi.com",
-             "not_subscribed.json", 403),
-            ("amazon", "https://creatorsapi.auth.us-east-1.amazoncognito.com",
-             "token_invalid_client_cognito.json", 400),
-        ]:
-            body = (RECORDINGS / source / name).read_text()
-            for method in (responses.GET, responses.POST):
-                api.add(method, re.compile(re.escape(url) + "/.*"), body=body, status=status,
-                        content_type="application/json")
-        yield CliRunner()
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    monkeypatch.setattr(ProviderLimiter, "acquire", lambda self: None)  # test_limits.py's part
+    with ExitStack() as stack:
+        yield start
 
 
-def test_commands_never_show_a_secret_and_sql_at_debug_holds_none(service):
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in first_cases()])
+def test_commands_and_pages_never_show_a_secret_and_sql_at_debug_holds_none(service, case):
+    case = covered(case)
+    runner, name, stored = service(case)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.DEBUG)
     try:
-        outputs = _operate(service)
+        outputs = _operate(runner, name, stored)
     finally:
         logging.getLogger("sqlalchemy.engine").setLevel(logging.NOTSET)
-
-    text = "\n".join(outputs)
-    assert "rejected by tmdb" in text and "rejected by amazon" in text  # the refusals are shown
-    assert not [secret for secret in SECRETS if secret in text]
-
-
-def _operate(runner: CliRunner) -> list[str]:
-    def run(*args: str, input: str | None = None) -> str:
-        return runner.invoke(main, list(args), input=input).output
-
-    outputs = [run("db", "upgrade")]
-    outputs.append(run("providers", "set-credentials", "motn", input=f"{MOTN_KEY}\n"))
-    outputs.append(run("providers", "set-credentials", "amazon", "--stdin",
-                       input=f"credential_id={AMAZON_ID}\ncredential_secret={AMAZON_SECRET}\n"))
-    outputs.append(run("refresh"))
-    outputs.append(run("refresh", "--film", "imdb:tt0113627"))
-    outputs.append(run("refresh", "--film", "imdb:tt0113627"))  # now held by the auth blocks
-    outputs.append(run("status"))
-    outputs.append(run("providers", "list"))
-    for name in ("tmdb", "wm", "motn", "amazon"):
-        outputs.append(run("providers", "credentials", name))
-        outputs.append(run("providers", "test", name))
-    outputs.append(run("platforms", "sync"))
-    return outputs
-
-
-def test_pages_and_api_never_show_a_secret(service, database_url):
-    service.invoke(main, ["db", "upgrade"])
-    service.invoke(main, ["providers", "set-credentials", "motn", "--stdin"], input=f"api_key={MOTN_KEY}\n")
-    service.invoke(main, ["refresh"])
     client = create_app(load_settings()).test_client()
     pages = [client.get(path) for path in (
         "/", "/widgets/how-to-watch/imdb:tt0113627?region=US",
@@ -178,5 +175,26 @@ def test_pages_and_api_never_show_a_secret(service, database_url):
         "/widgets/how-to-watch/imdb:tt9999999", "/api/v1/films/nonsense/offers")]
 
     assert [page.status_code for page in pages] == [200, 200, 200, 200, 200, 404, 400]
-    text = "\n".join(page.get_data(as_text=True) + str(page.headers) for page in pages)
-    assert not [secret for secret in SECRETS if secret in text]
+    text = "\n".join(outputs + [page.get_data(as_text=True) + str(page.headers) for page in pages])
+    if case.refused:
+        assert f"rejected by {name}" in text  # the refusal is shown
+    assert not [secret for secret in case.secrets if secret in text]
+
+
+def _operate(runner: CliRunner, name: str, stored: dict[str, str]) -> list[str]:
+    def run(*args: str, input: str | None = None) -> str:
+        return runner.invoke(main, list(args), input=input).output
+
+    outputs = [run("db", "upgrade")]
+    if stored:
+        outputs.append(run("providers", "set-credentials", name, "--stdin",
+                           input="".join(f"{key}={value}\n" for key, value in stored.items())))
+    outputs.append(run("refresh"))
+    outputs.append(run("refresh", "--film", "imdb:tt0113627"))
+    outputs.append(run("refresh", "--film", "imdb:tt0113627"))  # now held by any auth block
+    outputs.append(run("status"))
+    outputs.append(run("providers", "list"))
+    outputs.append(run("providers", "credentials", name))
+    outputs.append(run("providers", "test", name))
+    outputs.append(run("platforms", "sync"))
+    return outputs

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import responses
@@ -21,8 +20,8 @@ from affiliate.types import utcnow
 from affiliate.widgets import related_products
 from providers.base import FilmKey, ProductFormat, ProductLink, ProductRecord, ProviderResult, Relation
 from providers.registry import PROVIDER_TYPES, build_provider
+from tests.recorded import recorded
 
-RECORDINGS = Path(__file__).parent / "recordings"
 TMDB = "https://tmdb.terms.test"
 JUSTWATCH = "Streaming data from JustWatch"
 WIDGET = "/widgets/how-to-watch/tmdb:451?region=US"
@@ -68,7 +67,7 @@ def tmdb_refresh(name: str = "tmdb") -> None:
     db = app.extensions["affiliate"].db
     with responses.RequestsMock() as api:
         api.get(f"{TMDB}/3/movie/451/watch/providers",
-                body=(RECORDINGS / "tmdb" / "watch_providers_451.json").read_bytes(),
+                body=recorded("tmdb/watch_providers_451.json"),
                 content_type="application/json")
         (report,) = run_refresh(db, settings, name, "tmdb:451")
     assert report.status == "complete", report

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from email.utils import format_datetime
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,9 +22,9 @@ from providers.base import (
     Transient,
 )
 from providers.streaming_availability import StreamingAvailabilityProvider
+from tests.recorded import recorded, recorded_json
 from tests.standin import Answer
 
-RECORDINGS = Path(__file__).parent / "recordings" / "streaming_availability"
 KEY = "rapid-SECRET-0a1b2c3d4e5f"
 RAPID = "https://streaming-availability.p.rapidapi.com"
 DIRECT = "https://api.movieofthenight.com/v4"
@@ -35,10 +33,6 @@ SID_URL = f"{RAPID}/shows/movie%2F14924"
 LLV = FilmQuery(key=FilmKey(imdb_id="tt0113627"), title="Leaving Las Vegas", year=1995,
                 imdb_id="tt0113627", tmdb_id=451)
 SID = FilmQuery(key=FilmKey(tmdb_id=14924), title="Sid and Nancy", year=1986, tmdb_id=14924)
-
-
-def recording(name: str) -> dict:
-    return json.loads((RECORDINGS / name).read_text())
 
 
 def provider(**settings) -> StreamingAvailabilityProvider:
@@ -59,7 +53,7 @@ def by_platform(offers):
 
 @responses.activate
 def test_one_region_asks_for_that_country_with_the_key_in_headers():
-    responses.get(LLV_URL, json=recording("show_tt0113627_us.json"), match=[
+    responses.get(LLV_URL, json=recorded_json("streaming_availability/show_tt0113627_us.json"), match=[
         matchers.query_param_matcher({"country": "us", "series_granularity": "show"}),
         matchers.header_matcher({"X-RapidAPI-Key": KEY,
                                  "X-RapidAPI-Host": "streaming-availability.p.rapidapi.com"}),
@@ -73,7 +67,7 @@ def test_one_region_asks_for_that_country_with_the_key_in_headers():
 
 @responses.activate
 def test_show_becomes_a_film_record():
-    responses.get(LLV_URL, json=recording("show_tt0113627_us.json"))
+    responses.get(LLV_URL, json=recorded_json("streaming_availability/show_tt0113627_us.json"))
     film, = fetch().films
 
     assert (film.key, film.title, film.year, film.imdb_id, film.tmdb_id) == (
@@ -84,7 +78,7 @@ def test_show_becomes_a_film_record():
 
 @responses.activate
 def test_rent_and_buy_options_keep_price_quality_link_and_dates():
-    responses.get(LLV_URL, json=recording("show_tt0113627_us.json"))
+    responses.get(LLV_URL, json=recorded_json("streaming_availability/show_tt0113627_us.json"))
     offers = by_platform(fetch().offers)
 
     rent_sd = offers[("amazon-prime-video", OfferKind.RENT, Quality.SD)]
@@ -101,7 +95,7 @@ def test_rent_and_buy_options_keep_price_quality_link_and_dates():
 
 @responses.activate
 def test_platform_records_carry_the_service_id_logo_and_homepage():
-    responses.get(LLV_URL, json=recording("show_tt0113627_us.json"))
+    responses.get(LLV_URL, json=recorded_json("streaming_availability/show_tt0113627_us.json"))
     offers = by_platform(fetch().offers)
 
     apple = offers[("apple-tv", OfferKind.RENT, Quality.HD)].platform
@@ -113,7 +107,7 @@ def test_platform_records_carry_the_service_id_logo_and_homepage():
 
 @responses.activate
 def test_addon_is_a_subscription_on_its_own_channel_platform():
-    responses.get(LLV_URL, json=recording("show_tt0113627_us.json"))
+    responses.get(LLV_URL, json=recorded_json("streaming_availability/show_tt0113627_us.json"))
     offers = by_platform(fetch().offers)
 
     channel = offers[("hbo-max-via-prime-video", OfferKind.SUBSCRIPTION, Quality.HD)]
@@ -126,7 +120,7 @@ def test_addon_is_a_subscription_on_its_own_channel_platform():
 
 @responses.activate
 def test_a_leaving_date_is_the_countrys_calendar_day_and_the_instant_is_kept():
-    responses.get(LLV_URL, json=recording("show_tt0113627_us.json"))
+    responses.get(LLV_URL, json=recorded_json("streaming_availability/show_tt0113627_us.json"))
     free, = [offer for offer in fetch().offers if offer.kind is OfferKind.FREE]
 
     assert (free.platform.slug, free.quality) == ("peacock", Quality.UNKNOWN)
@@ -138,7 +132,7 @@ def test_a_leaving_date_is_the_countrys_calendar_day_and_the_instant_is_kept():
 
 @responses.activate
 def test_several_regions_take_one_global_answer_and_keep_only_those_regions():
-    responses.get(LLV_URL, json=recording("show_tt0113627_global.json"),
+    responses.get(LLV_URL, json=recorded_json("streaming_availability/show_tt0113627_global.json"),
                   match=[matchers.query_param_matcher({"series_granularity": "show"})])
     result = fetch(regions=["us", "GB"])
 
@@ -153,8 +147,8 @@ def test_several_regions_take_one_global_answer_and_keep_only_those_regions():
 
 @responses.activate
 def test_several_films_and_regions_cost_one_request_a_film_each_after_the_throttle():
-    responses.get(LLV_URL, json=recording("show_tt0113627_global.json"))
-    responses.get(SID_URL, json=recording("show_movie_14924_us.json"))
+    responses.get(LLV_URL, json=recorded_json("streaming_availability/show_tt0113627_global.json"))
+    responses.get(SID_URL, json=recorded_json("streaming_availability/show_movie_14924_us.json"))
     calls_before_throttle: list[int] = []
     settings = StreamingAvailabilityProvider.Settings(type="streaming-availability", api_key=KEY,
                                                       regions=["US", "GB"])
@@ -169,7 +163,7 @@ def test_several_films_and_regions_cost_one_request_a_film_each_after_the_thrott
 
 @responses.activate
 def test_film_known_only_by_tmdb_id_is_asked_for_by_encoded_tmdb_path():
-    responses.get(SID_URL, json=recording("show_movie_14924_us.json"))
+    responses.get(SID_URL, json=recorded_json("streaming_availability/show_movie_14924_us.json"))
     result = fetch([SID])
 
     film, = result.films
@@ -181,7 +175,8 @@ def test_film_known_only_by_tmdb_id_is_asked_for_by_encoded_tmdb_path():
 
 @responses.activate
 def test_direct_access_uses_the_developer_platform_and_x_api_key():
-    responses.get(f"{DIRECT}/shows/tt0113627", json=recording("show_tt0113627_us.json"),
+    responses.get(f"{DIRECT}/shows/tt0113627",
+                  json=recorded_json("streaming_availability/show_tt0113627_us.json"),
                   match=[matchers.header_matcher({"X-API-Key": KEY})])
     result = fetch(access="direct")
 
@@ -191,7 +186,7 @@ def test_direct_access_uses_the_developer_platform_and_x_api_key():
 
 @responses.activate
 def test_empty_answer_covers_the_film_with_no_offers():
-    responses.get(LLV_URL, json=recording("show_tt0113627_none.json"))
+    responses.get(LLV_URL, json=recorded_json("streaming_availability/show_tt0113627_none.json"))
     result = fetch()
 
     assert result.offers == [] and result.problems == []
@@ -204,7 +199,7 @@ def test_empty_answer_covers_the_film_with_no_offers():
 ])
 @responses.activate
 def test_qualities(quality, expected):
-    show = recording("show_movie_14924_us.json")
+    show = recorded_json("streaming_availability/show_movie_14924_us.json")
     show["streamingOptions"]["us"][0]["quality"] = quality
     responses.get(SID_URL, json=show)
     offer, = fetch([SID]).offers
@@ -213,7 +208,7 @@ def test_qualities(quality, expected):
 
 @responses.activate
 def test_film_with_neither_id_is_asked_for_by_the_show_id_recorded_earlier():
-    responses.get(f"{RAPID}/shows/4203", json=recording("show_tt0113627_us.json"))
+    responses.get(f"{RAPID}/shows/4203", json=recorded_json("streaming_availability/show_tt0113627_us.json"))
     film = FilmQuery(key=FilmKey(internal_id=17), title="Leaving Las Vegas",
                      external_ids={"streaming-availability": "4203"})
     result = fetch([film])
@@ -235,8 +230,8 @@ def test_film_without_any_id_is_a_problem_without_a_request():
 
 @responses.activate
 def test_unknown_film_is_a_problem_and_the_other_film_stays_covered():
-    responses.get(LLV_URL, status=404, json=recording("not_found.json"))
-    responses.get(SID_URL, json=recording("show_movie_14924_us.json"))
+    responses.get(LLV_URL, status=404, json=recorded_json("streaming_availability/not_found.json"))
+    responses.get(SID_URL, json=recorded_json("streaming_availability/show_movie_14924_us.json"))
     result = fetch([LLV, SID])
 
     assert [(p.where, p.message) for p in result.problems] == [
@@ -247,7 +242,7 @@ def test_unknown_film_is_a_problem_and_the_other_film_stays_covered():
 
 @responses.activate
 def test_wrong_options_are_problems_and_leave_the_film_uncovered():
-    responses.get(LLV_URL, json=recording("show_tt0113627_bad_options.json"))
+    responses.get(LLV_URL, json=recorded_json("streaming_availability/show_tt0113627_bad_options.json"))
     result = fetch()
 
     messages = [p.message for p in result.problems]
@@ -268,7 +263,7 @@ def test_wrong_options_are_problems_and_leave_the_film_uncovered():
 @pytest.mark.parametrize("status", [401, 403])
 @responses.activate
 def test_rejected_key_is_auth_failed(status):
-    responses.get(LLV_URL, status=status, json=recording("not_subscribed.json"))
+    responses.get(LLV_URL, status=status, json=recorded_json("streaming_availability/not_subscribed.json"))
     with pytest.raises(AuthFailed) as caught:
         fetch()
     assert f"HTTP {status}" in str(caught.value) and KEY not in str(caught.value)
@@ -276,7 +271,7 @@ def test_rejected_key_is_auth_failed(status):
 
 @responses.activate
 def test_429_with_retry_after_seconds():
-    responses.get(LLV_URL, status=429, json=recording("quota_exceeded.json"),
+    responses.get(LLV_URL, status=429, json=recorded_json("streaming_availability/quota_exceeded.json"),
                   headers={"Retry-After": "30"})
     with pytest.raises(RateLimited) as caught:
         fetch()
@@ -287,7 +282,7 @@ def test_429_with_retry_after_seconds():
 @responses.activate
 def test_429_with_retry_after_http_date():
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)
-    responses.get(LLV_URL, status=429, json=recording("quota_exceeded.json"),
+    responses.get(LLV_URL, status=429, json=recorded_json("streaming_availability/quota_exceeded.json"),
                   headers={"Retry-After": format_datetime(later, usegmt=True)})
     with pytest.raises(RateLimited) as caught:
         fetch()
@@ -296,7 +291,8 @@ def test_429_with_retry_after_http_date():
 
 @responses.activate
 def test_429_for_a_spent_rapidapi_quota_waits_for_its_reset():
-    responses.get(LLV_URL, status=429, json=recording("quota_exceeded.json"), headers={
+    quota_exceeded = recorded_json("streaming_availability/quota_exceeded.json")
+    responses.get(LLV_URL, status=429, json=quota_exceeded, headers={
         "X-RateLimit-Requests-Limit": "100",
         "X-RateLimit-Requests-Remaining": "0",
         "X-RateLimit-Requests-Reset": "41234",
@@ -387,7 +383,7 @@ def test_attribution_follows_the_terms():
 
 def test_stand_in_server_through_the_configured_base_url(standin):
     standin.route("GET", "/v4/shows/movie%2F14924",
-                  Answer(200, (RECORDINGS / "show_movie_14924_us.json").read_bytes()))
+                  Answer(200, recorded("streaming_availability/show_movie_14924_us.json")))
     result = fetch([SID], access="direct", base_url=f"{standin.url}/v4", regions=["US"])
 
     assert result.covered == {SID.key}

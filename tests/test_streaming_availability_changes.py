@@ -3,8 +3,6 @@ API's `changesResult`: what is asked, which films come back, and where the curso
 from __future__ import annotations
 
 import datetime as dt
-import json
-from pathlib import Path
 
 import pytest
 import responses
@@ -12,8 +10,8 @@ from responses import matchers
 
 from providers.base import BadResponse, ChangedFilm, RateLimited
 from providers.streaming_availability import StreamingAvailabilityProvider
+from tests.recorded import recorded_json
 
-RECORDINGS = Path(__file__).parent / "recordings" / "streaming_availability"
 CHANGES = "https://streaming-availability.p.rapidapi.com/changes"
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 NOW_TS = int(NOW.timestamp())
@@ -21,10 +19,6 @@ SINCE = NOW_TS - 6 * 3600  # 06:00, when the last read ended
 LLV = ChangedFilm(imdb_id="tt0113627", tmdb_id=451, source_id="4203")
 BARFLY = ChangedFilm(imdb_id="tt0092618", tmdb_id=10996, source_id="5342")
 SID = ChangedFilm(imdb_id="tt0091954", tmdb_id=14924, source_id="9817")
-
-
-def recording(name: str) -> dict:
-    return json.loads((RECORDINGS / name).read_text())
 
 
 def provider(**settings) -> StreamingAvailabilityProvider:
@@ -38,9 +32,10 @@ def query(since=SINCE, country="us", **more):
 
 
 def pages(since=SINCE):
-    first = responses.get(CHANGES, json=recording("changes_updated_us_page1.json"),
+    first = responses.get(CHANGES, json=recorded_json("streaming_availability/changes_updated_us_page1.json"),
                           match=[matchers.query_param_matcher(query(since))])
-    second = responses.get(CHANGES, json=recording("changes_updated_us_page2.json"),
+    second = responses.get(CHANGES,
+                           json=recorded_json("streaming_availability/changes_updated_us_page2.json"),
                            match=[matchers.query_param_matcher(
                                query(since, cursor="1772348400:5342:prime:rent"))])
     return first, second
@@ -101,7 +96,7 @@ def test_a_read_further_back_than_the_api_reaches_starts_31_days_back():
 
 @responses.activate
 def test_a_change_of_the_wrong_shape_is_skipped_and_reported():
-    body = recording("changes_updated_us_page2.json")
+    body = recorded_json("streaming_availability/changes_updated_us_page2.json")
     body["changes"].insert(0, {"changeType": "updated", "itemType": "show"})  # no showId
     body["shows"]["9817"]["tmdbId"] = "tv/1396"  # not a movie id: the other ids still match
     responses.get(CHANGES, json=body)
@@ -115,7 +110,7 @@ def test_a_change_of_the_wrong_shape_is_skipped_and_reported():
 
 @responses.activate
 def test_more_pages_without_a_cursor_is_a_bad_response():
-    body = recording("changes_updated_us_page1.json")
+    body = recorded_json("streaming_availability/changes_updated_us_page1.json")
     del body["nextCursor"]
     responses.get(CHANGES, json=body)
 
@@ -125,7 +120,7 @@ def test_more_pages_without_a_cursor_is_a_bad_response():
 
 @responses.activate
 def test_a_spent_quota_on_the_feed_is_rate_limited():
-    responses.get(CHANGES, json=recording("quota_exceeded.json"), status=429,
+    responses.get(CHANGES, json=recorded_json("streaming_availability/quota_exceeded.json"), status=429,
                   headers={"X-RateLimit-Requests-Remaining": "0", "X-RateLimit-Requests-Reset": "3600"})
 
     with pytest.raises(RateLimited) as raised:

@@ -5,7 +5,6 @@ Rakuten ids) are removed when links are stored, and from links stored before, by
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -28,8 +27,8 @@ from providers.base import (
 from providers.link_policy import AMAZON, APPLE, FANDANGO, GOOGLE_PLAY, MICROSOFT, LinkPolicy
 from providers.pacing import Pacer
 from providers.watchmode import WatchmodeProvider
+from tests.recorded import recorded
 
-RECORDINGS = Path(__file__).parent / "recordings" / "watchmode"
 WM = "https://watchmode.links.test"
 THIRD_PARTY = {"at", "ct", "paffiliateid", "pcamrefid", "tag", "linkcode", "ranmid", "raneaid",
                "ransiteid", "epi", "irgwc"}
@@ -95,9 +94,9 @@ def watchmode(make_settings, monkeypatch):
 
 def refresh_watchmode(db, settings):
     with responses.RequestsMock() as api:
-        api.get(f"{WM}/v1/search/", body=(RECORDINGS / "search_tt0113627.json").read_bytes(),
+        api.get(f"{WM}/v1/search/", body=recorded("watchmode/search_tt0113627.json"),
                 content_type="application/json")
-        api.get(f"{WM}/v1/title/1266026/sources/", body=(RECORDINGS / "sources_1266026.json").read_bytes(),
+        api.get(f"{WM}/v1/title/1266026/sources/", body=recorded("watchmode/sources_1266026.json"),
                 content_type="application/json")
         (report,) = run_refresh(db, settings, "wm", "imdb:tt0113627")
     assert report.status == "complete", report

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from email.utils import format_datetime
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -26,9 +25,9 @@ from providers.base import (
 )
 from providers.pacing import Pacer
 from providers.tmdb import TmdbProvider
+from tests.recorded import recorded_text
 from tests.standin import Answer
 
-RECORDINGS = Path(__file__).parent / "recordings" / "tmdb"
 API = "https://api.themoviedb.org"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.SECRET-READ-TOKEN"
 KEY = "0123456789abcdefSECRETKEY"
@@ -49,10 +48,6 @@ def paced(monkeypatch):
     monkeypatch.setattr(Pacer, "sleep", staticmethod(lambda seconds: None))
 
 
-def recording(name: str) -> str:
-    return (RECORDINGS / name).read_text()
-
-
 def provider(**settings) -> TmdbProvider:
     settings.setdefault("read_access_token", TOKEN)
     return TmdbProvider("tmdb", TmdbProvider.Settings(type="tmdb", **settings))
@@ -63,7 +58,7 @@ def fetch(films, **settings):
 
 
 def answer(url: str, name: str, status: int = 200, **kwargs) -> None:
-    responses.add(responses.GET, url, body=recording(name), status=status,
+    responses.add(responses.GET, url, body=recorded_text(f"tmdb/{name}"), status=status,
                   content_type="application/json", **kwargs)
 
 
@@ -508,11 +503,11 @@ def test_class_attributes_document_terms_and_limits():
 
 
 def test_through_the_configured_base_url(standin):
-    standin.route("GET", "/3/find/tt0113627", Answer(200, recording("find_tt0113627.json")))
+    standin.route("GET", "/3/find/tt0113627", Answer(200, recorded_text("tmdb/find_tt0113627.json")))
     standin.route("GET", "/3/movie/451/watch/providers",
-                  Answer(200, recording("watch_providers_451.json")))
+                  Answer(200, recorded_text("tmdb/watch_providers_451.json")))
     standin.route("GET", "/3/movie/14924/watch/providers",
-                  Answer(404, recording("error_404.json")))
+                  Answer(404, recorded_text("tmdb/error_404.json")))
     result = fetch([FilmQuery(key=LLV, title="Leaving Las Vegas", imdb_id="tt0113627",
                               people=CREDITED), SID_QUERY],
                    base_url=standin.url + "/", regions=["US"])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -23,9 +22,9 @@ from providers.base import (
 )
 from providers.pacing import Pacer
 from providers.watchmode import Quota, WatchmodeProvider
+from tests.recorded import recorded_json, recorded_text
 from tests.standin import Answer
 
-RECORDINGS = Path(__file__).parent / "recordings" / "watchmode"
 KEY = "wm-SECRET-4f9a2c"
 BASE = "https://api.watchmode.com"
 SEARCH = f"{BASE}/v1/search/"
@@ -51,17 +50,13 @@ def paced(monkeypatch):
     monkeypatch.setattr(Pacer, "sleep", staticmethod(lambda seconds: None))
 
 
-def recording(name: str) -> str:
-    return (RECORDINGS / name).read_text()
-
-
 def provider(**settings) -> WatchmodeProvider:
     values = {"type": "watchmode", "api_key": KEY, "regions": ["US", "GB"], **settings}
     return WatchmodeProvider("watchmode", WatchmodeProvider.Settings(**values))
 
 
 def answer(url: str, name: str, status: int = 200, headers: dict | None = None) -> None:
-    responses.add(responses.GET, url, body=recording(name), status=status,
+    responses.add(responses.GET, url, body=recorded_text(f"watchmode/{name}"), status=status,
                   content_type="application/json", headers={**QUOTA_HEADERS, **(headers or {})})
 
 
@@ -159,7 +154,7 @@ def test_empty_answer_covers_the_film_with_no_offers():
 
 @responses.activate
 def test_price_is_left_out_where_the_region_uses_two_currencies():
-    entry = json.loads(recording("sources_1266026.json"))[0] | {"region": "PA"}  # PAB and USD
+    entry = json.loads(recorded_text("watchmode/sources_1266026.json"))[0] | {"region": "PA"}  # PAB and USD
     responses.add(responses.GET, LLV_SOURCES, json=[entry], headers=QUOTA_HEADERS)
     offer, = provider(regions=["PA"]).fetch([LLV_MAPPED]).offers
     assert (offer.region, offer.kind, offer.price, offer.currency) == ("PA", OfferKind.RENT, None, None)
@@ -196,7 +191,7 @@ def test_free_plan_placeholder_link_falls_back_to_the_platform_homepage():
 
 @responses.activate
 def test_placeholder_link_of_a_platform_without_a_homepage_is_reported():
-    entry = json.loads(recording("sources_1266026.json"))[9]  # Cinema Classics Channel
+    entry = json.loads(recorded_text("watchmode/sources_1266026.json"))[9]  # Cinema Classics Channel
     entry["web_url"] = "Deeplinks available for paid plans only."
     responses.add(responses.GET, LLV_SOURCES, json=[entry], headers=QUOTA_HEADERS)
     result = provider().fetch([LLV_MAPPED])
@@ -208,7 +203,7 @@ def test_placeholder_link_of_a_platform_without_a_homepage_is_reported():
 
 @responses.activate
 def test_a_platform_listed_twice_keeps_its_first_entry():
-    first = json.loads(recording("sources_1266026.json"))[0]
+    first = json.loads(recorded_text("watchmode/sources_1266026.json"))[0]
     again = first | {"source_id": 26, "name": "Prime Video", "price": 5.99}
     responses.add(responses.GET, LLV_SOURCES, json=[first, again], headers=QUOTA_HEADERS)
     offer, = provider().fetch([LLV_MAPPED]).offers
@@ -228,7 +223,7 @@ def test_a_platform_listed_twice_keeps_its_first_entry():
 ])
 @responses.activate
 def test_platform_slugs(source_id, name, slug):
-    entry = json.loads(recording("sources_1266026.json"))[0] | {"source_id": source_id, "name": name}
+    entry = recorded_json("watchmode/sources_1266026.json")[0] | {"source_id": source_id, "name": name}
     responses.add(responses.GET, LLV_SOURCES, json=[entry], headers=QUOTA_HEADERS)
     offer, = provider().fetch([LLV_MAPPED]).offers
     assert (offer.platform.slug, offer.platform.name, offer.platform.external_id) == (
@@ -440,10 +435,10 @@ def test_settings_are_validated(settings, key):
 
 
 def test_works_through_the_configured_base_url(standin):
-    standin.route("GET", "/v1/search/", Answer(200, recording("search_tt0113627.json"),
+    standin.route("GET", "/v1/search/", Answer(200, recorded_text("watchmode/search_tt0113627.json"),
                                                {"Content-Type": "application/json", **QUOTA_HEADERS}))
     standin.route("GET", f"/v1/title/{LLV_ID}/sources/",
-                  Answer(200, recording("sources_1266026.json"),
+                  Answer(200, recorded_text("watchmode/sources_1266026.json"),
                          {"Content-Type": "application/json", **QUOTA_HEADERS}))
     wm = provider(base_url=standin.url + "/")
     result = wm.fetch([LLV_UNMAPPED])

@@ -14,16 +14,15 @@ from markupsafe import Markup
 from sqlalchemy import event
 from sqlmodel import select
 
-from affiliate import Affiliate, create_app, static_files
+from affiliate import Affiliate, static_files
 from affiliate.blueprint import (
     BadParameter,
     render_how_to_watch,
     render_related_products,
 )
-from affiliate.catalog import prepare, reconcile
+from affiliate.catalog import reconcile
 from affiliate.config import ConfigError
 from affiliate.models import Film, FilmProduct, Offer, Product
-from affiliate.refresh import run_refresh
 from affiliate.sources import SourceDirectory
 from affiliate.widgets import (
     DEFAULT_DISCLOSURE,
@@ -377,25 +376,16 @@ def test_related_products_has_six_cards_in_relation_order(client, demo):
     assert "$12.99" in Page(html).text
 
 
-def test_link_tags_from_the_settings_are_added_to_matching_links(make_settings):
-    settings = make_settings(
-        link_tags=[{"host": "amazon.com", "params": {"tag": "filmsite-20"}}],
-        widgets={"disclosure": "Links may earn us a commission."})
-    app = create_app(settings)
-    db = app.extensions["affiliate"].db
-    prepare(db)
-    run_refresh(db, settings, "demo")
-    client = app.test_client()
-    try:
-        for widget in ("how-to-watch", "related-products"):
-            html = client.get(f"/widgets/{widget}/{LLV}").text
-            hrefs = [link["href"] for link in Page(html).external_links()]
-            amazon = [href for href in hrefs if "amazon.com" in href]
-            assert amazon and all(href.endswith("&tag=filmsite-20") for href in amazon)
-            assert all("filmsite-20" not in href for href in hrefs if href not in amazon)
-            assert "Links may earn us a commission." in html
-    finally:
-        db.dispose()
+@pytest.mark.settings(link_tags=[{"host": "amazon.com", "params": {"tag": "filmsite-20"}}],
+                      widgets={"disclosure": "Links may earn us a commission."})
+def test_link_tags_from_the_settings_are_added_to_matching_links(client, demo):
+    for widget in ("how-to-watch", "related-products"):
+        html = client.get(f"/widgets/{widget}/{LLV}").text
+        hrefs = [link["href"] for link in Page(html).external_links()]
+        amazon = [href for href in hrefs if "amazon.com" in href]
+        assert amazon and all(href.endswith("&tag=filmsite-20") for href in amazon)
+        assert all("filmsite-20" not in href for href in hrefs if href not in amazon)
+        assert "Links may earn us a commission." in html
 
 
 def test_html_errors_are_one_line_with_the_status(client, demo):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
+from providers.amazon.cases import CASES
 from providers.amazon.client import Client, NotEligible
 from providers.amazon.records import MAX_ITEM_IDS, MERCHANT, Run
 from providers.amazon.references import product_reference
@@ -52,6 +53,7 @@ class AmazonProvider(Provider):
                                            r"amzn\.(to|eu|asia)", r"(.+\.)?primevideo\.com"))
     # An ASIN Amazon answers as not found or not accessible is gone from the API.
     definitive_misses = True
+    tests = CASES
 
     # Shown in the provider's status while Amazon refuses the account (AssociateNotEligible).
     link_only = False

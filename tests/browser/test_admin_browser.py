@@ -3,7 +3,6 @@ TMDB provider pointed at a stand-in server, test the connection, refresh a film 
 its How to Watch widget change."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -12,9 +11,9 @@ from affiliate import credentials
 from affiliate.admin import auth
 from affiliate.refresh import run_refresh
 from tests.admin_support import PASSWORD, USERNAME, admin_app, fast_password_hashing
+from tests.recorded import recorded
 from tests.standin import Answer, StandIn
 
-RECORDINGS = Path(__file__).resolve().parents[1] / "recordings" / "tmdb"
 FILM = "tmdb:451"
 GOOD_TOKEN = "tmdb-read-access-token-for-the-stand-in"
 
@@ -30,7 +29,7 @@ class TmdbStandIn(StandIn):
 
     def answer_for(self, request):
         if request.headers.get("Authorization") != f"Bearer {GOOD_TOKEN}":
-            return Answer(401, (RECORDINGS / "error_401.json").read_bytes())
+            return Answer(401, recorded("tmdb/error_401.json"))
         return super().answer_for(request)
 
 
@@ -40,7 +39,7 @@ def tmdb():
     server.route("GET", "/3/authentication",
                  Answer(200, b'{"success": true, "status_code": 1, "status_message": "Success."}'))
     server.route("GET", "/3/movie/451/watch/providers",
-                 Answer(200, (RECORDINGS / "watch_providers_451.json").read_bytes()))
+                 Answer(200, recorded("tmdb/watch_providers_451.json")))
     server.start()
     yield server
     server.stop()
