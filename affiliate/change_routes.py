@@ -238,7 +238,10 @@ def _kinds(raw: Iterable[str]) -> frozenset[str]:
 
 def _platforms(affiliate: AffiliateState, raw: Iterable[str]) -> frozenset[str]:
     slugs = _values(raw)
-    unknown = unknown_platforms(affiliate.db, slugs)
+    # A value no slug can be (too long, or holding a control character such as the NUL that
+    # PostgreSQL refuses in text) is unknown without asking the database.
+    unknown = [slug for slug in slugs if len(slug) > 64 or not slug.isprintable()]
+    unknown = unknown or unknown_platforms(affiliate.db, slugs)
     if unknown:
         raise BadParameter(f"platform: {unknown[0]!r} is not a platform of the catalog")
     return frozenset(slugs)

@@ -183,7 +183,7 @@ def test_a_malformed_film_page_template_stops_start_up_naming_the_key(make_setti
 
 
 @pytest.mark.parametrize("query, parameter", [
-    ("platform=nope", "platform"), ("kind=cable", "kind"), ("days=91", "days"),
+    ("platform=nope", "platform"), ("platform=%00", "platform"), ("kind=cable", "kind"), ("days=91", "days"),
     ("days=week", "days"), ("region=XX1", "region"),
 ])
 def test_bad_parameters_are_a_400_naming_them(client, history, clock, query, parameter):

@@ -556,7 +556,7 @@ def test_providers_test_reports_and_exits_nonzero_on_failure(run, api):
     result = run("providers", "test", "wm")
 
     assert result.exit_code == 1
-    assert result.output.strip() == ("wm: failed: rejected by wm: "
+    assert result.stdout.strip() == ("wm: failed: rejected by wm: "
                                      "https://api.watchmode.com/v1/status/: HTTP 401")
     assert run("providers", "test", "nope").exit_code == 1
 

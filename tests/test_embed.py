@@ -108,7 +108,8 @@ def test_products_filter_by_format_and_relation(client, demo):
 
 @pytest.mark.parametrize("resource, query, error", [
     ("offers", "kind=stream", "kind: 'stream' is not one of subscription, free, ads, rent, buy"),
-    ("offers", "kind=rent,,Buy", "kind: 'Buy' is not one of subscription, free, ads, rent, buy"),
+    ("offers", "kind=rent,Buy", "kind: 'Buy' is not one of subscription, free, ads, rent, buy"),
+    ("offers", "kind=rent,,buy", "kind: '' is not one of subscription, free, ads, rent, buy"),
     ("products", "format=laserdisc", "format: 'laserdisc' is not one of blu-ray, dvd, 4k-uhd, "
      "soundtrack-cd, vinyl, digital-album, collection, book, merchandise"),
     ("products", "relation=sequel", "relation: 'sequel' is not one of edition, soundtrack, "

@@ -23,6 +23,7 @@ from sqlmodel import select
 from affiliate.models import Platform, Product
 from tests.admin_support import PASSWORD, USERNAME, admin_app, fast_password_hashing
 from tests.browser.test_widgets_browser import embed_markup, embedded, iframe_markup, widget_frame
+from tests.standin import Answer, StandIn
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WIDTHS = (375, 1280)
@@ -30,11 +31,11 @@ SCHEMES = ("light", "dark")
 LAYOUTS = ("list", "compact")
 # Port 9 (discard) refuses at once: the request fails without leaving the machine.
 BROKEN = "http://127.0.0.1:9/missing.png"
-# A drawn cover: a picture that loads, and must stay.
-COVER = ("data:image/svg+xml," "%3Csvg xmlns='http://www.w3.org/2000/svg' width='160' height='200'%3E"
-         "%3Crect width='160' height='200' fill='%231f3a5f'/%3E%3Crect x='12' y='120' width='136' "
-         "height='10' fill='%23e8c170'/%3E%3Crect x='12' y='138' width='96' height='8' "
-         "fill='%23e8c170'/%3E%3C/svg%3E")
+# A drawn cover: a picture that loads, and must stay. Served over http by a stand-in: the
+# widgets show only http(s) pictures (a data: URL is never rendered, affiliate.links).
+COVER_SVG = ("<svg xmlns='http://www.w3.org/2000/svg' width='160' height='200'><rect width='160' "
+             "height='200' fill='#1f3a5f'/><rect x='12' y='120' width='136' height='10' fill='#e8c170'/>"
+             "<rect x='12' y='138' width='96' height='8' fill='#e8c170'/></svg>")
 
 # In the page (or the frame): what is wrong with the widgets' layout, as sentences.
 CHECK = """() => {
@@ -88,21 +89,30 @@ def database_url(tmp_path):
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
-def with_pictures(db) -> None:
-    """Apple TV's logo and the DVD's picture fail to load; the Blu-ray's loads."""
+def with_pictures(db, cover: str) -> None:
+    """Apple TV's logo and the DVD's picture fail to load; the Blu-ray's (`cover`) loads."""
     with db.session() as session:
         session.exec(select(Platform).where(Platform.slug == "apple-tv")).one().logo_url = BROKEN
         for product in session.exec(select(Product)).all():
             if product.title.endswith("[DVD]"):
                 product.image_url = BROKEN
             elif product.title.endswith("[Blu-ray]"):
-                product.image_url = COVER
+                product.image_url = cover
         session.commit()
 
 
 @pytest.fixture
-def service(serve_app, demo_app):
-    with_pictures(demo_app.extensions["affiliate"].db)
+def cover():
+    server = StandIn()
+    server.route("GET", "/cover.svg", Answer(200, COVER_SVG, {"Content-Type": "image/svg+xml"}))
+    server.start()
+    yield f"{server.url}/cover.svg"
+    server.stop()
+
+
+@pytest.fixture
+def service(serve_app, demo_app, cover):
+    with_pictures(demo_app.extensions["affiliate"].db, cover)
     return serve_app(demo_app)
 
 
@@ -207,7 +217,7 @@ def test_embed_js_warns_of_an_unknown_layout_and_shows_the_list(page, service, h
 # --- the console ------------------------------------------------------------------------------
 
 @pytest.fixture
-def console(make_settings, serve_app, monkeypatch):
+def console(make_settings, serve_app, monkeypatch, cover):
     """The console with the demo catalog, the pictures above and an operator account."""
     from affiliate.admin import auth
     from affiliate.refresh import run_refresh
@@ -216,7 +226,7 @@ def console(make_settings, serve_app, monkeypatch):
     app = admin_app(make_settings, providers={"demo": {"type": "feed", "url": "builtin:demo"}})
     db = app.extensions["affiliate"].db
     assert [r.status for r in run_refresh(db, app.extensions["affiliate"].settings, "demo")] == ["complete"]
-    with_pictures(db)
+    with_pictures(db, cover)
     auth.create_user(db, USERNAME, PASSWORD)
     yield serve_app(app)
     db.dispose()
