@@ -1,10 +1,10 @@
-"""The `affiliate` command, also registered on the app as `flask affiliate ...`."""
+"""Most of the `affiliate` commands, also `flask affiliate ...` (listed, and imported when run,
+by affiliate.command_index)."""
 from __future__ import annotations
 
 import sys
 
 import click
-from flask import Flask
 from flask.cli import with_appcontext
 from sqlalchemy import func
 from sqlmodel import select
@@ -20,7 +20,6 @@ from affiliate.refresh import RefreshEngine, UnknownFilm
 from affiliate.sources import UnknownProvider, build_all, uninstalled_sources
 from affiliate.state import state
 from affiliate.types import utcnow
-from affiliate.webhooks import commands as webhook_commands
 from providers.base import FilmKey, Relation
 from providers.regions import normalize_region
 
@@ -166,29 +165,6 @@ def _describe_report(report) -> str:
         lines.append(f"  WARNING: {report.warning}")
     lines += [f"  skipped {problem}" for problem in s.problems]
     return "\n".join(lines)
-
-
-@click.command()
-@with_appcontext
-def status() -> None:
-    """Per provider: health, last success and error, next run, quota left, breaker state."""
-    from affiliate.health import provider_health, when
-
-    _require_migrated()
-    db, settings = state().db, state().settings
-    engine = RefreshEngine(db, settings)
-    try:
-        report = provider_health(db, settings, engine)
-    finally:
-        engine.close()
-    for h in report:
-        click.echo(f"{h.name} ({h.type_name}): {h.state}")
-        click.echo(f"  last success: {when(h.last_success_at)}; last error: {when(h.last_error_at)}"
-                   + (f" ({h.last_error_kind}: {h.last_error})" if h.last_error_at else ""))
-        quota = "no quota" if h.quota_left is None else f"{h.quota_left} per {h.quota_period or 'period'}"
-        click.echo(f"  next run: {h.next_run_text}; quota left: {quota}; breaker: {h.breaker_state}")
-        for note in h.notes:
-            click.echo(f"  note: {note}")
 
 
 @click.command()
@@ -617,15 +593,3 @@ def platforms_list() -> None:
 
 def _when(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
-
-
-COMMANDS = (serve, scheduler, refresh, status, prune, db, films, providers, products, platforms,
-            credentials_group, webhook_commands.webhooks)
-
-
-def register_commands(app: Flask) -> None:
-    """`flask affiliate <command>` in any app that uses the extension."""
-    group = click.Group("affiliate", help="Affiliate widgets service.")
-    for command in COMMANDS:
-        group.add_command(command)
-    app.cli.add_command(group)

@@ -1,20 +1,20 @@
 """The database: engine, sessions and migrations, for SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
+import ast
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine, select
 
 from affiliate.models import Film
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -42,6 +42,8 @@ class Database:
                 raise
 
     def upgrade(self, revision: str = "head") -> None:
+        from alembic import command
+
         with self.engine.begin() as connection:
             config = _alembic_config(self.url)
             config.attributes["connection"] = connection
@@ -52,10 +54,15 @@ class Database:
         return current != heads
 
     def schema_revisions(self) -> tuple[frozenset[str], frozenset[str]]:
-        """(the revisions the database is at, the heads this code's migrations lead to)."""
+        """(the revisions the database is at, the heads this code's migrations lead to).
+
+        Read without Alembic, whose import is most of a short command's start-up: the
+        revisions are the rows of Alembic's version table."""
         with self.engine.connect() as connection:
-            current = frozenset(MigrationContext.configure(connection).get_current_heads())
-        return current, migration_heads()
+            if not inspect(connection).has_table("alembic_version"):
+                return frozenset(), migration_heads()
+            rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+            return frozenset(row[0] for row in rows), migration_heads()
 
     def is_empty(self) -> bool:
         with self.session() as session:
@@ -67,11 +74,25 @@ class Database:
 
 @cache
 def migration_heads() -> frozenset[str]:
-    """Read once per process: the migration scripts do not change under a running one."""
-    return frozenset(ScriptDirectory.from_config(_alembic_config("sqlite://")).get_heads())
+    """The revisions no other migration revises, from each script's `revision` and
+    `down_revision` literals (what Alembic's ScriptDirectory reads, without importing the
+    scripts). Read once per process: the scripts do not change under a running one."""
+    revised: set[str] = set()
+    revisions: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        values = {target.id: ast.literal_eval(node.value)
+                  for node in ast.parse(script.read_text()).body if isinstance(node, ast.Assign)
+                  for target in node.targets
+                  if isinstance(target, ast.Name) and target.id in ("revision", "down_revision")}
+        revisions.add(values["revision"])
+        down = values.get("down_revision")
+        revised.update((down,) if isinstance(down, str) else down or ())
+    return frozenset(revisions - revised)
 
 
 def _alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

@@ -8,7 +8,7 @@ from flask import Flask
 from affiliate.blueprint import PUBLIC_ENDPOINTS, bp
 from affiliate.change_routes import PUBLIC_ENDPOINTS as CHANGES_ENDPOINTS
 from affiliate.change_routes import changes_bp
-from affiliate.cli import register_commands
+from affiliate.command_index import register_commands
 from affiliate.clicks_redirect import clicks_bp
 from affiliate.config import Settings, load_settings
 from affiliate.db import Database

@@ -46,7 +46,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
 
-from psycopg.pq import TransactionStatus
 from pyrate_limiter import (
     AbstractBucket,
     Decision,
@@ -228,6 +227,8 @@ class _EnginePool:
     def connection(self) -> Iterator:
         """A psycopg connection in a transaction that commits when the block ends, as the
         pool's does; timestamps are read and written in UTC whatever the server's zone."""
+        from psycopg.pq import TransactionStatus  # only PostgreSQL's limiter loads the driver
+
         proxied = self.engine.raw_connection()
         connection = proxied.driver_connection
         try:

@@ -1,11 +1,16 @@
 """The `affiliate` command as an operator uses it."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import click
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from click.testing import CliRunner
 
 from affiliate.__main__ import main
+from affiliate.command_index import SERVICE_COMMANDS
 
 
 @pytest.fixture
@@ -100,8 +105,36 @@ def test_a_bad_setting_stops_the_command_naming_the_key(run):
 
 def test_the_commands_are_flask_commands_too(app):
     group = app.cli.commands["affiliate"]
+    runner = app.test_cli_runner()
 
-    assert {"serve", "scheduler", "refresh", "db", "films", "providers"} <= set(group.commands)
+    assert {"serve", "scheduler", "refresh", "db", "films", "providers"} <= set(group.list_commands(None))
+    assert runner.invoke(args=["affiliate", "db", "upgrade"]).exit_code == 0
+    result = runner.invoke(args=["affiliate", "status"])
+    assert result.exit_code == 0, result.output
+    assert "demo (feed): " in result.output
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_COMMANDS))
+def test_the_help_listed_without_importing_is_each_commands_own(name):
+    command = main.get_command(click.Context(main), name)
+
+    assert command.name == name
+    for limit in (45, 300):
+        listed = click.Command(name, help=SERVICE_COMMANDS[name][2])
+        assert listed.get_short_help_str(limit) == command.get_short_help_str(limit)
+
+
+def test_help_imports_no_command_flask_or_database_library():
+    """`affiliate --help` starts fast because it imports none of what the commands need."""
+    script = ("import sys\nfrom affiliate.__main__ import main\n"
+              "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+              "print(sorted(name for name in sys.modules if name.split('.')[0] in "
+              "('flask', 'sqlalchemy', 'sqlmodel', 'pydantic', 'providers') or name in "
+              "('affiliate.cli', 'affiliate.config', 'affiliate.app')))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+
+    assert "status  " in result.stdout and "webhooks  " in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_a_partial_feed_loads_its_good_rows_and_names_the_bad_ones(run, tmp_path):

@@ -106,3 +106,14 @@ def _revisions() -> list[str]:
 
     script = ScriptDirectory.from_config(_alembic_config("sqlite://"))
     return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def test_the_migration_heads_read_from_the_scripts_are_alembics():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from affiliate.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert migration_heads() == frozenset(ScriptDirectory.from_config(config).get_heads())
