@@ -605,6 +605,8 @@ def _text(entry: dict, key: str, required: bool = False, max_length: int = 2000)
         return None
     if len(value) > max_length:
         raise ValueError(f"{key}: longer than {max_length} characters")
+    if "\x00" in value:
+        raise ValueError(f"{key}: holds a NUL character, which PostgreSQL cannot store")
     return value
 
 

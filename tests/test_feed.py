@@ -435,3 +435,15 @@ def test_a_film_with_people_of_an_unknown_role_is_a_problem(tmp_path):
     assert result.films == [] and not result.complete
     assert "people[0].role: 'caterer' is not one of director, actor, composer, writer, author" in str(
         result.problems[0])
+
+
+def test_a_nul_character_is_a_bad_entry_not_a_database_error(tmp_path):
+    document = {"films": [{"title": "Nul\x00Film", "year": 1995, "imdb_id": "tt0113627"},
+                          {"title": "Sid and Nancy", "year": 1986, "imdb_id": "tt0091954"}]}
+    path = tmp_path / "nul.json"
+    path.write_text(json.dumps(document))
+
+    result = fetch(path)
+
+    assert [film.title for film in result.films] == ["Sid and Nancy"] and not result.complete
+    assert by_where(result) == {"films[0]": "title: holds a NUL character, which PostgreSQL cannot store"}
