@@ -15,6 +15,14 @@ def _require_migrated() -> None:
             "the database schema is not up to date; run `affiliate db upgrade` first")
 
 
+def _on_endpoint(call, see: str):
+    """Run `call`; an id no endpoint or delivery has is a message naming where to look."""
+    try:
+        return call()
+    except LookupError as exc:
+        raise click.ClickException(f"{exc}; see `affiliate webhooks {see}`") from None
+
+
 def _split(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
@@ -75,10 +83,7 @@ def deliveries(endpoint_id: int) -> None:
     """The endpoint's delivery log, newest first."""
     _require_migrated()
     from affiliate.webhooks import endpoints
-    try:
-        rows = endpoints.deliveries(state().db, endpoint_id)
-    except LookupError as exc:
-        raise click.ClickException(f"{exc}; see `affiliate webhooks list`") from None
+    rows = _on_endpoint(lambda: endpoints.deliveries(state().db, endpoint_id), "list")
     if not rows:
         click.echo("No deliveries yet.")
     for row in rows:
@@ -95,10 +100,8 @@ def send_again(endpoint_id: int, delivery_id: int) -> None:
     """Queue a delivery again under its same message id; the scheduler sends it."""
     _require_migrated()
     from affiliate.webhooks import endpoints
-    try:
-        endpoints.send_again(state().db, endpoint_id, delivery_id)
-    except LookupError as exc:
-        raise click.ClickException(f"{exc}; see `affiliate webhooks deliveries {endpoint_id}`") from None
+    _on_endpoint(lambda: endpoints.send_again(state().db, endpoint_id, delivery_id),
+                 f"deliveries {endpoint_id}")
     click.echo(f"Delivery {delivery_id} queued again.")
 
 
@@ -109,10 +112,7 @@ def resume(endpoint_id: int) -> None:
     """Deliver again to a paused (or gone) endpoint; what waited is sent first."""
     _require_migrated()
     from affiliate.webhooks import endpoints
-    try:
-        endpoints.resume(state().db, endpoint_id)
-    except LookupError as exc:
-        raise click.ClickException(f"{exc}; see `affiliate webhooks list`") from None
+    _on_endpoint(lambda: endpoints.resume(state().db, endpoint_id), "list")
     click.echo(f"Webhook {endpoint_id} active again.")
 
 
@@ -123,10 +123,7 @@ def remove(endpoint_id: int) -> None:
     """Delete an endpoint and its delivery log."""
     _require_migrated()
     from affiliate.webhooks import endpoints
-    try:
-        endpoints.remove(state().db, endpoint_id)
-    except LookupError as exc:
-        raise click.ClickException(f"{exc}; see `affiliate webhooks list`") from None
+    _on_endpoint(lambda: endpoints.remove(state().db, endpoint_id), "list")
     click.echo(f"Webhook {endpoint_id} removed.")
 
 
