@@ -41,7 +41,8 @@ def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundS
                     engine: RefreshEngine | None = None) -> BaseScheduler:
     """One interval job per enabled provider, all sharing one engine (this process's
     limiters and lease owner); the caller closes the engine when the scheduler stops. The
-    jobs follow config reloads: providers added, removed or retimed get their jobs changed."""
+    jobs follow config reloads: providers added, removed or retimed get their jobs changed,
+    and the webhooks' pass its new interval."""
     state = app.extensions["affiliate"]
     engine = engine or RefreshEngine(state.db, state.settings)
     scheduler = scheduler_cls(timezone=dt.UTC)
@@ -67,6 +68,9 @@ def build_scheduler(app: Flask, scheduler_cls: type[BaseScheduler] = BackgroundS
     def reloaded(settings: Settings) -> None:
         engine.apply(settings)
         sync_jobs(scheduler, app, engine)
+        webhooks = IntervalTrigger(seconds=settings.webhooks.interval_seconds, timezone=dt.UTC)
+        if scheduler.get_job("webhooks").trigger.interval != webhooks.interval:
+            scheduler.reschedule_job("webhooks", trigger=webhooks)
 
     state.listeners.append(reloaded)
     return scheduler

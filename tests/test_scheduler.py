@@ -69,3 +69,15 @@ def test_the_demo_loads_only_into_an_empty_database(db, settings, make_settings)
     assert load_demo_if_empty(db, settings)
     assert not load_demo_if_empty(db, settings)
     assert not load_demo_if_empty(db, make_settings(service={"demo_catalog": False}))
+
+
+def test_a_reload_retimes_the_webhooks_pass(make_settings):
+    app = create_app(make_settings(providers=TWO_FEEDS))
+    prepare(app.extensions["affiliate"].db)
+    scheduler = build_scheduler(app, BackgroundScheduler)
+    assert scheduler.get_job("webhooks").trigger.interval == dt.timedelta(seconds=10)
+
+    for listener in app.extensions["affiliate"].listeners:
+        listener(make_settings(providers=TWO_FEEDS, webhooks={"interval_seconds": 60}))
+
+    assert scheduler.get_job("webhooks").trigger.interval == dt.timedelta(seconds=60)
