@@ -104,11 +104,16 @@ def store_platforms(db: Database, records: Iterable[PlatformRecord]) -> int:
 
 def film_key(film: Film) -> FilmKey:
     """The reference shown for a stored film: its IMDb id, else its TMDB id, else its own."""
-    if film.imdb_id:
-        return FilmKey(imdb_id=film.imdb_id)
-    if film.tmdb_id is not None:
-        return FilmKey(tmdb_id=film.tmdb_id)
-    return FilmKey(internal_id=film.id)
+    return key_of(film.id, film.imdb_id, film.tmdb_id)
+
+
+def key_of(film_id: int, imdb_id: str | None, tmdb_id: int | None) -> FilmKey:
+    """film_key from a film's ids, for queries that read columns rather than rows."""
+    if imdb_id:
+        return FilmKey(imdb_id=imdb_id)
+    if tmdb_id is not None:
+        return FilmKey(tmdb_id=tmdb_id)
+    return FilmKey(internal_id=film_id)
 
 
 def find_film(session: Session, key: FilmKey) -> Film | None:

@@ -17,11 +17,12 @@ from sqlalchemy import Numeric, and_, cast, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from affiliate.catalog import key_of
 from affiliate.db import Database
 from affiliate.history import APPEARED, LEAVING_SOON, LEFT, PRICE_CHANGED, RETURNED
 from affiliate.models import Film, Offer, OfferEvent, Platform
 from affiliate.types import UTCDateTime
-from providers.base import FilmKey, OfferKind
+from providers.base import OfferKind
 
 # The events as consumers name them: a stored price change is a drop or a rise.
 PRICE_DROP, PRICE_RISE = "price_drop", "price_rise"
@@ -97,12 +98,6 @@ class ChangeEvent:
 def event_uuid(event_id: int) -> uuid.UUID:
     """The event's id for the world outside: an Atom entry's id, a webhook's message id."""
     return uuid.uuid5(EVENT_NAMESPACE, f"offer-event/{event_id}")
-
-
-def film_ref(film_id: int, imdb_id: str | None, tmdb_id: int | None) -> str:
-    """As affiliate.catalog.film_key names a stored film."""
-    return str(FilmKey(imdb_id=imdb_id) if imdb_id else FilmKey(tmdb_id=tmdb_id)
-               if tmdb_id is not None else FilmKey(internal_id=film_id))
 
 
 def unknown_platforms(db: Database, slugs: Iterable[str]) -> list[str]:
@@ -220,7 +215,7 @@ def _public_name(stored: str, before: Decimal | None, after: Decimal | None) -> 
 def _event(row, now: dt.datetime) -> ChangeEvent:
     return ChangeEvent(
         id=row.id, at=row.at, event=_public_name(row.event, row.price_before, row.price_after),
-        film_id=row.film_id, film_ref=film_ref(row.film_id, row.imdb_id, row.tmdb_id), title=row.title, year=row.year,
+        film_id=row.film_id, film_ref=str(key_of(row.film_id, row.imdb_id, row.tmdb_id)), title=row.title, year=row.year,
         imdb_id=row.imdb_id, tmdb_id=row.tmdb_id, poster_url=row.poster_url,
         offer_id=row.offer_id, platform=row.slug, platform_name=row.platform_name,
         platform_logo_url=row.logo_url, region=row.region,
