@@ -29,14 +29,13 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup
+from sqlalchemy import Row
 from werkzeug.exceptions import InternalServerError
 
 from affiliate import delivery, openapi, widgets
 from affiliate.api_errors import answer_routing_errors_as_json, json_error
 from affiliate.answer_memo import Answer
 from affiliate.cache import Rendered, RenderKey
-from affiliate.catalog import find_film
-from affiliate.models import Film
 from affiliate.negotiation import BadParameter, Negotiated, checked, negotiate
 from affiliate.state import AffiliateState, state, templates_folder
 from affiliate.static_files import STATIC_FOLDER, WidgetBlueprint, add_version
@@ -145,20 +144,16 @@ def _negotiate(affiliate: AffiliateState, region: str | None, locale: str | None
     return negotiate(region, locale, headers, affiliate.preferences)
 
 
-def _film(affiliate: AffiliateState, key: FilmKey) -> Film:
+def _film(affiliate: AffiliateState, key: FilmKey) -> Row:
     """The film's row (for its id and revision), read at most every
     `http.revision_check_seconds` in this process (affiliate.film_memo)."""
-    def load() -> Film | None:
-        with affiliate.db.session() as session:
-            return find_film(session, key)
-
-    film = affiliate.films.get(key, load)
+    film = affiliate.films.get(key, lambda: affiliate.film_rows.find(key))
     if film is None:
         raise widgets.FilmNotFound(f"no film matches {key}")
     return film
 
 
-def _rendered(affiliate: AffiliateState, widget: str, mode: str, film: Film,
+def _rendered(affiliate: AffiliateState, widget: str, mode: str, film: Row,
               negotiated: Negotiated, render: Callable[[object], str], now: dt.datetime) -> Rendered:
     key = RenderKey(widget, mode, film.id, film.revision, negotiated.region, negotiated.locale,
                     _base_url())

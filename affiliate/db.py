@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import ast
+import threading
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine, select
 
 from affiliate.models import Film
@@ -29,6 +31,12 @@ class Database:
         # begins no transaction for a read anyway, and switching its mode costs more.
         self.reader = (self.engine if self.engine.dialect.name == "sqlite"
                        else self.engine.execution_options(isolation_level="AUTOCOMMIT"))
+        # Connections a thread keeps for its life (affiliate.film_rows), outside the pool so
+        # they never starve it; closed by dispose().
+        self.keeps_connections = self.engine.dialect.name != "sqlite"
+        self._kept_engine: Engine | None = None
+        self._kept: list[Connection] = []
+        self._kept_lock = threading.Lock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -68,7 +76,28 @@ class Database:
         with self.session() as session:
             return session.exec(select(Film.id).limit(1)).first() is None
 
+    def kept_connection(self) -> Connection:
+        """A new autocommit connection (no snapshot held between reads) for one thread to keep."""
+        with self._kept_lock:
+            if self._kept_engine is None:
+                self._kept_engine = create_engine(self.engine.url, poolclass=NullPool,
+                                                  isolation_level="AUTOCOMMIT")
+            connection = self._kept_engine.connect()
+            self._kept.append(connection)
+            return connection
+
+    def drop_kept(self, connection: Connection) -> None:
+        """Close a kept connection that failed; its thread opens another."""
+        with self._kept_lock:
+            if connection in self._kept:
+                self._kept.remove(connection)
+        connection.close()
+
     def dispose(self) -> None:
+        with self._kept_lock:
+            for connection in self._kept:
+                connection.close()
+            self._kept.clear()
         self.engine.dispose()
 
 

@@ -12,7 +12,8 @@ import time
 from collections import OrderedDict
 from typing import Callable
 
-from affiliate.models import Film
+from sqlalchemy import Row
+
 from providers.base import FilmKey
 
 
@@ -24,12 +25,12 @@ class FilmMemo:
         self.seconds = seconds
         self.size = size
         self.clock = clock
-        self._rows: OrderedDict[FilmKey, tuple[float, Film]] = OrderedDict()
+        self._rows: OrderedDict[FilmKey, tuple[float, Row]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: FilmKey, load: Callable[[], Film | None]) -> Film | None:
+    def get(self, key: FilmKey, load: Callable[[], Row | None]) -> Row | None:
         """The kept row if it is recent enough, else `load()`'s (kept if found). Rows are
-        detached (their session closed) and only read, so threads share them."""
+        immutable tuples of the film's columns (affiliate.film_rows), so threads share them."""
         if self.seconds <= 0:
             return load()
         now = self.clock()

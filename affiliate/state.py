@@ -17,6 +17,7 @@ from affiliate.config import Settings
 from affiliate.config_reload import ConfigWatch
 from affiliate.db import Database
 from affiliate.film_memo import FilmMemo
+from affiliate.film_rows import FilmRows
 from affiliate.fragment_store import SharedFragments
 from affiliate.i18n import available_locales
 from affiliate.negotiation import Preferences
@@ -37,6 +38,7 @@ class AffiliateState:
 
     def __init__(self, settings: Settings, db: Database):
         self.db = db
+        self.film_rows = FilmRows(db)  # the widgets' film reads (affiliate.film_rows)
         self.views = ViewCounter(db)  # widget views to write (affiliate.view_counts)
         self.watch = ConfigWatch(settings)
         # Called with the new settings after a reload (the console's refresher keeps them).

@@ -21,7 +21,7 @@ from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time, get_datetime_format
 from babel.numbers import format_currency
 from babel.support import NullTranslations
-from sqlalchemy import bindparam, or_
+from sqlalchemy import Row, bindparam, or_
 from sqlmodel import select
 
 from affiliate.brands import Brand, brand
@@ -226,7 +226,7 @@ def list_films(db: Database) -> list[FilmSummary]:
     return [_summary(film) for film in films]
 
 
-def how_to_watch(db: Database, film_ref: str | Film, region: str, locale: str,
+def how_to_watch(db: Database, film_ref: str | Film | Row, region: str, locale: str,
                  settings: Settings, now: dt.datetime | None = None,
                  sources: SourceDirectory | None = None) -> HowToWatch:
     """Where a film can be watched in `region`; raises FilmNotFound or ValueError.
@@ -275,7 +275,7 @@ def how_to_watch(db: Database, film_ref: str | Film, region: str, locale: str,
     )
 
 
-def related_products(db: Database, film_ref: str | Film, region: str, locale: str,
+def related_products(db: Database, film_ref: str | Film | Row, region: str, locale: str,
                      settings: Settings, now: dt.datetime | None = None,
                      sources: SourceDirectory | None = None) -> RelatedProducts:
     """Products shown with a film in `region`; raises FilmNotFound or ValueError. Two queries
@@ -364,8 +364,10 @@ def _region_choices(region: str, settings: Settings, words: _Words) -> tuple[Reg
                  for code in codes)
 
 
-def _get_film(db: Database, film_ref: str | Film) -> Film:
-    if isinstance(film_ref, Film):
+def _get_film(db: Database, film_ref: str | Film | Row) -> Film | Row:
+    """The film `film_ref` names, or the row itself if the caller read it (a Film, or its
+    columns as affiliate.film_rows reads them)."""
+    if not isinstance(film_ref, str):
         return film_ref
     key = FilmKey.parse(film_ref)
     with db.session() as session:

@@ -6,7 +6,8 @@ import logging
 import os
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, event, make_url, text
+from sqlalchemy.engine import Engine
 
 from affiliate import create_app
 from affiliate.catalog import prepare
@@ -171,3 +172,17 @@ def standin():
     server = StandIn().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def statements():
+    """Every SQL statement any engine runs from now on: the pool's and the connections the
+    widget routes keep (affiliate.film_rows) alike."""
+    seen: list[str] = []
+
+    def record(*args) -> None:
+        seen.append(args[2])
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(Engine, "before_cursor_execute", record)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event
 
 from affiliate.catalog import reconcile
 from providers.base import (
@@ -52,14 +51,6 @@ def catalog(count: int) -> ProviderResult:
 def settings(make_settings):
     """No fragment cache: every request renders."""
     return make_settings(http={"fragment_cache_size": 0})
-
-
-@pytest.fixture
-def statements(db):
-    """Every SQL statement the engine runs from now on."""
-    seen: list[str] = []
-    event.listen(db.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
-    return seen
 
 
 @pytest.mark.parametrize("widget", ["how-to-watch", "related-products"])

@@ -12,7 +12,6 @@ import os
 import socket
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import select
 
 from affiliate import create_app, revisions
@@ -67,21 +66,14 @@ def processes(make_settings):
         app.extensions["affiliate"].db.dispose()
 
 
-def statements_of(app) -> list[str]:
-    seen: list[str] = []
-    event.listen(app.extensions["affiliate"].db.engine, "before_cursor_execute",
-                 lambda *args: seen.append(args[2]))
-    return seen
-
-
-def test_a_widget_rendered_by_one_process_is_read_by_the_other(processes):
+def test_a_widget_rendered_by_one_process_is_read_by_the_other(processes, statements):
     (first, second), store = processes
     rendered = first.test_client().get(FRAGMENT)
     assert rendered.status_code == 200
     assert len(store.entries) == 1
     assert set(store.expiries.values()) == {24 * 3600}
 
-    statements = statements_of(second)
+    statements.clear()
     shared = second.test_client().get(FRAGMENT)
     assert shared.status_code == 200
     assert shared.get_data() == rendered.get_data()
