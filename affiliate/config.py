@@ -207,7 +207,8 @@ class HttpSettings(_Section):
     # one rendered (affiliate.fragment_store): for sites with more films than one process keeps.
     shared_fragments: bool = False
     # Seconds each web process trusts a film's revision (its cache key) before reading it
-    # again: a change to a film shows after at most this long; 0 = read it every request.
+    # again: a change to a film shows after at most this long; 0 = read it every request. On
+    # PostgreSQL, only while the process is not hearing changes (affiliate.revision_watch).
     revision_check_seconds: float = Field(2, ge=0)
     # Seconds browsers and CDNs keep a static file asked for by its bare URL, as a host page
     # asks for embed.js; the service's own pages ask by versioned URL, kept for a year.

@@ -37,6 +37,7 @@ class Database:
         self._kept_engine: Engine | None = None
         self._kept: list[Connection] = []
         self._kept_lock = threading.Lock()
+        self.disposed = False
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -87,13 +88,18 @@ class Database:
             return connection
 
     def drop_kept(self, connection: Connection) -> None:
-        """Close a kept connection that failed; its thread opens another."""
+        """Close a kept connection that failed; its thread opens another. Invalidated first:
+        a connection the server dropped cannot be rolled back, as closing would."""
         with self._kept_lock:
             if connection in self._kept:
                 self._kept.remove(connection)
-        connection.close()
+        if not connection.closed:
+            connection.invalidate()
+            connection.close()
 
     def dispose(self) -> None:
+        """Close every connection; what kept one (affiliate.revision_watch) stops."""
+        self.disposed = True
         with self._kept_lock:
             for connection in self._kept:
                 connection.close()

@@ -23,7 +23,11 @@ from affiliate.models import Film
 from providers.base import FilmKey
 
 _FILM = Film.__table__
-_BY = {column: select(_FILM).where(_FILM.c[column] == bindparam("value"))
+# What a widget keys on (id, revision) and shows or reckons with; no more, since the driver's
+# cost of a result grows with its columns.
+_COLUMNS = [_FILM.c[name] for name in ("id", "revision", "title", "year", "imdb_id", "tmdb_id",
+                                       "created_at")]
+_BY = {column: select(*_COLUMNS).where(_FILM.c[column] == bindparam("value"))
        for column in ("id", "imdb_id", "tmdb_id")}
 
 
@@ -34,7 +38,7 @@ class FilmRows:
         self._local = threading.local()
 
     def find(self, key: FilmKey) -> Row | None:
-        """The film's columns by attribute (as a Film row has them), or None."""
+        """The film's columns a widget uses, by attribute as on a Film row; or None."""
         if key.internal_id is not None:
             statement, value = _BY["id"], key.internal_id
         elif key.imdb_id:

@@ -21,6 +21,7 @@ from affiliate.film_rows import FilmRows
 from affiliate.fragment_store import SharedFragments
 from affiliate.i18n import available_locales
 from affiliate.negotiation import Preferences
+from affiliate.revision_watch import RevisionWatch
 from affiliate.sources import SourceDirectory
 from affiliate.view_counts import ViewCounter
 
@@ -51,7 +52,8 @@ class AffiliateState:
         shared = (SharedFragments.from_url(settings.service.redis_url, version)  # affiliate.fragment_store
                   if settings.http.shared_fragments else None)
         self.fragments = FragmentCache(settings.http.fragment_cache_size, version, shared)  # affiliate.cache
-        self.films = FilmMemo(settings.http.revision_check_seconds)  # affiliate.film_memo
+        watch = RevisionWatch(self.db) if self.db.keeps_connections else None  # PostgreSQL
+        self.films = FilmMemo(settings.http.revision_check_seconds, watch=watch)  # affiliate.film_memo
         self.answers = AnswerMemo(settings.http.fragment_cache_size,  # affiliate.answer_memo
                                   settings.http.country_header)
         service = settings.service

@@ -13,6 +13,7 @@ from affiliate import create_app
 from affiliate.catalog import prepare
 from affiliate.config import load_settings
 from affiliate.refresh import run_refresh
+from affiliate.revision_watch import RevisionWatch
 from affiliate.view_counts import ViewCounter
 from tests.secret_leaks import LeakWatch, register_secret_strings
 from tests.secret_leaks import secrets_registry as _secrets_registry
@@ -79,6 +80,23 @@ def _view_counters_closed(monkeypatch):
     yield
     for counter in counters:
         counter.close()
+
+
+@pytest.fixture(autouse=True)
+def _revision_watches_stopped(monkeypatch):
+    """Every film memo's listening thread (affiliate.revision_watch) stops with its test, so
+    none keeps a PostgreSQL connection open after it."""
+    watches: list[RevisionWatch] = []
+    opened = RevisionWatch.__init__
+
+    def track(self, *args, **kwargs):
+        opened(self, *args, **kwargs)
+        watches.append(self)
+
+    monkeypatch.setattr(RevisionWatch, "__init__", track)
+    yield
+    for watch in watches:
+        watch.stop()
 
 
 @pytest.fixture(scope="session")
