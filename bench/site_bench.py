@@ -17,10 +17,13 @@ on this gunicorn), then the service, while a writer process stores new prices fo
 `--writes-per-second` random films through `catalog.reconcile` (each raises the film's
 revision, so its rendered widgets are no longer the current ones). Printed: requests/s,
 p50/p95/p99 from wrk, the widgets' share of the plain app, non-2xx answers, and the hit
-rates of each worker's answer memo and fragment cache (counted by wrapping them in this
-bench's app). `--shared-fragments REDIS_URL` serves with `http.shared_fragments` (the
-fragment cache's hits then include renderings found in Redis); that Redis is flushed. Not a test: numbers vary with the machine; bench/RESULTS.md keeps what was
-measured and how.
+rates of each worker's answer memo and fragment cache during the measurement (counted by
+wrapping them in this bench's app). `--shared-fragments REDIS_URL` serves with `http.shared_fragments` (the
+fragment cache's hits then include renderings found in Redis); that Redis is flushed.
+`--prime` first asks every distinct URL of the list once (~49 000 at 100 000 films), so the
+measurement sees a site whose pages have been asked since their films last changed, not the
+first minutes after a cold start. Not a test: numbers vary with the machine;
+bench/RESULTS.md keeps what was measured and how.
 """
 from __future__ import annotations
 
@@ -80,7 +83,8 @@ def plain_app():
 
 def service_app():
     """The service as configured from the environment, its answer memo and fragment cache
-    counting hits; each worker writes its counts to $SITE_BENCH_STATS/<pid>.json at exit."""
+    counting hits while $SITE_BENCH_STATS/measuring exists; each worker writes its counts to
+    $SITE_BENCH_STATS/<pid>.json at exit."""
     from affiliate import create_app
 
     app = create_app()
@@ -88,9 +92,12 @@ def service_app():
     counts = {"memo_hits": 0, "memo_misses": 0, "cache_hits": 0, "cache_misses": 0}
     memo_get, cache_get = affiliate.answers.get, affiliate.fragments.get_or_render
 
+    measuring = Path(os.environ["SITE_BENCH_STATS"]) / "measuring"
+
     def counted_memo_get(key, now):
         answer = memo_get(key, now)
-        counts["memo_hits" if answer is not None else "memo_misses"] += 1
+        if measuring.exists():
+            counts["memo_hits" if answer is not None else "memo_misses"] += 1
         return answer
 
     def counted_cache_get(key, now, render):
@@ -101,7 +108,8 @@ def service_app():
             return render()
 
         result = cache_get(key, now, counted_render)
-        counts["cache_misses" if rendered else "cache_hits"] += 1
+        if measuring.exists():
+            counts["cache_misses" if rendered else "cache_hits"] += 1
         return result
 
     affiliate.answers.get, affiliate.fragments.get_or_render = counted_memo_get, counted_cache_get
@@ -255,12 +263,44 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def prime(port: int, paths: Path, threads: int = 4) -> dict:
+    """Every distinct URL of the request list asked once, as a site's pages have been asked
+    since their films last changed: what a shared fragment store holds on a running site."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    distinct = list(dict.fromkeys(paths.read_text().split()))
+    started = time.monotonic()
+
+    def ask(share: list[str]) -> int:
+        connection, failed = http.client.HTTPConnection("127.0.0.1", port, timeout=30), 0
+        for path in share:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            failed += response.status != 200
+        connection.close()
+        return failed
+
+    with ThreadPoolExecutor(threads) as pool:
+        failed = sum(pool.map(ask, [distinct[n::threads] for n in range(threads)]))
+    return {"urls": len(distinct), "seconds": round(time.monotonic() - started, 1), "non_200": failed}
+
+
 def measure(app: str, env: dict[str, str], paths: Path, args, script: Path) -> dict:
     port = free_port()
     server = start_gunicorn(app, port, env)
     try:
+        primed = prime(port, paths) if args.prime else None
         wrk(port, paths, args.warm_up, args.connections, script)  # workers import, connect, fill caches
-        return wrk(port, paths, args.duration, args.connections, script)
+        flag = Path(env["SITE_BENCH_STATS"]) / "measuring" if "SITE_BENCH_STATS" in env else None
+        if flag:
+            flag.touch()  # the workers count hits from now on
+        try:
+            return {**wrk(port, paths, args.duration, args.connections, script), "primed": primed}
+        finally:
+            if flag:
+                flag.unlink()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -277,6 +317,8 @@ def main() -> None:
     parser.add_argument("--skip-load", action="store_true", help="reuse the catalog already loaded")
     parser.add_argument("--shared-fragments", metavar="REDIS_URL",
                         help="serve with http.shared_fragments in this Redis (flushed first)")
+    parser.add_argument("--prime", action="store_true",
+                        help="ask every distinct URL once before the warm-up (a running site's store)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="site-bench-"))
