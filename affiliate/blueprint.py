@@ -184,7 +184,7 @@ def _deliver(widget: str, mode: str, film_ref: str, render: Callable[[object], s
     affiliate = state()
     now = utcnow()
     memo_key = affiliate.answers.key(request.environ)
-    answer = affiliate.answers.get(memo_key, affiliate.films.clock())
+    answer = affiliate.answers.get(memo_key)
     if answer is None or not answer.rendered.fresh(now):
         args = request.args
         negotiated = _negotiate(affiliate, args.get("region"), args.get("locale"))
@@ -192,7 +192,7 @@ def _deliver(widget: str, mode: str, film_ref: str, render: Callable[[object], s
         film = _film(affiliate, film_key)
         rendered = _rendered(affiliate, widget, mode, film, negotiated, render, now)
         answer = Answer(film.id, rendered, negotiated.vary)
-        affiliate.answers.put(memo_key, answer, affiliate.films.trusted_until(film_key))
+        affiliate.answers.put(memo_key, answer, film_key, film)
     if count_view:
         _count_view(affiliate, widget, answer.film_id, now)
     rendered = answer.rendered

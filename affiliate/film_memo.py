@@ -78,19 +78,18 @@ class FilmMemo:
                     self._forget(next(iter(self._rows)))
         return film
 
-    def trusted_until(self, key: FilmKey) -> float | None:
-        """Until when an answer built on the kept row of `key` may be reused (on `clock`):
-        `seconds` from now for a row trusted until its film changes; None if none is kept."""
+    def trusts(self, key: FilmKey, row: Row) -> bool:
+        """Whether `row` is still the row kept for `key`, and still trusted (an answer made
+        from it may be given again: affiliate.answer_memo)."""
         if self.seconds <= 0:
-            return None
+            return False
+        now = self.clock()
         with self._lock:
             kept = self._rows.get(key)
+            if kept is None or kept.row is not row:
+                return False
             hearing = self._current_spell()
-        if kept is None:
-            return None
-        if hearing is not None and kept.hearing == hearing:
-            return self.clock() + self.seconds
-        return kept.read_at + self.seconds
+            return now - kept.read_at < self.seconds or (hearing is not None and kept.hearing == hearing)
 
     def watching(self, listening: bool) -> None:
         """The watch started (or stopped) hearing every change: rows read from now on may

@@ -55,7 +55,7 @@ class AffiliateState:
         watch = RevisionWatch(self.db) if self.db.keeps_connections else None  # PostgreSQL
         self.films = FilmMemo(settings.http.revision_check_seconds, watch=watch)  # affiliate.film_memo
         self.answers = AnswerMemo(settings.http.fragment_cache_size,  # affiliate.answer_memo
-                                  settings.http.country_header)
+                                  settings.http.country_header, self.films)
         service = settings.service
         self.preferences = Preferences(service.default_region, service.default_locale,
                                        available_locales(), settings.http.country_header)

@@ -94,8 +94,8 @@ def service_app():
 
     measuring = Path(os.environ["SITE_BENCH_STATS"]) / "measuring"
 
-    def counted_memo_get(key, now):
-        answer = memo_get(key, now)
+    def counted_memo_get(key):
+        answer = memo_get(key)
         if measuring.exists():
             counts["memo_hits" if answer is not None else "memo_misses"] += 1
         return answer

@@ -77,6 +77,7 @@ def memo_clock(app) -> list[float]:
     affiliate = app.extensions["affiliate"]
     affiliate.films = FilmMemo(affiliate.settings.http.revision_check_seconds,
                                clock=lambda: clock[0])
+    affiliate.answers.films = affiliate.films
     return clock
 
 
@@ -326,25 +327,32 @@ def test_with_no_fragment_cache_no_answer_is_kept(make_settings, demo):
         app.extensions["affiliate"].db.dispose()
 
 
-def test_the_answer_memo_keeps_answers_until_their_moment_and_at_most_its_size():
-    memo = AnswerMemo(2, "CF-IPCountry")
+def test_the_answer_memo_keeps_answers_while_their_film_row_is_trusted_and_at_most_its_size():
+    clock = [0.0]
+    films = FilmMemo(2, clock=lambda: clock[0])
+    memo = AnswerMemo(2, "CF-IPCountry", films)
     rendered = Rendered("<p>", "etag", None)
     environ = {"PATH_INFO": "/widgets/how-to-watch/451", "QUERY_STRING": "",
                "HTTP_HOST": "a.example", "wsgi.url_scheme": "https"}
     keys = [memo.key({**environ, "HTTP_CF_IPCOUNTRY": country}) for country in "ABC"]
     assert len(set(keys)) == 3  # the configured country header is part of the key
-    memo.put(keys[0], Answer(1, rendered, ()), until=10.0)
-    assert memo.get(keys[0], now=9.9).film_id == 1
-    assert memo.get(keys[0], now=10.0) is None and len(memo) == 0
-    memo.put(keys[0], Answer(1, rendered, ()), until=None)  # the film row is not kept
-    assert len(memo) == 0
-    for film, key in enumerate(keys):
-        memo.put(key, Answer(film, rendered, ()), until=10.0)
-    assert memo.get(keys[0], now=0) is None and memo.get(keys[2], now=0).film_id == 2
+    film = FilmKey(tmdb_id=451)
+    row = films.get(film, lambda: Film(id=1, title="LLV"))
+    memo.put(keys[0], Answer(1, rendered, ()), film, row)
+    clock[0] = 1.9
+    assert memo.get(keys[0]).film_id == 1
+    clock[0] = 2.0  # the row is no longer trusted: neither is the answer made from it
+    assert memo.get(keys[0]) is None and len(memo) == 0
+    newer = films.get(film, lambda: Film(id=1, title="LLV"))
+    memo.put(keys[0], Answer(1, rendered, ()), film, row)  # made from the replaced row
+    assert memo.get(keys[0]) is None
+    for number, key in enumerate(keys):
+        memo.put(key, Answer(number, rendered, ()), film, newer)
+    assert memo.get(keys[0]) is None and memo.get(keys[2]).film_id == 2
     assert len(memo) == 2
-    nothing = AnswerMemo(0, None)
-    nothing.put(keys[0], Answer(1, rendered, ()), until=10.0)
-    assert nothing.get(keys[0], now=0) is None
+    nothing = AnswerMemo(0, None, films)
+    nothing.put(keys[0], Answer(1, rendered, ()), film, newer)
+    assert nothing.get(keys[0]) is None
 
 
 # --- The LRU --------------------------------------------------------------------------------
