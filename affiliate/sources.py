@@ -20,12 +20,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
 from affiliate import credential_store
 from affiliate.config import Settings
-from affiliate.db import Database
+from affiliate.db import Database, conflict_insert
 from affiliate.models import ProviderState
 from affiliate.resilience import CLOSED
 from providers.base import ProductReference, Provider, ProviderSettings, Retry
@@ -103,8 +102,7 @@ def note_source(db: Database, provider: Provider) -> None:
     values = {"type": provider.type_name,
               "terms": json.dumps(cls.terms.to_json(), sort_keys=True)}
     with db.session() as session:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.exec(dialect.insert(ProviderState.__table__)
+        session.exec(conflict_insert(session.get_bind(), ProviderState.__table__)
                      .values(name=provider.name, breaker_state=CLOSED, consecutive_failures=0,
                              **values)
                      .on_conflict_do_update(index_elements=["name"], set_=values))
