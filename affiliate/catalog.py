@@ -22,11 +22,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import func, insert, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from affiliate import history, revisions
-from affiliate.db import Database
+from affiliate.db import Database, conflict_insert
 from affiliate.matching.facts import facts_to_json
 from affiliate.models import (
     Film,
@@ -56,7 +55,6 @@ from providers.link_policy import LinkPolicy
 from providers.platforms import CANONICAL
 from providers.regions import end_of_day
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _OFFER_FIELDS = ("price", "currency", "link", "deep_link", "expires_on", "available_since")
 _PRODUCT_FIELDS = ("title", "format", "image_url", "price", "currency", "availability", "gtin", "link")
 
@@ -383,10 +381,9 @@ def _upsert_platforms(session: Session, records: set[PlatformRecord]) -> dict[Pl
     order, so their rows are locked in the same order everywhere (no deadlock), and new
     platforms and aliases are inserted with ON CONFLICT DO NOTHING, so the second process
     to add one uses the first's."""
-    insert_for = _INSERTS[session.get_bind().dialect.name]
     ids = {}
     for record in sorted(records, key=_platform_order):
-        platform = _platform_row(session, record, insert_for)
+        platform = _platform_row(session, record)
         # A source that knows no logo or homepage does not erase another source's.
         missing = {attr: getattr(record, attr) for attr in ("logo_url", "homepage")
                    if getattr(record, attr) and getattr(platform, attr) is None}
@@ -396,7 +393,7 @@ def _upsert_platforms(session: Session, records: set[PlatformRecord]) -> dict[Pl
                             .where(Platform.__table__.c.id == platform.id, column.is_(None))
                             .values({attr: value}))
         if record.namespace and record.external_id:
-            session.execute(insert_for(PlatformAlias.__table__)
+            session.execute(conflict_insert(session.get_bind(), PlatformAlias.__table__)
                             .values(platform_id=platform.id, namespace=record.namespace,
                                     external_id=record.external_id)
                             .on_conflict_do_nothing(index_elements=["namespace", "external_id"]))
@@ -408,7 +405,7 @@ def _platform_order(record: PlatformRecord) -> tuple:
     return (record.slug, record.namespace or "", record.external_id or "", record.name)
 
 
-def _platform_row(session: Session, record: PlatformRecord, insert_for):
+def _platform_row(session: Session, record: PlatformRecord):
     """The platform's (id, logo_url, homepage), created if neither its alias nor its slug is known."""
     table = Platform.__table__
     columns = (table.c.id, table.c.logo_url, table.c.homepage)
@@ -422,7 +419,8 @@ def _platform_row(session: Session, record: PlatformRecord, insert_for):
     by_slug = select(*columns).where(table.c.slug == record.slug)
     found = session.execute(by_slug).first()
     if found is None:
-        session.execute(insert_for(table).values(slug=record.slug, name=record.name)
+        session.execute(conflict_insert(session.get_bind(), table)
+                        .values(slug=record.slug, name=record.name)
                         .on_conflict_do_nothing(index_elements=["slug"]))
         found = session.execute(by_slug).first()
     return found

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from affiliate import credential_store, sources
 from affiliate.config import Settings
@@ -28,7 +27,7 @@ from affiliate.credential_store import (
     generate_key,
     mask,
 )
-from affiliate.db import Database
+from affiliate.db import Database, conflict_insert
 from affiliate.models import ProviderState
 from affiliate.resilience import CLOSED, credentials_fingerprint
 from affiliate.types import utcnow
@@ -315,8 +314,7 @@ def _clear_auth_block(db: Database, provider_name: str, keep: str | None) -> Non
 
 def _ensure_state_row(db: Database, provider_name: str, type_name: str) -> None:
     with db.session() as session:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.exec(dialect.insert(ProviderState.__table__)
+        session.exec(conflict_insert(session.get_bind(), ProviderState.__table__)
                      .values(name=provider_name, type=type_name, breaker_state=CLOSED,
                              consecutive_failures=0)
                      .on_conflict_do_nothing(index_elements=["name"]))

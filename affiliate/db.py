@@ -8,8 +8,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from sqlalchemy import Connection, event, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Table, event, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine, select
 
@@ -17,6 +17,7 @@ from affiliate.models import Film
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.dialects import postgresql, sqlite
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -105,6 +106,17 @@ class Database:
                 connection.close()
             self._kept.clear()
         self.engine.dispose()
+
+
+def conflict_insert(bind: Engine | Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that takes ON CONFLICT clauses, in the dialect of the database `bind`
+    reaches. Each dialect's module is imported here, when its engine has already loaded it,
+    so a command on SQLite does not import PostgreSQL's (~25 ms of start-up)."""
+    if bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
 
 
 @cache

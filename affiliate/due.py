@@ -36,11 +36,10 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 
 from sqlalchemy import Float, case, exists, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from affiliate.db import Database
+from affiliate.db import Database, conflict_insert
 from affiliate.models import Film, FilmProviderState, FilmView, Offer, ProviderState
 from affiliate.types import UTCDateTime
 
@@ -57,7 +56,6 @@ RETRY_CAP = dt.timedelta(hours=6)
 _state = FilmProviderState.__table__
 _views = FilmView.__table__
 _providers = ProviderState.__table__
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def new_owner() -> str:
@@ -75,8 +73,8 @@ def record_views(db: Database, counts: Mapping[tuple[int, dt.date], int]) -> Non
     buffer them: affiliate.view_counts)."""
     if not counts:
         return
-    stmt = _insert(db, _views).values([{"film_id": film_id, "day": day, "views": views}
-                                       for (film_id, day), views in counts.items()])
+    stmt = conflict_insert(db.engine, _views).values(
+        [{"film_id": film_id, "day": day, "views": views} for (film_id, day), views in counts.items()])
     stmt = stmt.on_conflict_do_update(index_elements=["film_id", "day"],
                                       set_={"views": _views.c.views + stmt.excluded.views})
     with db.engine.begin() as connection:
@@ -123,7 +121,8 @@ def ensure_rows(db: Database, provider_name: str, now: dt.datetime) -> int:
     """
     missing = select(Film.id, literal(provider_name), literal(now, UTCDateTime())).where(
         ~exists().where(_state.c.film_id == Film.id, _state.c.provider == provider_name))
-    stmt = (_insert(db, _state).from_select(["film_id", "provider", "due_at"], missing)
+    stmt = (conflict_insert(db.engine, _state)
+            .from_select(["film_id", "provider", "due_at"], missing)
             .on_conflict_do_nothing(index_elements=["film_id", "provider"])
             .returning(_state.c.film_id))
     with db.engine.begin() as connection:
@@ -135,7 +134,7 @@ def mark_discovered(db: Database, provider_name: str, film_ids: set[int], now: d
     a film refreshed by name, outside the due queue, gets its row here."""
     if not film_ids:
         return
-    stmt = _insert(db, _state).values([
+    stmt = conflict_insert(db.engine, _state).values([
         {"film_id": film_id, "provider": provider_name, "due_at": now, "discovered_at": now}
         for film_id in sorted(film_ids)])
     with db.engine.begin() as connection:
@@ -316,10 +315,6 @@ def _retry_delay(last_attempt_at: dt.datetime | None, last_success_at: dt.dateti
     failing = last_attempt_at is not None and (last_success_at is None or last_success_at < last_attempt_at)
     delay = 2 * (now - last_attempt_at) if failing else RETRY_MIN
     return min(max(delay, RETRY_MIN), RETRY_CAP, ttl)
-
-
-def _insert(db: Database, table):
-    return _INSERTS[db.engine.dialect.name](table)
 
 
 def _today(now: dt.datetime) -> dt.date:

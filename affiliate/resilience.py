@@ -17,10 +17,9 @@ from typing import Any, Callable, Protocol, TypeVar
 
 from pydantic import SecretStr
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from affiliate.config import RetryPolicy
-from affiliate.db import Database
+from affiliate.db import Database, conflict_insert
 from affiliate.models import ProviderState
 from affiliate.types import utcnow
 from providers.base import AuthFailed, Provider, RateLimited, Transient
@@ -297,8 +296,7 @@ class ProviderGuard:
         if self._row_exists:
             return
         with self.db.session() as session:
-            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-            session.exec(dialect.insert(ProviderState.__table__)
+            session.exec(conflict_insert(session.get_bind(), ProviderState.__table__)
                          .values(name=self.name, type=self.provider.type_name, breaker_state=CLOSED,
                                  consecutive_failures=0)
                          .on_conflict_do_nothing(index_elements=["name"]))

@@ -20,16 +20,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
 from affiliate import credential_store
 from affiliate.config import Settings
-from affiliate.db import Database
+from affiliate.db import Database, conflict_insert
 from affiliate.models import ProviderState
 from affiliate.resilience import CLOSED
 from providers.base import ProductReference, Provider, ProviderSettings, Retry
-from providers.registry import PROVIDER_TYPES, configured_class, validate_table
+from providers.registry import PROVIDER_TYPES, all_types, configured_class, validate_table
 from providers.terms import Terms
 
 log = logging.getLogger(__name__)
@@ -103,8 +102,7 @@ def note_source(db: Database, provider: Provider) -> None:
     values = {"type": provider.type_name,
               "terms": json.dumps(cls.terms.to_json(), sort_keys=True)}
     with db.session() as session:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.exec(dialect.insert(ProviderState.__table__)
+        session.exec(conflict_insert(session.get_bind(), ProviderState.__table__)
                      .values(name=provider.name, breaker_state=CLOSED, consecutive_failures=0,
                              **values)
                      .on_conflict_do_update(index_elements=["name"], set_=values))
@@ -113,14 +111,14 @@ def note_source(db: Database, provider: Provider) -> None:
 def direct_link(url: str) -> bool:
     """Whether a link must be shown as it is (its clicks counted by beacon): some installed
     adapter's merchant programme says so for its host (Amazon's)."""
-    return any(cls.link_policy.is_direct(url) for cls in PROVIDER_TYPES.values())
+    return any(cls.link_policy.is_direct(url) for cls in all_types().values())
 
 
 def merchant_disclosures(merchants: Iterable[str]) -> tuple[str, ...]:
     """The statements merchants' programmes require wherever their products show, whoever
     listed them, in the programme's own words."""
     merchants = set(merchants)
-    found = (cls.terms.disclosure for cls in PROVIDER_TYPES.values()
+    found = (cls.terms.disclosure for cls in all_types().values()
              if cls.terms.disclosure and cls.terms.merchant in merchants)
     return tuple(dict.fromkeys(found))
 
@@ -128,7 +126,7 @@ def merchant_disclosures(merchants: Iterable[str]) -> tuple[str, ...]:
 def product_reference(settings: Settings, text: str, region: str) -> ProductReference | None:
     """The product a pasted URL or id names at some source's merchant (an ASIN, an Amazon
     product URL), linked to the store configured for `region`; None if no adapter knows it."""
-    for type_name, cls in PROVIDER_TYPES.items():
+    for type_name, cls in all_types().items():
         configured = [_settings(cls, name, raw) for name, raw in settings.providers.items()
                       if raw.get("type") == type_name]
         found = cls.product_reference(text, region, [s for s in configured if s is not None])

@@ -1,15 +1,23 @@
 """Which adapter serves each provider `type` named in config.toml.
 
-Every module in this package that defines a Provider subclass with a `type_name` is an
-adapter, found without a list to edit; an installed package can add its own through the
-`film_affiliate.providers` entry-point group.
+A type's adapter is the module (or package) of the same name in this package, `-` written
+`_` (type `streaming-availability` is providers/streaming_availability.py), found without a
+list to edit; an installed package can add its own through the `film_affiliate.providers`
+entry-point group, under the entry point's name. A module is imported the first time its
+type is asked for, so a command loads only the adapters its config names (importing them all
+was ~0.1 s of every command's start-up: Amazon's client, requests' dependents). Listing every
+type imports every adapter: error messages, the shared test harnesses and questions about
+any installed adapter (affiliate.sources) do that through `all_types`.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import pkgutil
+from collections.abc import Iterator, MutableMapping
 from importlib.metadata import entry_points
+from types import ModuleType
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
@@ -20,24 +28,96 @@ from providers.base import Provider, ProviderSettings
 ENTRY_POINT_GROUP = "film_affiliate.providers"
 
 
-def _discover() -> dict[str, type[Provider]]:
-    found: dict[str, type[Provider]] = {}
-    for module_info in pkgutil.iter_modules(providers.__path__):
-        if module_info.name == "registry":
-            continue
-        module = importlib.import_module(f"providers.{module_info.name}")
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            # A module's own adapter, or a package's (providers/amazon/provider.py).
-            own = cls.__module__ == module.__name__ or cls.__module__.startswith(module.__name__ + ".")
-            if issubclass(cls, Provider) and own and "type_name" in vars(cls):
-                found[cls.type_name] = cls
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        cls = entry_point.load()
-        found[cls.type_name] = cls
-    return found
+def module_name(type_name: str) -> str:
+    """The module of this package that holds a type's adapter."""
+    return type_name.replace("-", "_")
 
 
-PROVIDER_TYPES: dict[str, type[Provider]] = _discover()
+def module_adapters(module: ModuleType) -> list[type[Provider]]:
+    """The adapters a module defines: its own, or its package's (providers/amazon/provider.py)."""
+    return [cls for _, cls in inspect.getmembers(module, inspect.isclass)
+            if issubclass(cls, Provider) and "type_name" in vars(cls)
+            and (cls.__module__ == module.__name__ or cls.__module__.startswith(module.__name__ + "."))]
+
+
+def _from_module(type_name: str) -> type[Provider] | None:
+    name = module_name(type_name)
+    if not name.isidentifier() or name == "registry":
+        return None
+    if importlib.util.find_spec(f"providers.{name}") is None:
+        return None
+    module = importlib.import_module(f"providers.{name}")
+    return next((cls for cls in module_adapters(module) if cls.type_name == type_name), None)
+
+
+def _from_entry_point(entry_point) -> type[Provider]:
+    cls = entry_point.load()
+    if cls.type_name != entry_point.name:
+        raise ValueError(f"entry point {entry_point.name!r} ({ENTRY_POINT_GROUP}) loads provider "
+                         f"type {cls.type_name!r}: the two names must be the same")
+    return cls
+
+
+class ProviderTypes(MutableMapping):
+    """Type name -> adapter class, each adapter imported when its type is first asked for.
+    Iterating lists every type, which imports every adapter. Tests add and remove types
+    with monkeypatch.setitem / delitem; a removed type is as good as uninstalled."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Provider] | None] = {}  # None: not installed
+        self._listed = False
+
+    def __getitem__(self, type_name: str) -> type[Provider]:
+        if type_name not in self._classes:
+            self._classes[type_name] = self._load(type_name)
+        cls = self._classes[type_name]
+        if cls is None:
+            raise KeyError(type_name)
+        return cls
+
+    def __setitem__(self, type_name: str, cls: type[Provider]) -> None:
+        self._classes[type_name] = cls
+
+    def __delitem__(self, type_name: str) -> None:
+        self[type_name]  # KeyError when it is not there
+        self._classes[type_name] = None
+
+    def __iter__(self) -> Iterator[str]:
+        if not self._listed:
+            self._list()
+        return iter(sorted(name for name, cls in list(self._classes.items()) if cls is not None))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    @staticmethod
+    def _load(type_name: str) -> type[Provider] | None:
+        cls = _from_module(type_name)
+        if cls is not None:
+            return cls
+        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == type_name]
+        return _from_entry_point(found[0]) if found else None
+
+    def _list(self) -> None:
+        # setdefault: a type already looked up, added or removed stays as it is.
+        for module_info in pkgutil.iter_modules(providers.__path__):
+            if module_info.name != "registry":
+                module = importlib.import_module(f"providers.{module_info.name}")
+                for cls in module_adapters(module):
+                    self._classes.setdefault(cls.type_name, cls)
+        for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+            if entry_point.name not in self._classes:
+                self._classes[entry_point.name] = _from_entry_point(entry_point)
+        self._listed = True
+
+
+PROVIDER_TYPES = ProviderTypes()
+
+
+def all_types() -> dict[str, type[Provider]]:
+    """Every installed type's adapter, importing them all: for what any installed adapter may
+    answer (link policies, merchants' disclosures) and for the harnesses that run them all."""
+    return dict(PROVIDER_TYPES.items())
 
 
 def provider_class(type_name: str) -> type[Provider]:

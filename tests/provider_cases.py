@@ -24,14 +24,14 @@ class Uncovered:
 
 
 def every_case() -> list[ProviderCase | Uncovered]:
-    return [case for _, cls in sorted(registry.PROVIDER_TYPES.items())
+    return [case for _, cls in sorted(registry.all_types().items())
             for case in cls.tests or (Uncovered(cls.type_name),)]
 
 
 def first_cases() -> list[ProviderCase | Uncovered]:
     """One case per type: for checks that do not depend on which of its requests fails."""
     return [(cls.tests or (Uncovered(cls.type_name),))[0]
-            for _, cls in sorted(registry.PROVIDER_TYPES.items())]
+            for _, cls in sorted(registry.all_types().items())]
 
 
 def covered(case: ProviderCase | Uncovered) -> ProviderCase:

@@ -3,11 +3,17 @@ the cases the shared harnesses run (providers/testing.py); a type from another p
 by those harnesses without an edit to them."""
 from __future__ import annotations
 
+import importlib
+import json
 import os
+import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import providers
 from providers import registry
 from providers.base import Provider
 from providers.platforms import CANONICAL, slugify
@@ -17,7 +23,7 @@ from tests.test_fault_matrix import FAULTS
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).parent.parent
-ADAPTERS = sorted(registry.PROVIDER_TYPES.values(), key=lambda cls: cls.type_name)
+ADAPTERS = sorted(registry.all_types().values(), key=lambda cls: cls.type_name)
 HARNESSES = [str(ROOT / "tests" / name)
              for name in ("test_fault_matrix.py", "test_secret_leaks.py", "test_parsers_fuzz.py",
                           "test_registry.py")]
@@ -30,6 +36,34 @@ def test_every_adapter_module_is_registered_by_its_type():
         "amazon", "feed", "itunes", "streaming-availability", "tmdb", "watchmode"]
 
 
+@pytest.mark.parametrize("module_info", [m for m in pkgutil.iter_modules(providers.__path__)
+                                         if m.name != "registry"], ids=lambda m: m.name)
+def test_an_adapter_module_is_named_after_its_type(module_info):
+    module = importlib.import_module(f"providers.{module_info.name}")
+
+    assert [registry.module_name(cls.type_name) for cls in registry.module_adapters(module)] in (
+        [], [module_info.name])
+
+
+def test_a_type_is_found_by_its_name_alone_importing_only_its_adapter():
+    code = ("import json, sys; from providers.registry import PROVIDER_TYPES; "
+            "cls = PROVIDER_TYPES['streaming-availability']; "
+            "print(json.dumps([cls.__name__, sorted(sys.modules)]))")
+    found, modules = json.loads(subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout)
+
+    assert found == "StreamingAvailabilityProvider"
+    adapters = {f"providers.{registry.module_name(name)}" for name in registry.PROVIDER_TYPES}
+    assert adapters & set(modules) == {"providers.streaming_availability"}
+
+
+def test_an_unknown_type_is_refused_naming_every_installed_one():
+    with pytest.raises(ValueError, match="unknown provider type 'http'; known types: amazon, feed, "
+                                         "itunes, streaming-availability, tmdb, watchmode$"):
+        registry.provider_class("http")  # a module of the package, not an adapter
+
+
 @pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda cls: cls.type_name)
 def test_adapters_declare_what_operators_and_refresh_need(adapter):
     fields = adapter.Settings.model_fields
@@ -40,19 +74,33 @@ def test_adapters_declare_what_operators_and_refresh_need(adapter):
         assert "base_url" in fields  # so it can be pointed at a stand-in server
 
 
+class EntryPoint:
+    def __init__(self, name, cls):
+        self.name, self.cls = name, cls
+
+    def load(self):
+        return self.cls
+
+
+class Plugin(Provider):
+    type_name = "plugin"
+    description = "from another package"
+
+
 def test_an_installed_package_adds_adapters_through_an_entry_point(monkeypatch):
-    class Plugin(Provider):
-        type_name = "plugin"
-        description = "from another package"
+    monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint("plugin", Plugin)]
+                        if group == registry.ENTRY_POINT_GROUP else [])
 
-    class EntryPoint:
-        def load(self):
-            return Plugin
+    assert registry.ProviderTypes()["plugin"] is Plugin
+    assert "plugin" in list(registry.ProviderTypes())
+    assert "tmdb" in registry.ProviderTypes()  # the package's own, beside it
 
-    monkeypatch.setattr(registry, "entry_points",
-                        lambda group: [EntryPoint()] if group == registry.ENTRY_POINT_GROUP else [])
 
-    assert registry._discover()["plugin"] is Plugin
+def test_an_entry_point_is_named_after_the_type_it_loads(monkeypatch):
+    monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint("other", Plugin)])
+
+    with pytest.raises(ValueError, match="entry point 'other' .* loads provider type 'plugin'"):
+        registry.ProviderTypes()["other"]
 
 
 @pytest.mark.parametrize("case", every_case(), ids=lambda case: case.name)

@@ -7,7 +7,7 @@ from affiliate import openapi
 from affiliate.config import PROVIDER_NAME_PATTERN
 from affiliate.webhooks.kinds import EVENT_KINDS
 from providers.base import MAX_ID, ProductFormat, Relation, decimal_pattern
-from providers.registry import PROVIDER_TYPES
+from providers.registry import all_types
 
 PREFIX = "/admin/api/v1"
 _STRING = {"type": "string"}
@@ -232,7 +232,7 @@ _CREDENTIALS = {"anyOf": [
     {"title": type_name, "type": "object", "minProperties": 1, "additionalProperties": False,
      "properties": {field.name: {"type": "string", "pattern": CREDENTIAL_PATTERN,
                                  "description": field.how_to_obtain} for field in cls.credentials}}
-    for type_name, cls in sorted(PROVIDER_TYPES.items()) if cls.credentials]}
+    for type_name, cls in sorted(all_types().items()) if cls.credentials]}
 _LINKS = openapi.closed({"links": {"type": "array", "items": _schema("ProductLink")}})
 _DATE_QUERY = [{"name": name, "in": "query", "required": False, "description": description,
                 "schema": {"type": "string", "format": "date"}}
