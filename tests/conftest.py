@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 import pytest
 from sqlalchemy import create_engine, event, make_url, text
@@ -194,12 +195,15 @@ def standin():
 
 @pytest.fixture
 def statements():
-    """Every SQL statement any engine runs from now on: the pool's and the connections the
-    widget routes keep (affiliate.film_rows) alike."""
+    """Every SQL statement any engine runs from now on in the test's own thread (where the
+    test client serves requests): the pool's and the connections the widget routes keep
+    (affiliate.film_rows) alike; not a background thread's (affiliate.revision_watch)."""
     seen: list[str] = []
+    thread = threading.get_ident()
 
     def record(*args) -> None:
-        seen.append(args[2])
+        if threading.get_ident() == thread:
+            seen.append(args[2])
 
     event.listen(Engine, "before_cursor_execute", record)
     yield seen
