@@ -13,7 +13,7 @@ and mapped onto films in a random order; every wrk thread walks it from its own 
 
 Measured on one gunicorn server at a time, each with the same command (2 sync workers):
 a plain Flask app answering one short HTML string (the ceiling of anything served by Flask
-on this gunicorn), then the service, while a writer process stores new prices for
+on this gunicorn), then the service, both while a writer process stores new prices for
 `--writes-per-second` random films through `catalog.reconcile` (each raises the film's
 revision, so its rendered widgets are no longer the current ones). Printed: requests/s,
 p50/p95/p99 from wrk, the widgets' share of the plain app, non-2xx answers, and the hit
@@ -334,7 +334,8 @@ def main() -> None:
     stats = work / "stats"
     stats.mkdir()
 
-    plain = measure("plain_app()", {}, work / "plain.txt", args, script)
+    # The writer runs through both measurements: the two servers share the machine with it
+    # alike, so the share measures what serving widgets costs, not what writing costs.
     stop, written = multiprocessing.Event(), multiprocessing.Value("i", 0)
     writer = multiprocessing.Process(target=write_prices, args=(
         args.database_url, args.films, args.writes_per_second, stop, written))
@@ -348,6 +349,7 @@ def main() -> None:
         env.update({"AFFILIATE_SERVICE__REDIS_URL": args.shared_fragments,
                     "AFFILIATE_HTTP__SHARED_FRAGMENTS": "true"})
     try:
+        plain = measure("plain_app()", {}, work / "plain.txt", args, script)
         widgets = measure("service_app()", env, work / "paths.txt", args, script)
     finally:
         stop.set()
