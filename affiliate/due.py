@@ -117,16 +117,17 @@ def film_ttls(db: Database, provider_name: str, film_ids: Iterable[int], provide
 def ensure_rows(db: Database, provider_name: str, now: dt.datetime) -> int:
     """Give every film without a state row for this provider one, due now; return how many.
 
-    One INSERT ... SELECT; ON CONFLICT DO NOTHING lets two processes run it at once.
+    One INSERT ... SELECT; ON CONFLICT DO NOTHING lets two processes run it at once. Counted
+    by the row count, not read back: a new catalog's first run would hold every film's id.
     """
     missing = select(Film.id, literal(provider_name), literal(now, UTCDateTime())).where(
         ~exists().where(_state.c.film_id == Film.id, _state.c.provider == provider_name))
     stmt = (conflict_insert(db.engine, _state)
             .from_select(["film_id", "provider", "due_at"], missing)
-            .on_conflict_do_nothing(index_elements=["film_id", "provider"])
-            .returning(_state.c.film_id))
+            .on_conflict_do_nothing(index_elements=["film_id", "provider"]))
     with db.engine.begin() as connection:
-        return len(connection.execute(stmt).all())
+        # Kept only when asked for: the INSERT's cursor is closed at once, and psycopg's then says -1.
+        return connection.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
 
 
 def mark_discovered(db: Database, provider_name: str, film_ids: set[int], now: dt.datetime) -> None:

@@ -257,7 +257,7 @@ class RefreshEngine:
         ensure_rows(self.db, name, self.clock.now())
         guard = self.guard(provider)
         self.follow_changes(provider, guard)
-        reports: list[RunReport] = []
+        total = _RunTotal(name)
         budget = self.settings.refresh.max_films_per_run  # per run; jobs share this engine
         gave_up = False
 
@@ -288,7 +288,7 @@ class RefreshEngine:
                                                              self.settings.matching)
                     if report.stats is not None and report.stats.removals is not None:
                         so_far = report.stats.removals
-                    reports.append(report)
+                    total.add(report)
                     if report.status in ("failed", "skipped"):
                         gave_up, budget = True, 0  # no new chunks; one in flight is stored
                         continue
@@ -302,7 +302,7 @@ class RefreshEngine:
             # The provider, not these films, failed: they stay due; the guard's pause or
             # breaker does the backing off.
             release(self.db, name, self.owner)
-        return _combined(name, reports)
+        return total.report()
 
     def follow_changes(self, provider: Provider, guard: ProviderGuard) -> int | None:
         """Read the provider's change feed if it keeps one and this process's turn has come
@@ -378,23 +378,37 @@ def _chunk_size(provider: Provider) -> int:
     return min(films, 200)
 
 
-def _combined(name: str, reports: list[RunReport]) -> RunReport:
-    if not reports:
-        return RunReport(name, "complete", ReconcileStats(), films=0)
-    stats = ReconcileStats()
-    for report in reports:
+class _RunTotal:
+    """What a run's chunks add up to, added as each is stored: counts, problems, the worst
+    outcome and the last warning. A chunk's per-film sets (covered_films and the rest) go
+    with the chunk, so a run over the whole catalog holds no more than a chunk's films."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.stats = ReconcileStats()
+        self.worst: RunReport | None = None
+        self.partial = False
+        self.warning: str | None = None
+        self.films = 0
+
+    def add(self, report: RunReport) -> None:
         if report.stats is not None:
             for field_name in _COUNTS:
-                setattr(stats, field_name, getattr(stats, field_name) + getattr(report.stats, field_name))
-            stats.problems += report.stats.problems
-            stats.covered_films |= report.stats.covered_films
-    worst = next((r for r in reports if r.status in ("failed", "skipped", "quarantined")), None)
-    status = worst.status if worst else ("partial" if any(r.status == "partial" for r in reports)
-                                         else "complete")
-    # Chunks add up what the run leaves out: the last one speaks for the run.
-    warning = next((r.warning for r in reversed(reports) if r.warning), None)
-    return RunReport(name, status, stats, error=worst.error if worst else None,
-                     warning=warning, films=sum(r.films for r in reports))
+                setattr(self.stats, field_name,
+                        getattr(self.stats, field_name) + getattr(report.stats, field_name))
+            self.stats.problems += report.stats.problems
+        if self.worst is None and report.status in ("failed", "skipped", "quarantined"):
+            self.worst = report
+        self.partial = self.partial or report.status == "partial"
+        # Chunks add up what the run leaves out: the last one speaks for the run.
+        self.warning = report.warning or self.warning
+        self.films += report.films
+
+    def report(self) -> RunReport:
+        worst = self.worst
+        status = worst.status if worst else "partial" if self.partial else "complete"
+        return RunReport(self.name, status, self.stats, error=worst.error if worst else None,
+                         warning=self.warning, films=self.films)
 
 
 def run_refresh(db: Database, settings: Settings, provider_name: str | None = None,

@@ -14,8 +14,8 @@ the real shared limiter (one quota for all processes, kept in the database; it l
 The stand-in answers 429 to any request beyond its rate.
 Printed per size: wall time from the start to the last process's end against the minimum
 (requests / rate), requests served against the minimum (one per film), 429s sent, and the
-peak RSS of each process. Not a test: numbers vary with the machine; bench/RESULTS.md keeps
-what was measured and how.
+peak RSS of each process (its own, not what it inherits from the bench). Not a test:
+numbers vary with the machine; bench/RESULTS.md keeps what was measured and how.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -122,7 +121,16 @@ def refresh_worker(url: str, settings: dict, ready, go, results) -> None:
     results.put({"ended": ended, "requests": engine.requests,
                  "statuses": sorted({r.status for r in reports}),
                  "offers_added": sum(r.stats.offers_added for r in reports),
-                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+                 "peak_rss_mb": own_peak_rss_mb()})
+
+
+def own_peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM, Linux). Not ru_maxrss: a spawned process starts
+    with its parent's peak there (the kernel carries it over at exec), and the parent has
+    just built every film's row, so it grew with the films whatever the refresh did."""
+    with open("/proc/self/status") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return round(kib / 1024, 1)
 
 
 def empty_database(url: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from affiliate.due import (
@@ -118,6 +119,22 @@ def test_ensure_rows_adds_each_missing_film_once_due_now(db):
     assert ensure_rows(db, "q", NOW) == 4
     assert [state(db, f).due_at for f in films] == [NOW] * 3
     assert state(db, late).due_at == NOW + HOUR
+
+
+def test_ensure_rows_counts_in_the_database_and_reads_no_film_back(db):
+    """A new catalog's first run must not hold one row per film in the process."""
+    add_films(db, 3)
+    described = []
+
+    def watch(conn, cursor, statement, parameters, context, executemany):
+        described.append(cursor.description)  # None: the statement returned no rows
+
+    event.listen(db.engine, "after_cursor_execute", watch)
+    try:
+        assert ensure_rows(db, "p", NOW) == 3
+    finally:
+        event.remove(db.engine, "after_cursor_execute", watch)
+    assert described == [None]
 
 
 def test_claim_takes_the_most_overdue_films_first_and_no_more_than_the_limit(db):

@@ -3,6 +3,8 @@ back; the guard skips a provider whose breaker is open; operators see it all in 
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import weakref
 from decimal import Decimal
 
 import pytest
@@ -78,6 +80,32 @@ def test_due_films_are_fetched_in_bounded_runs_until_none_is_due(db, settings, d
     assert [r.films for r in first + second + third] == [4, 2, 0]
     assert len(films_asked()) == len(set(films_asked())) == 6
     assert first[0].status == "complete" and first[0].stats.offers_added == 4
+
+
+def test_a_run_holds_one_finished_chunks_films_at_a_time(db, make_settings, settings, monkeypatch, demo):
+    """However many chunks a run takes (the whole catalog, with a large max_films_per_run),
+    a stored chunk's per-film sets are let go once the next is stored: the run's report
+    adds up counts, so memory stays flat with the catalog's size."""
+    whole_catalog = make_settings(providers={"api": {"type": "counting"}},
+                                  refresh={"max_films_per_run": 100, "retry": {"attempts": 1}})
+    monkeypatch.setattr(refresh, "_chunk_size", lambda provider: 2)
+    stored: list[weakref.ref] = []  # each chunk's ReconcileStats, as it was stored
+    alive_at_each_store = []
+    store = refresh._Attempt.store
+
+    def watched(self, *args, **kwargs):
+        gc.collect()
+        alive_at_each_store.append(sum(ref() is not None for ref in stored))
+        report = store(self, *args, **kwargs)
+        stored.append(weakref.ref(report.stats))
+        return report
+
+    monkeypatch.setattr(refresh._Attempt, "store", watched)
+    (report,) = run_refresh(db, whole_catalog, "api")
+
+    assert len(stored) == 3 and report.films == 6
+    assert report.status == "complete" and report.stats.offers_added == 6
+    assert max(alive_at_each_store) <= 1  # the one just stored, until the loop moves on
 
 
 def test_a_failing_source_gives_its_films_back_and_its_breaker_skips_the_next_run(db, settings, demo):
