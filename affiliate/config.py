@@ -210,6 +210,9 @@ class HttpSettings(_Section):
     # again: a change to a film shows after at most this long; 0 = read it every request. On
     # PostgreSQL, only while the process is not hearing changes (affiliate.revision_watch).
     revision_check_seconds: float = Field(2, ge=0)
+    # On PostgreSQL, hear film changes as they commit (LISTEN) and keep film rows until they
+    # change. Off behind a pooler that does not keep LISTEN (PgBouncer's transaction mode).
+    listen_for_changes: bool = True
     # Seconds browsers and CDNs keep a static file asked for by its bare URL, as a host page
     # asks for embed.js; the service's own pages ask by versioned URL, kept for a year.
     static_max_age: int = Field(3600, ge=0)

@@ -52,7 +52,8 @@ class AffiliateState:
         shared = (SharedFragments.from_url(settings.service.redis_url, version)  # affiliate.fragment_store
                   if settings.http.shared_fragments else None)
         self.fragments = FragmentCache(settings.http.fragment_cache_size, version, shared)  # affiliate.cache
-        watch = RevisionWatch(self.db) if self.db.keeps_connections else None  # PostgreSQL
+        hears = self.db.keeps_connections and settings.http.listen_for_changes  # PostgreSQL
+        watch = RevisionWatch(self.db) if hears else None
         self.films = FilmMemo(settings.http.revision_check_seconds, watch=watch)  # affiliate.film_memo
         self.answers = AnswerMemo(settings.http.fragment_cache_size,  # affiliate.answer_memo
                                   settings.http.country_header, self.films)

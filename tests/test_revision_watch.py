@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from affiliate import revision_watch, revisions
+from affiliate import create_app, revision_watch, revisions
 from affiliate.film_memo import FilmMemo
 from affiliate.models import Film
 from affiliate.revisions import payloads
@@ -186,3 +186,16 @@ def test_when_the_watch_loses_its_connection_rows_are_read_again_then_heard(db, 
     with db.session() as session:
         revisions.bump(session, [film_id(db)])
     wait_for(lambda: len(memo) == 0)
+
+
+@pytest.mark.parametrize("listen", [True, False])
+def test_listening_is_for_postgresql_and_can_be_turned_off(make_settings, listen):
+    """Behind a pooler that does not keep LISTEN (PgBouncer's transaction mode) an operator
+    turns it off, and rows are trusted for revision_check_seconds only."""
+    app = create_app(make_settings(http={"listen_for_changes": listen}))
+    try:
+        affiliate = app.extensions["affiliate"]
+        hears = listen and affiliate.db.keeps_connections
+        assert (affiliate.films.watch is not None) == hears
+    finally:
+        app.extensions["affiliate"].db.dispose()
