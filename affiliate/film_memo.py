@@ -58,8 +58,7 @@ class FilmMemo:
         with self._lock:
             hearing = self._current_spell()
             kept = self._rows.get(key)
-            if kept is not None and (now - kept.read_at < self.seconds
-                                     or (hearing is not None and kept.hearing == hearing)):
+            if kept is not None and self._trusted(kept, now, hearing):
                 self._rows.move_to_end(key)
                 return kept.row
             changes = self._changes
@@ -86,10 +85,7 @@ class FilmMemo:
         now = self.clock()
         with self._lock:
             kept = self._rows.get(key)
-            if kept is None or kept.row is not row:
-                return False
-            hearing = self._current_spell()
-            return now - kept.read_at < self.seconds or (hearing is not None and kept.hearing == hearing)
+            return kept is not None and kept.row is row and self._trusted(kept, now, self._current_spell())
 
     def watching(self, listening: bool) -> None:
         """The watch started (or stopped) hearing every change: rows read from now on may
@@ -105,6 +101,10 @@ class FilmMemo:
             for film_id in film_ids:
                 for key in list(self._keys_of.get(film_id, ())):
                     self._forget(key)
+
+    def _trusted(self, kept: _Kept, now: float, hearing: int | None) -> bool:
+        """Read less than `seconds` ago, or in the listening spell still going on."""
+        return now - kept.read_at < self.seconds or (hearing is not None and kept.hearing == hearing)
 
     def _current_spell(self) -> int | None:
         return self._hearing if self._hearing_pid == os.getpid() else None

@@ -34,7 +34,6 @@ _BY = {column: select(*_COLUMNS).where(_FILM.c[column] == bindparam("value"))
 class FilmRows:
     def __init__(self, db: Database):
         self.db = db
-        self._kept = db.keeps_connections
         self._local = threading.local()
 
     def find(self, key: FilmKey) -> Row | None:
@@ -45,7 +44,7 @@ class FilmRows:
             statement, value = _BY["imdb_id"], key.imdb_id
         else:
             statement, value = _BY["tmdb_id"], key.tmdb_id
-        if not self._kept:
+        if not self.db.keeps_connections:
             with self.db.reader.connect() as connection:
                 return connection.execute(statement, {"value": value}).first()
         connection = self._connection()

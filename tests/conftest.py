@@ -66,36 +66,29 @@ def _logging_restored():
         logger.setLevel(level)
 
 
-@pytest.fixture(autouse=True)
-def _view_counters_closed(monkeypatch):
-    """Every app's view counter (affiliate.view_counts) is closed with its test, so its
-    flush thread never writes a test's views into a later test's database."""
-    counters: list[ViewCounter] = []
-    opened = ViewCounter.__init__
+def _instances(monkeypatch, cls) -> list:
+    """Every instance of `cls` made from now on, for the test's teardown."""
+    made: list = []
+    opened = cls.__init__
 
     def track(self, *args, **kwargs):
         opened(self, *args, **kwargs)
-        counters.append(self)
+        made.append(self)
 
-    monkeypatch.setattr(ViewCounter, "__init__", track)
+    monkeypatch.setattr(cls, "__init__", track)
+    return made
+
+
+@pytest.fixture(autouse=True)
+def _background_threads_stopped(monkeypatch):
+    """Every app's view counter (affiliate.view_counts) is closed and every film memo's
+    listening thread (affiliate.revision_watch) stopped with its test, so none writes a
+    test's views into a later test's database or keeps a PostgreSQL connection open."""
+    counters: list[ViewCounter] = _instances(monkeypatch, ViewCounter)
+    watches: list[RevisionWatch] = _instances(monkeypatch, RevisionWatch)
     yield
     for counter in counters:
         counter.close()
-
-
-@pytest.fixture(autouse=True)
-def _revision_watches_stopped(monkeypatch):
-    """Every film memo's listening thread (affiliate.revision_watch) stops with its test, so
-    none keeps a PostgreSQL connection open after it."""
-    watches: list[RevisionWatch] = []
-    opened = RevisionWatch.__init__
-
-    def track(self, *args, **kwargs):
-        opened(self, *args, **kwargs)
-        watches.append(self)
-
-    monkeypatch.setattr(RevisionWatch, "__init__", track)
-    yield
     for watch in watches:
         watch.stop()
 
