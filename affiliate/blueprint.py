@@ -29,13 +29,13 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup
-from sqlalchemy import Row
 from werkzeug.exceptions import InternalServerError
 
 from affiliate import delivery, openapi, widgets
 from affiliate.api_errors import answer_routing_errors_as_json, json_error
-from affiliate.answer_memo import Answer
+from affiliate.answer_memo import SENDING, Answer
 from affiliate.cache import Rendered, RenderKey
+from affiliate.film_rows import FilmRow
 from affiliate.negotiation import BadParameter, Negotiated, checked, negotiate
 from affiliate.state import AffiliateState, state, templates_folder
 from affiliate.static_files import STATIC_FOLDER, WidgetBlueprint, add_version
@@ -144,7 +144,7 @@ def _negotiate(affiliate: AffiliateState, region: str | None, locale: str | None
     return negotiate(region, locale, headers, affiliate.preferences)
 
 
-def _film(affiliate: AffiliateState, key: FilmKey) -> Row:
+def _film(affiliate: AffiliateState, key: FilmKey) -> FilmRow:
     """The film's row (for its id and revision), read at most every
     `http.revision_check_seconds` in this process (affiliate.film_memo)."""
     film = affiliate.films.get(key, lambda: affiliate.film_rows.find(key))
@@ -153,7 +153,7 @@ def _film(affiliate: AffiliateState, key: FilmKey) -> Row:
     return film
 
 
-def _rendered(affiliate: AffiliateState, widget: str, mode: str, film: Row,
+def _rendered(affiliate: AffiliateState, widget: str, mode: str, film: FilmRow,
               negotiated: Negotiated, render: Callable[[object], str], now: dt.datetime) -> Rendered:
     key = RenderKey(widget, mode, film.id, film.revision, negotiated.region, negotiated.locale,
                     _base_url())
@@ -193,17 +193,18 @@ def _deliver(widget: str, mode: str, film_ref: str, render: Callable[[object], s
         rendered = _rendered(affiliate, widget, mode, film, negotiated, render, now)
         answer = Answer(film.id, rendered, negotiated.vary)
         affiliate.answers.put(memo_key, answer, film_key, film)
-    if count_view:
+    counts_view = count_view and widget == "how-to-watch"
+    if counts_view:
         _count_view(affiliate, widget, answer.film_id, now)
     rendered = answer.rendered
     if delivery.not_modified(rendered.etag):
         response = Response(status=304)
     else:
         response = Response(rendered.content, mimetype=mimetype)
-    seconds_left = (None if rendered.fresh_until is None
-                    else int((rendered.fresh_until - now).total_seconds()))
+        # Once sent, the same request may be answered without Flask (affiliate.answer_front).
+        request.environ[SENDING] = (memo_key, answer, counts_view)
     return delivery.shareable(response, affiliate.settings.http, rendered.etag, answer.vary,
-                              seconds_left)
+                              delivery.seconds_left(rendered.fresh_until, now))
 
 
 def _macro(widget: str, view, external: bool = False, layout: str = "list") -> Markup:

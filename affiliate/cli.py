@@ -40,6 +40,7 @@ def serve(host: str | None, port: int | None, no_scheduler: bool) -> None:
     import waitress
     from flask import current_app
 
+    from affiliate.app import settle
     from affiliate.scheduler import build_scheduler, load_demo_if_empty
 
     settings, db = state().settings, state().db
@@ -55,6 +56,7 @@ def serve(host: str | None, port: int | None, no_scheduler: bool) -> None:
         scheduler.start()
     host, port = host or settings.service.host, port or settings.service.port
     click.echo(f"Serving on http://{host}:{port}/")
+    settle()
     try:
         waitress.serve(current_app._get_current_object(), host=host, port=port, threads=8)
     finally:

@@ -3,6 +3,7 @@ cross-origin use and framing, and no cookies, so any browser or CDN may keep and
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Iterable
 
 from flask import Flask, Request, Response, request, request_started
@@ -40,17 +41,23 @@ def shareable(response: Response, http: HttpSettings, etag: str | None, vary: It
     headers = response.headers
     if etag:
         headers["ETag"] = f'W/"{etag}"'  # a hex digest: nothing to quote
-    if seconds_left is None:
-        headers["Cache-Control"] = (
-            f"public, max-age={http.max_age}, s-maxage={http.s_maxage}, "
-            f"stale-while-revalidate={http.stale_while_revalidate}")
-    else:
-        left = max(0, seconds_left)
-        headers["Cache-Control"] = (
-            f"public, max-age={min(http.max_age, left)}, s-maxage={min(http.s_maxage, left)}")
+    headers["Cache-Control"] = cache_control(http, seconds_left)
     if vary:
         response.vary.update(vary)
     return cross_origin(response)
+
+
+def cache_control(http: HttpSettings, seconds_left: int | None) -> str:
+    if seconds_left is None:
+        return (f"public, max-age={http.max_age}, s-maxage={http.s_maxage}, "
+                f"stale-while-revalidate={http.stale_while_revalidate}")
+    left = max(0, seconds_left)
+    return f"public, max-age={min(http.max_age, left)}, s-maxage={min(http.s_maxage, left)}"
+
+
+def seconds_left(fresh_until: dt.datetime | None, now: dt.datetime) -> int | None:
+    """What `shareable` is given: whole seconds until the content turns wrong by the clock."""
+    return None if fresh_until is None else int((fresh_until - now).total_seconds())
 
 
 def cross_origin(response: Response) -> Response:

@@ -14,26 +14,27 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable
 
-from sqlalchemy import Row
-
+from affiliate.film_rows import FilmRow
 from providers.base import FilmKey
 
 if TYPE_CHECKING:
     from affiliate.revision_watch import RevisionWatch
 
 
-class _Kept(NamedTuple):
-    read_at: float
-    row: Row
-    hearing: int | None  # the listening spell it was read in, if no change was heard meanwhile
+def _parts(key: FilmKey) -> tuple:
+    return (key.imdb_id, key.tmdb_id, key.internal_id)
 
 
 class FilmMemo:
     """A thread-safe LRU of at most `size` rows, each trusted `seconds` (0 = always read), or
     until its film changes while `watch` hears of changes. The default size holds the films
-    that draw ~85 % of a 100 000-film site's Zipf traffic in ~15 MB (bench/RESULTS.md)."""
+    that draw ~85 % of a 100 000-film site's Zipf traffic in ~15 MB (bench/RESULTS.md).
+
+    Everything kept is a plain tuple of numbers, strings and datetimes, which the garbage
+    collector stops tracking: kept as objects, 16 384 rows made every full collection of a
+    web process scan ~80 000 more of them, ~40 ms more of a pause (bench/RESULTS.md)."""
 
     def __init__(self, seconds: float, size: int = 16384,
                  clock: Callable[[], float] = time.monotonic, watch: RevisionWatch | None = None):
@@ -41,26 +42,28 @@ class FilmMemo:
         self.size = size
         self.clock = clock
         self.watch = watch
-        self._rows: OrderedDict[FilmKey, _Kept] = OrderedDict()
-        self._keys_of: dict[int, set[FilmKey]] = {}
+        # The key's parts -> (read at, the listening spell it was read in if no change was
+        # heard meanwhile, the row's values).
+        self._rows: OrderedDict[tuple, tuple] = OrderedDict()
+        self._keys_of: dict[int, tuple] = {}  # film id -> the key parts kept for it
         self._spells = itertools.count(1)
         self._hearing: int | None = None  # the current listening spell
         self._hearing_pid: int | None = None  # a fork copies the memo, not the listening thread
         self._changes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: FilmKey, load: Callable[[], Row | None]) -> Row | None:
-        """The kept row if still trusted, else `load()`'s (kept if found). Rows are immutable
-        tuples of the film's columns (affiliate.film_rows), so threads share them."""
+    def get(self, key: FilmKey, load: Callable[[], FilmRow | None]) -> FilmRow | None:
+        """The kept row if still trusted, else `load()`'s (kept if found)."""
         if self.seconds <= 0:
             return load()
         now = self.clock()
+        parts = _parts(key)
         with self._lock:
             hearing = self._current_spell()
-            kept = self._rows.get(key)
+            kept = self._rows.get(parts)
             if kept is not None and self._trusted(kept, now, hearing):
-                self._rows.move_to_end(key)
-                return kept.row
+                self._rows.move_to_end(parts)
+                return FilmRow._make(kept[2])
             changes = self._changes
         if hearing is None and self.watch is not None:
             self.watch.ensure_running(self)
@@ -70,22 +73,22 @@ class FilmMemo:
                 # A change heard during the read may be newer than the row: trust it for
                 # `seconds` only.
                 heard = hearing if hearing == self._current_spell() and changes == self._changes else None
-                self._forget(key)
-                self._rows[key] = _Kept(now, film, heard)
-                self._keys_of.setdefault(film.id, set()).add(key)
+                self._forget(parts)
+                self._rows[parts] = (now, heard, tuple(film))
+                self._keys_of[film.id] = (*self._keys_of.get(film.id, ()), parts)
                 while len(self._rows) > self.size:
                     self._forget(next(iter(self._rows)))
         return film
 
-    def trusts(self, key: FilmKey, row: Row) -> bool:
+    def trusts(self, key: FilmKey, row: FilmRow) -> bool:
         """Whether `row` is still the row kept for `key`, and still trusted (an answer made
         from it may be given again: affiliate.answer_memo)."""
         if self.seconds <= 0:
             return False
         now = self.clock()
         with self._lock:
-            kept = self._rows.get(key)
-            return kept is not None and kept.row is row and self._trusted(kept, now, self._current_spell())
+            kept = self._rows.get(_parts(key))
+            return kept is not None and kept[2] == row and self._trusted(kept, now, self._current_spell())
 
     def watching(self, listening: bool) -> None:
         """The watch started (or stopped) hearing every change: rows read from now on may
@@ -99,24 +102,25 @@ class FilmMemo:
         with self._lock:
             self._changes += 1
             for film_id in film_ids:
-                for key in list(self._keys_of.get(film_id, ())):
-                    self._forget(key)
+                for parts in self._keys_of.get(film_id, ()):
+                    self._forget(parts)
 
-    def _trusted(self, kept: _Kept, now: float, hearing: int | None) -> bool:
+    def _trusted(self, kept: tuple, now: float, hearing: int | None) -> bool:
         """Read less than `seconds` ago, or in the listening spell still going on."""
-        return now - kept.read_at < self.seconds or (hearing is not None and kept.hearing == hearing)
+        return now - kept[0] < self.seconds or (hearing is not None and kept[1] == hearing)
 
     def _current_spell(self) -> int | None:
         return self._hearing if self._hearing_pid == os.getpid() else None
 
-    def _forget(self, key: FilmKey) -> None:
-        kept = self._rows.pop(key, None)
+    def _forget(self, parts: tuple) -> None:
+        kept = self._rows.pop(parts, None)
         if kept is not None:
-            keys = self._keys_of.get(kept.row.id)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._keys_of[kept.row.id]
+            film_id = kept[2][0]
+            others = tuple(other for other in self._keys_of.get(film_id, ()) if other != parts)
+            if others:
+                self._keys_of[film_id] = others
+            else:
+                self._keys_of.pop(film_id, None)
 
     def __len__(self) -> int:
         return len(self._rows)

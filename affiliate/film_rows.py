@@ -13,9 +13,11 @@ loading the app opens its own. SQLite reads through the shared pool: opening cos
 """
 from __future__ import annotations
 
+import datetime as dt
 import threading
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import DBAPIError
 
 from affiliate.db import Database
@@ -23,10 +25,21 @@ from affiliate.models import Film
 from providers.base import FilmKey
 
 _FILM = Film.__table__
-# What a widget keys on (id, revision) and shows or reckons with; no more, since the driver's
-# cost of a result grows with its columns.
-_COLUMNS = [_FILM.c[name] for name in ("id", "revision", "title", "year", "imdb_id", "tmdb_id",
-                                       "created_at")]
+
+
+class FilmRow(NamedTuple):
+    """What a widget keys on (id, revision) and shows or reckons with; no more, since the
+    driver's cost of a result grows with its columns. Read by attribute as on a Film."""
+    id: int
+    revision: int
+    title: str
+    year: int | None
+    imdb_id: str | None
+    tmdb_id: int | None
+    created_at: dt.datetime
+
+
+_COLUMNS = [_FILM.c[name] for name in FilmRow._fields]
 _BY = {column: select(*_COLUMNS).where(_FILM.c[column] == bindparam("value"))
        for column in ("id", "imdb_id", "tmdb_id")}
 
@@ -36,8 +49,12 @@ class FilmRows:
         self.db = db
         self._local = threading.local()
 
-    def find(self, key: FilmKey) -> Row | None:
-        """The film's columns a widget uses, by attribute as on a Film row; or None."""
+    def find(self, key: FilmKey) -> FilmRow | None:
+        """The film's row, or None."""
+        row = self._read(key)
+        return None if row is None else FilmRow._make(row)
+
+    def _read(self, key: FilmKey):
         if key.internal_id is not None:
             statement, value = _BY["id"], key.internal_id
         elif key.imdb_id:

@@ -58,6 +58,13 @@ def _read_config(server) -> None:
         server.log.error("config not reloaded, the running config stays: %s", exc)
 
 
+def post_worker_init(worker) -> None:
+    """The worker has loaded the app (affiliate.app.settle)."""
+    from affiliate.app import settle
+
+    settle()
+
+
 def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 

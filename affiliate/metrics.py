@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+# The WSGI environ entry naming the route a request was counted under, so a request answered
+# again without Flask (affiliate.answer_front) is counted under the same one.
+ROUTE = "affiliate.route"
 # Seconds; widget answers from the cache take a few milliseconds, renders tens of them.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

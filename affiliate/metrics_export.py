@@ -104,8 +104,9 @@ def _count_requests(app: Flask) -> None:
         started = request.environ.get("affiliate.started")
         if started is not None:
             rule = request.url_rule
-            metrics.request_done(route_label(rule.rule) if rule is not None else "unmatched",
-                                 response.status_code, time.perf_counter() - started)
+            route = route_label(rule.rule) if rule is not None else "unmatched"
+            request.environ[metrics.ROUTE] = route
+            metrics.request_done(route, response.status_code, time.perf_counter() - started)
         return response
 
     app.before_request_funcs.setdefault(None, []).insert(0, start)  # before any other

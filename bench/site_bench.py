@@ -11,7 +11,8 @@ buy, HD and SD, on 2 platforms) in US and in GB. The request list is 200 000 How
 URLs (region US or GB, locale en_US), film ranks drawn with P(rank) proportional to 1/rank
 and mapped onto films in a random order; every wrk thread walks it from its own offset.
 
-Measured on one gunicorn server at a time, each with the same command (2 sync workers):
+Measured on one gunicorn server at a time, each with the same command (2 sync workers, the
+service's gunicorn settings, affiliate.gunicorn_conf):
 a plain Flask app answering one short HTML string (the ceiling of anything served by Flask
 on this gunicorn), then the service, both while a writer process stores new prices for
 `--writes-per-second` random films through `catalog.reconcile` (each raises the film's
@@ -89,8 +90,10 @@ def service_app():
 
     app = create_app()
     affiliate = app.extensions["affiliate"]
-    counts = {"memo_hits": 0, "memo_misses": 0, "cache_hits": 0, "cache_misses": 0}
+    counts = {"front_hits": 0, "memo_hits": 0, "memo_misses": 0, "cache_hits": 0, "cache_misses": 0,
+              "gc_runs": 0, "gc_ms": 0.0, "gc_longest_ms": 0.0}
     memo_get, cache_get = affiliate.answers.get, affiliate.fragments.get_or_render
+    memo_wire = affiliate.answers.wire
 
     measuring = Path(os.environ["SITE_BENCH_STATS"]) / "measuring"
 
@@ -99,6 +102,12 @@ def service_app():
         if measuring.exists():
             counts["memo_hits" if answer is not None else "memo_misses"] += 1
         return answer
+
+    def counted_memo_wire(key):
+        found = memo_wire(key)
+        if found is not None and measuring.exists():
+            counts["front_hits"] += 1
+        return found
 
     def counted_cache_get(key, now, render):
         rendered = []
@@ -113,9 +122,30 @@ def service_app():
         return result
 
     affiliate.answers.get, affiliate.fragments.get_or_render = counted_memo_get, counted_cache_get
+    affiliate.answers.wire = counted_memo_wire
+    count_collections(counts, measuring)
     stats = Path(os.environ["SITE_BENCH_STATS"])
     atexit.register(lambda: (stats / f"{os.getpid()}.json").write_text(json.dumps(counts)))
     return app
+
+
+def count_collections(counts: dict, measuring: Path) -> None:
+    """The garbage collector's pauses during the measurement: a worker answers nothing
+    while one runs, so a long one shows in the tail latency."""
+    import gc
+
+    started = []
+
+    def callback(phase, info):
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started and measuring.exists():
+            pause = (time.perf_counter() - started[0]) * 1000
+            counts["gc_runs"] += 1
+            counts["gc_ms"] = round(counts["gc_ms"] + pause, 1)
+            counts["gc_longest_ms"] = round(max(counts["gc_longest_ms"], pause), 1)
+
+    gc.callbacks.append(callback)
 
 
 # --- the catalog ---------------------------------------------------------------------------
@@ -222,7 +252,8 @@ def write_prices(database_url: str, films: int, per_second: float, stop, written
 # --- serving and measuring -----------------------------------------------------------------
 
 def start_gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind",
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:affiliate.gunicorn_conf",
+               "--workers", str(WORKERS), "--bind",
                f"127.0.0.1:{port}", "--chdir", str(ROOT / "bench"), "--log-level", "warning",
                f"site_bench:{app}"]
     server = subprocess.Popen(command, env={**os.environ, **env, "PYTHONPATH": str(ROOT)})
@@ -356,14 +387,15 @@ def main() -> None:
         writer.join(timeout=60)
     counts = [json.loads(p.read_text()) for p in stats.glob("*.json")]
     total = {name: sum(c[name] for c in counts) for name in counts[0]} if counts else {}
-    memo = total.get("memo_hits", 0) + total.get("memo_misses", 0)
+    memo_hits = total.get("front_hits", 0) + total.get("memo_hits", 0)
+    memo = memo_hits + total.get("memo_misses", 0)
     cache = total.get("cache_hits", 0) + total.get("cache_misses", 0)
     print(json.dumps({
         "films": args.films, "load_s": round(loaded, 1), "duration_s": args.duration,
         "connections": args.connections, "plain": plain, "widgets": widgets,
         "share_of_plain": round(widgets["rps"] / plain["rps"], 3),
         "films_written": written.value,
-        "answer_memo_hit_rate": round(total["memo_hits"] / memo, 3) if memo else None,
+        "answer_memo_hit_rate": round(memo_hits / memo, 3) if memo else None,
         "shared_fragments": bool(args.shared_fragments),
         # With the shared store, a hit is a rendering found in this process or in the store.
         "fragment_cache_hit_rate_after_memo_miss": round(total["cache_hits"] / cache, 3) if cache else None,

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from affiliate import create_app
 from affiliate.catalog import prepare
 from affiliate.config import load_settings
+from affiliate.film_memo import FilmMemo
 from affiliate.refresh import run_refresh
 from affiliate.revision_watch import RevisionWatch
 from affiliate.view_counts import ViewCounter
@@ -169,6 +170,17 @@ def demo(app, db):
     reports = run_refresh(db, app.extensions["affiliate"].settings, "demo")
     assert [r.status for r in reports] == ["complete"], reports
     return db
+
+
+@pytest.fixture
+def memo_clock(app) -> list[float]:
+    """The seconds the app's film memo (affiliate.film_memo) reads, moved by the test."""
+    clock = [0.0]
+    affiliate = app.extensions["affiliate"]
+    affiliate.films = FilmMemo(affiliate.settings.http.revision_check_seconds,
+                               clock=lambda: clock[0])
+    affiliate.answers.films = affiliate.films
+    return clock
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 
 import pytest
 from flask import session
@@ -14,6 +15,7 @@ from affiliate import blueprint, create_app, revisions, static_files
 from affiliate.answer_memo import Answer, AnswerMemo
 from affiliate.cache import FragmentCache, Rendered, RenderKey
 from affiliate.film_memo import FilmMemo
+from affiliate.film_rows import FilmRow
 from affiliate.models import Film, FilmView, Offer
 from affiliate.view_counts import ViewCounter
 from providers.base import FilmKey
@@ -68,17 +70,6 @@ def test_etags_differ_by_region_locale_widget_and_mode(client, demo):
     assert len(etags) == len(urls)
     # Every way of naming the film is the same film.
     assert client.get("/widgets/how-to-watch/tmdb:451?region=US").headers["ETag"] in etags
-
-
-@pytest.fixture
-def memo_clock(app) -> list[float]:
-    """The seconds the app's film memo (affiliate.film_memo) reads, moved by the test."""
-    clock = [0.0]
-    affiliate = app.extensions["affiliate"]
-    affiliate.films = FilmMemo(affiliate.settings.http.revision_check_seconds,
-                               clock=lambda: clock[0])
-    affiliate.answers.films = affiliate.films
-    return clock
 
 
 def test_a_change_to_the_film_raises_its_revision_and_renews_etag_and_content(
@@ -214,18 +205,35 @@ def test_the_film_memo_keeps_rows_for_its_seconds_and_at_most_its_size():
     def load(ref):
         def run():
             loads.append(ref)
-            return Film(id=len(loads), title=ref)
+            return film_row(len(loads), ref)
         return run
 
     first = memo.get(FilmKey.parse("1"), load("1"))
-    assert memo.get(FilmKey.parse("1"), load("1")) is first
+    assert memo.get(FilmKey.parse("1"), load("1")) == first
     clock[0] = 2.0
-    assert memo.get(FilmKey.parse("1"), load("1")) is not first
+    assert memo.get(FilmKey.parse("1"), load("1")) != first
     memo.get(FilmKey.parse("2"), load("2"))
     memo.get(FilmKey.parse("3"), load("3"))  # pushes out "1", the least recently used
     memo.get(FilmKey.parse("1"), load("1"))
     assert loads == ["1", "1", "2", "3", "1"] and len(memo) == 2
     assert memo.get(FilmKey.parse("4"), lambda: None) is None and len(memo) == 2
+
+
+def test_the_film_memo_keeps_nothing_the_garbage_collector_scans():
+    """Plain tuples of plain values: a full collection takes no longer for a full memo."""
+    memo = FilmMemo(2, size=10, clock=lambda: 0.0)
+    for number in range(1, 6):
+        memo.get(FilmKey(internal_id=number), lambda number=number: film_row(number, "Film"))
+    memo.get(FilmKey(tmdb_id=99), lambda: film_row(1, "Film"))  # film 1 by a second name
+    for _ in range(2):  # a tuple is untracked once what it holds is: the inner ones first
+        gc.collect()
+    kept = [*memo._rows.items(), *memo._keys_of.items()]
+    assert len(kept) == 6 + 5 and len(memo._keys_of[1]) == 2
+    assert not any(gc.is_tracked(part) for pair in kept for part in pair)
+
+
+def film_row(film_id: int, title: str, revision: int = 1) -> FilmRow:
+    return FilmRow(film_id, revision, title, None, None, None, START)
 
 
 # --- Static files (affiliate.static_files) ---------------------------------------------------
@@ -337,13 +345,13 @@ def test_the_answer_memo_keeps_answers_while_their_film_row_is_trusted_and_at_mo
     keys = [memo.key({**environ, "HTTP_CF_IPCOUNTRY": country}) for country in "ABC"]
     assert len(set(keys)) == 3  # the configured country header is part of the key
     film = FilmKey(tmdb_id=451)
-    row = films.get(film, lambda: Film(id=1, title="LLV"))
+    row = films.get(film, lambda: film_row(1, "LLV"))
     memo.put(keys[0], Answer(1, rendered, ()), film, row)
     clock[0] = 1.9
     assert memo.get(keys[0]).film_id == 1
     clock[0] = 2.0  # the row is no longer trusted: neither is the answer made from it
     assert memo.get(keys[0]) is None and len(memo) == 0
-    newer = films.get(film, lambda: Film(id=1, title="LLV"))
+    newer = films.get(film, lambda: film_row(1, "LLV", revision=2))
     memo.put(keys[0], Answer(1, rendered, ()), film, row)  # made from the replaced row
     assert memo.get(keys[0]) is None
     for number, key in enumerate(keys):

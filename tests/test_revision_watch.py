@@ -11,9 +11,11 @@ from sqlmodel import select
 
 from affiliate import create_app, revision_watch, revisions
 from affiliate.film_memo import FilmMemo
+from affiliate.film_rows import FilmRow
 from affiliate.models import Film
 from affiliate.revisions import payloads
 from providers.base import FilmKey
+from tests.clock import START
 
 LLV = "imdb:tt0113627"
 FRAGMENT = f"/widgets/how-to-watch/{LLV}?region=US"
@@ -28,7 +30,7 @@ class Loads:
     def __call__(self, film_id: int):
         def load():
             self.calls.append(film_id)
-            return Film(id=film_id, title=f"Film {film_id}", revision=len(self.calls))
+            return FilmRow(film_id, len(self.calls), f"Film {film_id}", None, None, None, START)
         return load
 
 
@@ -44,14 +46,14 @@ def test_a_row_read_while_hearing_is_kept_until_its_film_changes(clocked):
     first = memo.get(FilmKey(internal_id=1), loads(1))
     memo.get(FilmKey(tmdb_id=10), loads(1))  # the same film by another reference
     clock[0] += 3600
-    assert memo.get(FilmKey(internal_id=1), loads(1)) is first
+    assert memo.get(FilmKey(internal_id=1), loads(1)) == first
     assert memo.trusts(FilmKey(internal_id=1), first)
     memo.changed([2])  # another film
-    assert memo.get(FilmKey(internal_id=1), loads(1)) is first
+    assert memo.get(FilmKey(internal_id=1), loads(1)) == first
     memo.changed([1])
     assert len(memo) == 0  # every reference to the film is forgotten
     assert not memo.trusts(FilmKey(internal_id=1), first)
-    assert memo.get(FilmKey(internal_id=1), loads(1)) is not first
+    assert memo.get(FilmKey(internal_id=1), loads(1)) != first
     assert loads.calls == [1, 1, 1]
 
 
