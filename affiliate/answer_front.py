@@ -55,7 +55,7 @@ class AnswerFront:
                 affiliate.views.add(answer.film_id, now)
             start_response(wire.status, list(headers))
             metrics.request_done(wire.route, 200, time.perf_counter() - started)
-            return [wire.body] if method == "GET" else []
+            return [answer.rendered.content.encode()] if method == "GET" else []
         if method != "GET":
             return self.app(environ, start_response)
         return self._keep(environ, start_response)
@@ -80,6 +80,7 @@ class AnswerFront:
             if close is not None:
                 close()
         memo_key, answer, counts_view = sending
-        self.affiliate.answers.sent(memo_key, answer, Wire(
-            sent[0], list(sent[1]), content, environ.get(metrics.ROUTE, "unmatched"), counts_view))
+        if content == answer.rendered.content.encode():  # no hook rewrote the body
+            self.affiliate.answers.sent(memo_key, answer, Wire(
+                sent[0], tuple(sent[1]), environ.get(metrics.ROUTE, "unmatched"), counts_view))
         return [content]

@@ -14,17 +14,24 @@ An answer is used only while the film memo still trusts the very row it was made
 process hears of changes), so a change to the film shows exactly as soon as without this
 memo; and only while its rendering is fresh by the clock (affiliate.cache).
 
-An answer may also keep its `Wire` form, the status, headers and body the app sent for it,
-so that affiliate.answer_front can send it again before Flask is involved at all.
+An answer may also keep its `Wire` form, the status and headers the app sent with it, so that
+affiliate.answer_front can send it again before Flask is involved at all.
+
+The memo is bounded by the memory of what it keeps (`http.answer_memo_megabytes`), not by a
+count: at 100 000 films a process keeping 16 384 answers instead of 2 048 answered 75 % of
+a Zipf traffic from memory instead of 51 % (bench/RESULTS.md). Every entry is a plain tuple
+of strings, numbers and datetimes, which the garbage collector stops tracking, so a large
+memo does not lengthen its collections (see affiliate.film_memo).
 """
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from typing import Mapping, NamedTuple
 
 from affiliate.cache import Rendered
-from affiliate.film_memo import FilmMemo
+from affiliate.film_memo import FilmMemo, key_parts
 from affiliate.film_rows import FilmRow
 from providers.base import FilmKey
 
@@ -35,6 +42,8 @@ _REQUEST_PARTS = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "wsgi.url_scheme",
 # The WSGI environ entry where a view leaves (memo key, answer, counts view) for the answer
 # it is sending, for affiliate.answer_front to keep the answer's Wire.
 SENDING = "affiliate.answer"
+# What an entry costs besides its content: the key, headers, tuples (measured ~0.6 kB).
+_ENTRY_BYTES = 1024
 
 
 class Answer(NamedTuple):
@@ -44,25 +53,27 @@ class Answer(NamedTuple):
 
 
 class Wire(NamedTuple):
-    """An answer as the whole app sent it (every after-request hook's headers included)."""
+    """How the whole app sent an answer (every after-request hook's headers included); its
+    body is the rendered content, encoded."""
     status: str
-    headers: list[tuple[str, str]]
-    body: bytes
+    headers: tuple[tuple[str, str], ...]
     route: str  # the label its request was counted under in the metrics
     counts_view: bool  # a GET of it is a view of the film (affiliate.blueprint._count_view)
 
 
 class AnswerMemo:
-    """A thread-safe LRU of at most `size` answers (0 keeps none), each while `films` trusts
-    the row it was made from."""
+    """A thread-safe LRU of answers holding at most `megabytes` (0 keeps none), each while
+    `films` trusts the row it was made from."""
 
-    def __init__(self, size: int, country_header: str | None, films: FilmMemo):
-        self.size = size
+    def __init__(self, megabytes: float, country_header: str | None, films: FilmMemo):
+        self.budget = int(megabytes * 1_000_000)
         self.films = films
         country = ("HTTP_" + country_header.upper().replace("-", "_"),) if country_header else ()
         self._parts = (*_REQUEST_PARTS, *country)
-        # key -> [film key, film row, answer, its Wire once sent]
-        self._answers: OrderedDict[tuple, list] = OrderedDict()
+        # key -> (film key parts, film row values, film id, content, etag, fresh until, vary,
+        # Wire fields or None, bytes held)
+        self._answers: OrderedDict[tuple, tuple] = OrderedDict()
+        self._held = 0
         self._lock = threading.Lock()
 
     def key(self, environ: Mapping[str, object]) -> tuple:
@@ -70,25 +81,24 @@ class AnswerMemo:
 
     def get(self, key: tuple) -> Answer | None:
         kept = self._trusted(key)
-        return None if kept is None else kept[2]
+        return None if kept is None else _answer(kept)
 
     def wire(self, key: tuple) -> tuple[Answer, Wire] | None:
-        """The answer and the form it was sent in, if both are kept."""
+        """The answer and how it was sent, if both are kept."""
         kept = self._trusted(key)
-        return None if kept is None or kept[3] is None else (kept[2], kept[3])
+        return None if kept is None or kept[7] is None else (_answer(kept), Wire(*kept[7]))
 
-    def _trusted(self, key: tuple) -> list | None:
-        if not self.size:
+    def _trusted(self, key: tuple) -> tuple | None:
+        if not self.budget:
             return None
         with self._lock:
             kept = self._answers.get(key)
         if kept is None:
             return None
-        film_key, row = kept[0], kept[1]
-        if not self.films.trusts(film_key, row):
+        if not self.films.trusts(kept[0], kept[1]):
             with self._lock:
                 if self._answers.get(key) is kept:
-                    del self._answers[key]
+                    self._drop(key)
             return None
         with self._lock:
             if key in self._answers:
@@ -97,20 +107,39 @@ class AnswerMemo:
 
     def put(self, key: tuple, answer: Answer, film_key: FilmKey, row: FilmRow) -> None:
         """Keep `answer`, made from the film memo's `row` for `film_key`."""
-        if not self.size:
-            return
-        with self._lock:
-            self._answers[key] = [film_key, row, answer, None]
-            self._answers.move_to_end(key)
-            while len(self._answers) > self.size:
-                self._answers.popitem(last=False)
+        rendered = answer.rendered
+        self._keep(key, (key_parts(film_key), tuple(row), answer.film_id, rendered.content,
+                         rendered.etag, rendered.fresh_until, tuple(answer.vary), None,
+                         sys.getsizeof(rendered.content) + _ENTRY_BYTES))
 
     def sent(self, key: tuple, answer: Answer, wire: Wire) -> None:
         """`answer` went out as `wire`; kept with it unless it was replaced meanwhile."""
         with self._lock:
             kept = self._answers.get(key)
-            if kept is not None and kept[2] is answer:
-                kept[3] = wire
+        if kept is not None and kept[4] == answer.rendered.etag:
+            self._keep(key, (*kept[:7], (wire.status, tuple(map(tuple, wire.headers)),
+                                         wire.route, wire.counts_view), kept[8]), replacing=kept)
+
+    def _keep(self, key: tuple, entry: tuple, replacing: tuple | None = None) -> None:
+        if entry[8] > self.budget:
+            return
+        with self._lock:
+            if replacing is not None and self._answers.get(key) is not replacing:
+                return
+            self._drop(key)
+            self._answers[key] = entry
+            self._held += entry[8]
+            while self._held > self.budget:
+                self._drop(next(iter(self._answers)))
+
+    def _drop(self, key: tuple) -> None:
+        kept = self._answers.pop(key, None)
+        if kept is not None:
+            self._held -= kept[8]
 
     def __len__(self) -> int:
         return len(self._answers)
+
+
+def _answer(kept: tuple) -> Answer:
+    return Answer(kept[2], Rendered(kept[3], kept[4], kept[5]), kept[6])

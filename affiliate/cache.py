@@ -16,9 +16,9 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from affiliate import metrics
 from affiliate.config import Settings
@@ -30,8 +30,8 @@ from affiliate.fragment_store import SharedFragments
 _UNRENDERED_SECTIONS = {"service", "admin", "providers", "logging", "metrics"}
 
 
-@dataclass(frozen=True)
-class RenderKey:
+class RenderKey(NamedTuple):
+    """A plain tuple: a shared store's key and the ETag are made of its parts per miss."""
     widget: str
     mode: str  # how it is delivered: "fragment", "frame", "host", "api..." with its filters
     film_id: int
@@ -54,7 +54,7 @@ class Rendered:
 def etag(key: RenderKey, version: str, fresh_until: dt.datetime | None) -> str:
     """Every web process names the same rendering alike: nothing here is per process."""
     until = fresh_until.isoformat() if fresh_until else ""
-    parts = "\x1f".join(str(part) for part in (version, *astuple(key), until))
+    parts = "\x1f".join(str(part) for part in (version, *key, until))
     return hashlib.sha256(parts.encode()).hexdigest()[:32]
 
 

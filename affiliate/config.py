@@ -203,6 +203,9 @@ class HttpSettings(_Section):
     stale_while_revalidate: int = Field(86400, ge=0)
     # Rendered widgets kept in each web process (least recently used dropped first); 0 = none.
     fragment_cache_size: int = Field(2048, ge=0)
+    # Answers to repeated widget requests kept in each web process, answered before the web
+    # framework (affiliate.answer_memo), in megabytes of what they hold; 0 = none.
+    answer_memo_megabytes: float = Field(64, ge=0)
     # Rendered widgets also kept in service.redis_url, where every web process finds what any
     # one rendered (affiliate.fragment_store): for sites with more films than one process keeps.
     shared_fragments: bool = False

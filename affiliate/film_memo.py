@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from affiliate.revision_watch import RevisionWatch
 
 
-def _parts(key: FilmKey) -> tuple:
+def key_parts(key: FilmKey) -> tuple:
+    """A film key as a plain tuple (see FilmMemo)."""
     return (key.imdb_id, key.tmdb_id, key.internal_id)
 
 
@@ -57,7 +58,7 @@ class FilmMemo:
         if self.seconds <= 0:
             return load()
         now = self.clock()
-        parts = _parts(key)
+        parts = key_parts(key)
         with self._lock:
             hearing = self._current_spell()
             kept = self._rows.get(parts)
@@ -80,14 +81,14 @@ class FilmMemo:
                     self._forget(next(iter(self._rows)))
         return film
 
-    def trusts(self, key: FilmKey, row: FilmRow) -> bool:
-        """Whether `row` is still the row kept for `key`, and still trusted (an answer made
-        from it may be given again: affiliate.answer_memo)."""
+    def trusts(self, parts: tuple, row: tuple) -> bool:
+        """Whether `row` is still the row kept for the key of these `key_parts`, and still
+        trusted (an answer made from it may be given again: affiliate.answer_memo)."""
         if self.seconds <= 0:
             return False
         now = self.clock()
         with self._lock:
-            kept = self._rows.get(_parts(key))
+            kept = self._rows.get(parts)
             return kept is not None and kept[2] == row and self._trusted(kept, now, self._current_spell())
 
     def watching(self, listening: bool) -> None:

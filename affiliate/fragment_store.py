@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import astuple
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ class SharedFragments:
         return cls(Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5), version)
 
     def key(self, key: "RenderKey") -> str:
-        parts = "\x1f".join(str(part) for part in (self.version, *astuple(key)))
+        parts = "\x1f".join(str(part) for part in (self.version, *key))
         return _PREFIX + hashlib.sha256(parts.encode()).hexdigest()[:40]
 
     def get(self, key: "RenderKey") -> tuple[str, dt.datetime | None] | None:

@@ -55,7 +55,7 @@ class AffiliateState:
         hears = self.db.keeps_connections and settings.http.listen_for_changes  # PostgreSQL
         watch = RevisionWatch(self.db) if hears else None
         self.films = FilmMemo(settings.http.revision_check_seconds, watch=watch)  # affiliate.film_memo
-        self.answers = AnswerMemo(settings.http.fragment_cache_size,  # affiliate.answer_memo
+        self.answers = AnswerMemo(settings.http.answer_memo_megabytes,  # affiliate.answer_memo
                                   settings.http.country_header, self.films)
         service = settings.service
         self.preferences = Preferences(service.default_region, service.default_locale,

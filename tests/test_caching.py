@@ -325,8 +325,8 @@ def test_requests_that_differ_in_what_decides_the_answer_get_answers_of_their_ow
         app.extensions["affiliate"].db.dispose()
 
 
-def test_with_no_fragment_cache_no_answer_is_kept(make_settings, demo):
-    app = create_app(make_settings(http={"fragment_cache_size": 0}))
+def test_with_no_answer_memo_no_answer_is_kept(make_settings, demo):
+    app = create_app(make_settings(http={"answer_memo_megabytes": 0}))
     try:
         client = app.test_client()
         assert client.get(FRAGMENT).data == client.get(FRAGMENT).data
@@ -335,11 +335,12 @@ def test_with_no_fragment_cache_no_answer_is_kept(make_settings, demo):
         app.extensions["affiliate"].db.dispose()
 
 
-def test_the_answer_memo_keeps_answers_while_their_film_row_is_trusted_and_at_most_its_size():
+def test_the_answer_memo_keeps_answers_while_their_film_row_is_trusted_and_within_its_budget():
     clock = [0.0]
     films = FilmMemo(2, clock=lambda: clock[0])
-    memo = AnswerMemo(2, "CF-IPCountry", films)
-    rendered = Rendered("<p>", "etag", None)
+    content = "<p>" + "x" * 5000
+    memo = AnswerMemo(0.013, "CF-IPCountry", films)  # 13 000 bytes: two answers of ~6 kB
+    rendered = Rendered(content, "etag", None)
     environ = {"PATH_INFO": "/widgets/how-to-watch/451", "QUERY_STRING": "",
                "HTTP_HOST": "a.example", "wsgi.url_scheme": "https"}
     keys = [memo.key({**environ, "HTTP_CF_IPCOUNTRY": country}) for country in "ABC"]
@@ -348,7 +349,7 @@ def test_the_answer_memo_keeps_answers_while_their_film_row_is_trusted_and_at_mo
     row = films.get(film, lambda: film_row(1, "LLV"))
     memo.put(keys[0], Answer(1, rendered, ()), film, row)
     clock[0] = 1.9
-    assert memo.get(keys[0]).film_id == 1
+    assert memo.get(keys[0]) == Answer(1, rendered, ())
     clock[0] = 2.0  # the row is no longer trusted: neither is the answer made from it
     assert memo.get(keys[0]) is None and len(memo) == 0
     newer = films.get(film, lambda: film_row(1, "LLV", revision=2))
@@ -358,6 +359,13 @@ def test_the_answer_memo_keeps_answers_while_their_film_row_is_trusted_and_at_mo
         memo.put(key, Answer(number, rendered, ()), film, newer)
     assert memo.get(keys[0]) is None and memo.get(keys[2]).film_id == 2
     assert len(memo) == 2
+    memo.put(keys[0], Answer(0, Rendered(content * 3, "huge", None), ()), film, newer)
+    assert memo.get(keys[0]) is None and len(memo) == 2  # more than the whole budget
+    memo.put(keys[0], Answer(0, Rendered(content * 2, "big", None), ()), film, newer)
+    assert len(memo) == 1 and memo.get(keys[0]).film_id == 0  # the others made room
+    for _ in range(2):
+        gc.collect()
+    assert not any(gc.is_tracked(part) for pair in memo._answers.items() for part in pair)
     nothing = AnswerMemo(0, None, films)
     nothing.put(keys[0], Answer(1, rendered, ()), film, newer)
     assert nothing.get(keys[0]) is None

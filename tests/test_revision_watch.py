@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from affiliate import create_app, revision_watch, revisions
-from affiliate.film_memo import FilmMemo
+from affiliate.film_memo import FilmMemo, key_parts
 from affiliate.film_rows import FilmRow
 from affiliate.models import Film
 from affiliate.revisions import payloads
@@ -47,12 +47,12 @@ def test_a_row_read_while_hearing_is_kept_until_its_film_changes(clocked):
     memo.get(FilmKey(tmdb_id=10), loads(1))  # the same film by another reference
     clock[0] += 3600
     assert memo.get(FilmKey(internal_id=1), loads(1)) == first
-    assert memo.trusts(FilmKey(internal_id=1), first)
+    assert memo.trusts(key_parts(FilmKey(internal_id=1)), first)
     memo.changed([2])  # another film
     assert memo.get(FilmKey(internal_id=1), loads(1)) == first
     memo.changed([1])
     assert len(memo) == 0  # every reference to the film is forgotten
-    assert not memo.trusts(FilmKey(internal_id=1), first)
+    assert not memo.trusts(key_parts(FilmKey(internal_id=1)), first)
     assert memo.get(FilmKey(internal_id=1), loads(1)) != first
     assert loads.calls == [1, 1, 1]
 
