@@ -31,13 +31,14 @@ def key_parts(key: FilmKey) -> tuple:
 class FilmMemo:
     """A thread-safe LRU of at most `size` rows, each trusted `seconds` (0 = always read), or
     until its film changes while `watch` hears of changes. The default size holds the films
-    that draw ~85 % of a 100 000-film site's Zipf traffic in ~15 MB (bench/RESULTS.md).
+    that draw ~96 % of a 100 000-film site's Zipf traffic in ~38 MB (~580 bytes a row; a
+    film not kept costs a widget request ~0.3 ms of reading: bench/RESULTS.md).
 
     Everything kept is a plain tuple of numbers, strings and datetimes, which the garbage
     collector stops tracking: kept as objects, 16 384 rows made every full collection of a
     web process scan ~80 000 more of them, ~40 ms more of a pause (bench/RESULTS.md)."""
 
-    def __init__(self, seconds: float, size: int = 16384,
+    def __init__(self, seconds: float, size: int = 65536,
                  clock: Callable[[], float] = time.monotonic, watch: RevisionWatch | None = None):
         self.seconds = seconds
         self.size = size

@@ -18,8 +18,9 @@ on this gunicorn), then the service, both while a writer process stores new pric
 `--writes-per-second` random films through `catalog.reconcile` (each raises the film's
 revision, so its rendered widgets are no longer the current ones). Printed: requests/s,
 p50/p95/p99 from wrk, the widgets' share of the plain app, non-2xx answers, and the hit
-rates of each worker's answer memo and fragment cache during the measurement (counted by
-wrapping them in this bench's app). `--shared-fragments REDIS_URL` serves with `http.shared_fragments` (the
+rates of each worker's answer memo (whether answered before Flask or in it) and fragment
+cache during the measurement (counted by wrapping them in this bench's app), its garbage
+collections then (count, total and longest pause) and its peak memory. `--shared-fragments REDIS_URL` serves with `http.shared_fragments` (the
 fragment cache's hits then include renderings found in Redis); that Redis is flushed.
 `--prime` first asks every distinct URL of the list once (~49 000 at 100 000 films), so the
 measurement sees a site whose pages have been asked since their films last changed, not the
@@ -125,8 +126,17 @@ def service_app():
     affiliate.answers.wire = counted_memo_wire
     count_collections(counts, measuring)
     stats = Path(os.environ["SITE_BENCH_STATS"])
-    atexit.register(lambda: (stats / f"{os.getpid()}.json").write_text(json.dumps(counts)))
+    atexit.register(lambda: (stats / f"{os.getpid()}.json").write_text(json.dumps(
+        {**counts, "peak_mb": peak_megabytes()})))
     return app
+
+
+def peak_megabytes() -> float:
+    """This process's peak resident memory (VmHWM; Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def count_collections(counts: dict, measuring: Path) -> None:
