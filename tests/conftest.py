@@ -2,6 +2,8 @@
 PostgreSQL when AFFILIATE_TEST_DATABASE_URL names one (each test starts from an empty schema)."""
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import logging
 import os
 import threading
@@ -181,6 +183,23 @@ def memo_clock(app) -> list[float]:
                                clock=lambda: clock[0])
     affiliate.answers.films = affiliate.films
     return clock
+
+
+@pytest.fixture
+def expiring(monkeypatch) -> dt.datetime:
+    """How to Watch views turn wrong by the clock 90 s after the moment returned (a price
+    reaching its age limit)."""
+    from affiliate import blueprint
+
+    now = dt.datetime.now(dt.timezone.utc)
+    widget = blueprint._WIDGETS["how-to-watch"]
+
+    def build(*args, **kwargs):
+        return dataclasses.replace(widget.build(*args, **kwargs),
+                                   fresh_until=now + dt.timedelta(seconds=90))
+
+    monkeypatch.setitem(blueprint._WIDGETS, "how-to-watch", widget._replace(build=build))
+    return now
 
 
 @pytest.fixture

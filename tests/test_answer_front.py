@@ -3,7 +3,6 @@ Flask, byte for byte as the app sent it, with its cache lifetime, view and metri
 anything else, a conditional request, a changed film or a reloaded config reaches the app."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
@@ -75,15 +74,9 @@ def test_a_changed_film_is_answered_by_the_app_once_its_row_is_no_longer_trusted
 
 
 def test_the_cache_lifetime_left_is_told_anew_and_an_outdated_answer_is_made_again(
-        client, demo, reached, monkeypatch):
-    now = dt.datetime.now(dt.timezone.utc)
-    build = blueprint._WIDGETS["how-to-watch"].build
+        client, demo, reached, expiring, monkeypatch):
+    now = expiring
 
-    def expiring(*args, **kwargs):
-        return dataclasses.replace(build(*args, **kwargs), fresh_until=now + dt.timedelta(seconds=90))
-
-    monkeypatch.setitem(blueprint._WIDGETS, "how-to-watch",
-                        blueprint._WIDGETS["how-to-watch"]._replace(build=expiring))
     def clock(seconds: int) -> None:
         for module in (answer_front, blueprint):
             monkeypatch.setattr(module, "utcnow", lambda: now + dt.timedelta(seconds=seconds))

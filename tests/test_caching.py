@@ -2,7 +2,6 @@
 revision, what a cached answer costs in SQL, view counting, and no cookies on public answers."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import gc
 
@@ -131,17 +130,9 @@ def test_cache_lifetimes_come_from_the_settings(make_settings, demo):
         app.extensions["affiliate"].db.dispose()
 
 
-def test_content_that_the_clock_outdates_is_cached_only_until_then(client, demo, monkeypatch):
+def test_content_that_the_clock_outdates_is_cached_only_until_then(client, demo, expiring):
     """A view whose content changes at `fresh_until` (a price reaching its age limit) is
     kept by no cache past that moment, nor served stale."""
-    now = dt.datetime.now(dt.timezone.utc)
-    build = blueprint._WIDGETS["how-to-watch"].build
-
-    def expiring(*args, **kwargs):
-        return dataclasses.replace(build(*args, **kwargs), fresh_until=now + dt.timedelta(seconds=90))
-
-    monkeypatch.setitem(blueprint._WIDGETS, "how-to-watch",
-                        blueprint._WIDGETS["how-to-watch"]._replace(build=expiring))
     cache_control = client.get(FRAGMENT).headers["Cache-Control"]
     max_age = int(cache_control.split("max-age=")[1].split(",")[0])
     assert 0 < max_age <= 90 and f"s-maxage={max_age}" in cache_control
@@ -230,6 +221,18 @@ def test_the_film_memo_keeps_nothing_the_garbage_collector_scans():
     kept = [*memo._rows.items(), *memo._keys_of.items()]
     assert len(kept) == 6 + 5 and len(memo._keys_of[1]) == 2
     assert not any(gc.is_tracked(part) for pair in kept for part in pair)
+
+
+def test_a_gunicorn_worker_freezes_what_loading_the_app_made():
+    """Full collections then scan only what serving made (affiliate.app.settle)."""
+    from affiliate import gunicorn_conf
+
+    try:
+        gc.unfreeze()
+        gunicorn_conf.post_worker_init(worker=None)
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
 
 
 def film_row(film_id: int, title: str, revision: int = 1) -> FilmRow:
