@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from sqlalchemy import event
@@ -15,6 +16,7 @@ from affiliate.due import (
     finish,
     new_owner,
     record_view,
+    record_views,
     release,
     ttl_for,
 )
@@ -108,6 +110,34 @@ def test_record_view_counts_views_per_film_and_day(db):
     with db.session() as session:
         counts = {(v.film_id, v.day): v.views for v in session.exec(select(FilmView))}
     assert counts == {(first, TODAY): 2, (first, TODAY + DAY): 1, (second, TODAY): 1}
+
+
+def test_processes_writing_the_same_films_views_at_once_never_deadlock(db):
+    # Two web processes flush overlapping counts, each in its own order; rows locked in
+    # different orders deadlocked PostgreSQL, which dropped one flush to retry later.
+    films = add_films(db, 400)
+    counts = {(film_id, day): 1 for film_id in films for day in (TODAY, TODAY + DAY)}
+    orders = [dict(counts), dict(reversed(counts.items()))]
+    rounds = 5
+    barrier = threading.Barrier(len(orders))
+    failures = []
+
+    def flush(order):
+        for _ in range(rounds):
+            barrier.wait()
+            try:
+                record_views(db, order)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=flush, args=(order,)) for order in orders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with db.session() as session:
+        assert {v.views for v in session.exec(select(FilmView))} == {rounds * len(orders)}
 
 
 def test_ensure_rows_adds_each_missing_film_once_due_now(db):
