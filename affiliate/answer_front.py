@@ -43,19 +43,19 @@ class AnswerFront:
         affiliate.refresh_settings()  # as the app does first (affiliate.extension)
         found = affiliate.answers.wire(affiliate.answers.key(environ))
         now = utcnow()
-        if found is not None and found[0].rendered.fresh(now):
-            answer, wire = found
+        if found is not None and (found.fresh_until is None or now < found.fresh_until):
+            wire = found.wire
             headers = wire.headers
-            if answer.rendered.fresh_until is not None:
+            if found.fresh_until is not None:
                 left = cache_control(affiliate.settings.http,
-                                     seconds_left(answer.rendered.fresh_until, now))
+                                     seconds_left(found.fresh_until, now))
                 headers = [(name, left if name == "Cache-Control" else value)
                            for name, value in headers]
             if method == "GET" and wire.counts_view:
-                affiliate.views.add(answer.film_id, now)
+                affiliate.views.add(found.film_id, now)
             start_response(wire.status, list(headers))
             metrics.request_done(wire.route, 200, time.perf_counter() - started)
-            return [answer.rendered.content.encode()] if method == "GET" else []
+            return [found.body] if method == "GET" else []
         if method != "GET":
             return self.app(environ, start_response)
         return self._keep(environ, start_response)

@@ -19,14 +19,19 @@ affiliate.answer_front can send it again before Flask is involved at all.
 
 The memo is bounded by the memory of what it keeps (`http.answer_memo_megabytes`), not by a
 count: at 100 000 films a process keeping 16 384 answers instead of 2 048 answered 75 % of
-a Zipf traffic from memory instead of 51 % (bench/RESULTS.md). Every entry is a plain tuple
-of strings, numbers and datetimes, which the garbage collector stops tracking, so a large
-memo does not lengthen its collections (see affiliate.film_memo).
+a Zipf traffic from memory instead of 51 % (bench/RESULTS.md). Contents are kept compressed
+(zlib, fastest level): a widget's HTML shrinks ~4 times (3.6 kB to 0.9 kB; ~7 kB as a
+Python string once it holds one non-ASCII character), so the same memory keeps several times
+the answers, and inflating one again costs ~6 µs of a ~200 µs request. Every entry is a plain
+tuple of strings, bytes, numbers and datetimes, which the garbage collector stops tracking,
+so a large memo does not lengthen its collections (see affiliate.film_memo).
 """
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import threading
+import zlib
 from collections import OrderedDict
 from typing import Mapping, NamedTuple
 
@@ -42,8 +47,13 @@ _REQUEST_PARTS = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "wsgi.url_scheme",
 # The WSGI environ entry where a view leaves (memo key, answer, counts view) for the answer
 # it is sending, for affiliate.answer_front to keep the answer's Wire.
 SENDING = "affiliate.answer"
-# What an entry costs besides its content: the key, headers, tuples (measured ~0.6 kB).
-_ENTRY_BYTES = 1024
+# What an entry costs besides its content: the key, headers and tuples (measured 1.2-1.5 kB
+# with the parts answers share kept once, below).
+_ENTRY_BYTES = 1536
+_FASTEST = 1
+# At most this many distinct key parts and header lines are kept once for every answer that
+# has them (the host, the query, 'Content-Type: text/html', ...): ~1 kB an answer otherwise.
+_SHARED_PARTS = 4096
 
 
 class Answer(NamedTuple):
@@ -61,6 +71,14 @@ class Wire(NamedTuple):
     counts_view: bool  # a GET of it is a view of the film (affiliate.blueprint._count_view)
 
 
+class Resend(NamedTuple):
+    """What affiliate.answer_front needs to send a kept answer again."""
+    film_id: int
+    fresh_until: dt.datetime | None
+    body: bytes  # the content as the app encoded it
+    wire: Wire
+
+
 class AnswerMemo:
     """A thread-safe LRU of answers holding at most `megabytes` (0 keeps none), each while
     `films` trusts the row it was made from."""
@@ -70,23 +88,35 @@ class AnswerMemo:
         self.films = films
         country = ("HTTP_" + country_header.upper().replace("-", "_"),) if country_header else ()
         self._parts = (*_REQUEST_PARTS, *country)
-        # key -> (film key parts, film row values, film id, content, etag, fresh until, vary,
+        # key -> (film key parts, film row values, film id, content compressed, etag, fresh until, vary,
         # Wire fields or None, bytes held)
         self._answers: OrderedDict[tuple, tuple] = OrderedDict()
         self._held = 0
+        self._shared: dict = {}
         self._lock = threading.Lock()
 
     def key(self, environ: Mapping[str, object]) -> tuple:
         return tuple(environ.get(part) for part in self._parts)
 
+    def _once(self, part):
+        """`part`, or an equal one already kept (the first _SHARED_PARTS seen are shared)."""
+        kept = self._shared.get(part)
+        if kept is not None:
+            return kept
+        if len(self._shared) < _SHARED_PARTS:
+            self._shared[part] = part
+        return part
+
     def get(self, key: tuple) -> Answer | None:
         kept = self._trusted(key)
         return None if kept is None else _answer(kept)
 
-    def wire(self, key: tuple) -> tuple[Answer, Wire] | None:
-        """The answer and how it was sent, if both are kept."""
+    def wire(self, key: tuple) -> Resend | None:
+        """The answer as it was sent, if it was kept with how it went out."""
         kept = self._trusted(key)
-        return None if kept is None or kept[7] is None else (_answer(kept), Wire(*kept[7]))
+        if kept is None or kept[7] is None:
+            return None
+        return Resend(kept[2], kept[5], zlib.decompress(kept[3]), Wire(*kept[7]))
 
     def _trusted(self, key: tuple) -> tuple | None:
         if not self.budget:
@@ -108,17 +138,20 @@ class AnswerMemo:
     def put(self, key: tuple, answer: Answer, film_key: FilmKey, row: FilmRow) -> None:
         """Keep `answer`, made from the film memo's `row` for `film_key`."""
         rendered = answer.rendered
-        self._keep(key, (key_parts(film_key), tuple(row), answer.film_id, rendered.content,
+        packed = zlib.compress(rendered.content.encode(), _FASTEST)
+        key = tuple(map(self._once, key))
+        self._keep(key, (key_parts(film_key), tuple(row), answer.film_id, packed,
                          rendered.etag, rendered.fresh_until, tuple(answer.vary), None,
-                         sys.getsizeof(rendered.content) + _ENTRY_BYTES))
+                         sys.getsizeof(packed) + _ENTRY_BYTES))
 
     def sent(self, key: tuple, answer: Answer, wire: Wire) -> None:
         """`answer` went out as `wire`; kept with it unless it was replaced meanwhile."""
         with self._lock:
             kept = self._answers.get(key)
         if kept is not None and kept[4] == answer.rendered.etag:
-            self._keep(key, (*kept[:7], (wire.status, tuple(map(tuple, wire.headers)),
-                                         wire.route, wire.counts_view), kept[8]), replacing=kept)
+            headers = tuple(self._once(tuple(header)) for header in wire.headers)
+            self._keep(key, (*kept[:7], (wire.status, headers, wire.route, wire.counts_view),
+                             kept[8]), replacing=kept)
 
     def _keep(self, key: tuple, entry: tuple, replacing: tuple | None = None) -> None:
         if entry[8] > self.budget:
@@ -142,4 +175,4 @@ class AnswerMemo:
 
 
 def _answer(kept: tuple) -> Answer:
-    return Answer(kept[2], Rendered(kept[3], kept[4], kept[5]), kept[6])
+    return Answer(kept[2], Rendered(zlib.decompress(kept[3]).decode(), kept[4], kept[5]), kept[6])

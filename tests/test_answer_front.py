@@ -4,6 +4,7 @@ anything else, a conditional request, a changed film or a reloaded config reache
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import pytest
 from flask import request
@@ -107,3 +108,24 @@ def test_a_reloaded_config_is_applied_to_the_next_request_before_the_front_answe
     finally:
         app.extensions["affiliate"].db.dispose()
 
+
+
+def test_the_answer_memo_budget_counts_at_least_what_its_answers_hold(client, demo):
+    languages = ("en-US", "en-GB,en;q=0.8", "fr-FR", "de")
+    for url in PUBLIC_URLS:
+        for language in languages:
+            for _ in range(2):  # the second is answered by the front: the Wire is kept
+                client.get(url, headers={"Accept-Language": language})
+    memo = client.application.extensions["affiliate"].answers
+    assert len(memo) == len(PUBLIC_URLS) * len(languages)
+    seen: set[int] = set()
+
+    def size(value) -> int:
+        if id(value) in seen:
+            return 0  # held once for every answer sharing it
+        seen.add(id(value))
+        inner = value if isinstance(value, tuple) else ()
+        return sys.getsizeof(value) + sum(size(part) for part in inner)
+
+    held = sum(size(key) + size(entry) for key, entry in memo._answers.items())
+    assert held <= memo._held
