@@ -110,6 +110,24 @@ def test_a_reloaded_config_is_applied_to_the_next_request_before_the_front_answe
 
 
 
+def test_an_answer_setting_a_cookie_is_never_sent_again_by_the_front(app, client, demo, reached):
+    app.after_request(lambda response: response.set_cookie("seen", "1") or response)
+    for _ in range(3):
+        assert "seen=1" in client.get(FRAGMENT).headers["Set-Cookie"]
+    assert len(reached) == 3
+
+
+def test_an_answer_a_hook_rewrote_is_never_sent_again_by_the_front(app, client, demo, reached):
+    def sign(response):
+        response.set_data(response.get_data() + b"<!-- host -->")
+        return response
+
+    app.after_request(sign)
+    bodies = {client.get(FRAGMENT).data for _ in range(3)}
+    assert len(bodies) == 1 and bodies.pop().endswith(b"<!-- host -->")
+    assert len(reached) == 3
+
+
 def test_the_answer_memo_budget_counts_at_least_what_its_answers_hold(client, demo):
     languages = ("en-US", "en-GB,en;q=0.8", "fr-FR", "de")
     for url in PUBLIC_URLS:
