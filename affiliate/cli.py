@@ -12,6 +12,7 @@ from sqlmodel import select
 from affiliate import candidates, credentials, curation, retention, review_queue
 from affiliate.backup import backup_command
 from affiliate.catalog import find_film, prepare
+from affiliate.command_checks import require_migrated
 from affiliate.config_reload import reload_on_sighup
 from affiliate.due import due_summary
 from affiliate.history import film_history
@@ -22,12 +23,6 @@ from affiliate.state import state
 from affiliate.types import utcnow
 from providers.base import FilmKey, Relation
 from providers.regions import normalize_region
-
-
-def _require_migrated() -> None:
-    if state().db.pending_migrations():
-        raise click.ClickException(
-            "the database schema is not up to date; run `affiliate db upgrade` first")
 
 
 @click.command()
@@ -76,7 +71,7 @@ def scheduler() -> None:
 
     from affiliate.metrics_export import serve_scheduler_metrics
 
-    _require_migrated()
+    require_migrated()
     _name_uninstalled_sources()
     reload_on_sighup(state().watch)
     serve_scheduler_metrics(state())
@@ -109,7 +104,7 @@ def _name_uninstalled_sources() -> None:
 def refresh(provider_name: str | None, film_ref: str | None, accept_removals: bool) -> None:
     """Fetch now and store what providers say: a named film, else feeds' whole catalogs and
     the films due at API sources (at most refresh.max_films_per_run each)."""
-    _require_migrated()
+    require_migrated()
     db, settings = state().db, state().settings
     engine = RefreshEngine(db, settings)
     try:
@@ -174,7 +169,7 @@ def _describe_report(report) -> str:
 def prune() -> None:
     """Delete data kept longer than its source's terms allow (TMDB: six months); the
     scheduler does this every few hours."""
-    _require_migrated()
+    require_migrated()
     report = retention.prune(state().db, state().settings, utcnow())
     for pruned in report.pruned:
         click.echo(f"{pruned.source}: kept at most {pruned.retention.days} days; deleted "
@@ -217,7 +212,7 @@ def films() -> None:
 @with_appcontext
 def films_list() -> None:
     """List films with their ids and how many offers are shown."""
-    _require_migrated()
+    require_migrated()
     with state().db.session() as session:
         visible = func.count(Offer.id).filter(Offer.hidden == False)
         rows = session.exec(
@@ -238,7 +233,7 @@ def films_list() -> None:
 @with_appcontext
 def films_history(film_ref: str, region: str | None) -> None:
     """Offer events for FILM, newest first: appeared, price_changed, left, returned."""
-    _require_migrated()
+    require_migrated()
     try:
         key = FilmKey.parse(film_ref)
         region = normalize_region(region) if region else None
@@ -270,7 +265,7 @@ def providers() -> None:
 @with_appcontext
 def providers_list() -> None:
     """List configured providers, their limits and their last run."""
-    _require_migrated()
+    require_migrated()
     with state().db.session() as session:
         states = {s.name: s for s in session.exec(select(ProviderState))}
     db, settings = state().db, state().settings
@@ -294,7 +289,7 @@ def providers_list() -> None:
 @with_appcontext
 def providers_credentials(name: str) -> None:
     """Where NAME's credentials come from (masked) and whether NAME accepted them."""
-    _require_migrated()
+    require_migrated()
     report = _credentials_status(name)
     checked = f" (checked {_when(report.checked_at)})" if report.checked_at else ""
     click.echo(f"{name}: {report.state}{checked}")
@@ -315,7 +310,7 @@ def providers_set_credentials(name: str, from_stdin: bool, no_check: bool) -> No
     --stdin, from FIELD=value lines; never from the command line, where shell history and
     process lists would keep them. Needs AFFILIATE_CREDENTIALS_KEY.
     """
-    _require_migrated()
+    require_migrated()
     report = _credentials_status(name)
     if not report.fields:
         raise click.ClickException(f"{name} takes no credentials")
@@ -340,7 +335,7 @@ def providers_set_credentials(name: str, from_stdin: bool, no_check: bool) -> No
 def providers_test(name: str) -> None:
     """Test NAME's credentials with its cheapest real request (it counts against the
     source's quota like any other)."""
-    _require_migrated()
+    require_migrated()
     _credentials_status(name)
     result = credentials.check(state().db, state().settings, name)
     click.echo(f"{name}: {'ok' if result.ok else 'failed'}: {result.message}")
@@ -354,7 +349,7 @@ def providers_test(name: str) -> None:
 @with_appcontext
 def providers_clear_credentials(name: str, field_names: tuple[str, ...]) -> None:
     """Forget NAME's stored credentials; values from config.toml or the environment stay."""
-    _require_migrated()
+    require_migrated()
     _credentials_status(name)
     removed = credentials.delete(state().db, state().settings, name, list(field_names) or None)
     click.echo(f"Removed {removed} stored credential{'s' if removed != 1 else ''} of {name}.")
@@ -436,7 +431,7 @@ def credentials_generate_key() -> None:
 @with_appcontext
 def credentials_rotate() -> None:
     """Re-encrypt every stored credential with the first key of AFFILIATE_CREDENTIALS_KEY."""
-    _require_migrated()
+    require_migrated()
     try:
         report = credentials.rotate(state().db)
     except credentials.CredentialsError as exc:
@@ -461,7 +456,7 @@ def products() -> None:
 @with_appcontext
 def products_list(film_ref: str, status: str | None) -> None:
     """List FILM's product links (17, tmdb:451 or imdb:tt0113627), candidates first."""
-    _require_migrated()
+    require_migrated()
     try:
         rows = curation.film_links(state().db, film_ref, status)
     except ValueError as exc:
@@ -481,7 +476,7 @@ def _status_command(status: str, verb: str):
     @click.argument("link_ids", metavar="LINK_ID...", nargs=-1, required=True, type=int)
     @with_appcontext
     def command(link_ids: tuple[int, ...]) -> None:
-        _require_migrated()
+        require_migrated()
         try:
             count = curation.set_status(state().db, list(link_ids), status)
         except LookupError as exc:
@@ -510,7 +505,7 @@ products.command("reject")(_status_command("rejected", "Rejected"))
 def products_review(relation, merchant, min_score, max_score, film_ref, status, limit, decision) -> None:
     """Candidate product links across every film, best score first, with the reasons for each
     score; --approve or --reject decides every link the filters choose (not only those shown)."""
-    _require_migrated()
+    require_migrated()
     try:
         chosen = review_queue.ReviewFilter(relation=relation, merchant=merchant, min_score=min_score,
                                            max_score=max_score, film=film_ref, status=status,
@@ -543,7 +538,7 @@ def products_review(relation, merchant, min_score, max_score, film_ref, status, 
 def products_rescore() -> None:
     """Score every link the rules decide or that waits for review again, with the [matching]
     rules as they are now (after changing them); an operator's decisions stay."""
-    _require_migrated()
+    require_migrated()
     stats = candidates.review(state().db, state().settings.matching)
     click.echo(f"Scored {stats.scored} links: {stats.approved} approved, {stats.rejected} rejected, "
                f"{stats.waiting} waiting for review.")
@@ -559,7 +554,7 @@ def platforms() -> None:
 @with_appcontext
 def platforms_sync(region: str | None) -> None:
     """Learn platform logos and source ids from providers' directories (TMDB's)."""
-    _require_migrated()
+    require_migrated()
     settings = state().settings
     try:
         region = normalize_region(region or settings.service.default_region)
@@ -580,7 +575,7 @@ def platforms_sync(region: str | None) -> None:
 @with_appcontext
 def platforms_list() -> None:
     """List platforms with the source ids mapped to them."""
-    _require_migrated()
+    require_migrated()
     with state().db.session() as session:
         rows = session.exec(select(Platform).order_by(Platform.name)).all()
         aliases = session.exec(select(PlatformAlias)).all()

@@ -13,15 +13,10 @@ import click
 from flask.cli import with_appcontext
 
 from affiliate.admin import auth, sessions, throttle
+from affiliate.command_checks import require_migrated
 from affiliate.health import when
 from affiliate.state import state
 from affiliate.types import utcnow
-
-
-def _require_migrated() -> None:
-    if state().db.pending_migrations():
-        raise click.ClickException(
-            "the database schema is not up to date; run `affiliate db upgrade` first")
 
 
 def _password(from_stdin: bool) -> str:
@@ -51,7 +46,7 @@ def admin() -> None:
 @with_appcontext
 def create_user(username: str, password_stdin: bool) -> None:
     """Add an operator who can log in to the console."""
-    _require_migrated()
+    require_migrated()
     try:
         auth.check_username(username)
         user = auth.create_user(state().db, username, _password(password_stdin))
@@ -67,7 +62,7 @@ def create_user(username: str, password_stdin: bool) -> None:
 @with_appcontext
 def set_password(username: str, password_stdin: bool) -> None:
     """Change an operator's password; all their sessions end."""
-    _require_migrated()
+    require_migrated()
     try:
         auth.set_password(state().db, username, _password(password_stdin))
     except (ValueError, LookupError) as exc:
@@ -82,7 +77,7 @@ def set_password(username: str, password_stdin: bool) -> None:
 @with_appcontext
 def unlock(username: str | None, everyone: bool) -> None:
     """Let USERNAME log in again at once after too many failed logins."""
-    _require_migrated()
+    require_migrated()
     if bool(username) == everyone:
         raise click.UsageError("name one USERNAME, or give --all")
     if everyone:
@@ -103,7 +98,7 @@ def unlock(username: str | None, everyone: bool) -> None:
 @with_appcontext
 def list_sessions(username: str | None) -> None:
     """Live console sessions, of USERNAME or of every operator."""
-    _require_migrated()
+    require_migrated()
     affiliate = state()
     try:
         user_id = sessions.user_id_of(affiliate.db, username) if username else None
@@ -123,7 +118,7 @@ def list_sessions(username: str | None) -> None:
 @with_appcontext
 def revoke_sessions(username: str) -> None:
     """End every console session of USERNAME at once, in every web process."""
-    _require_migrated()
+    require_migrated()
     try:
         ended = sessions.revoke(state().db, username)
     except LookupError as exc:
@@ -138,7 +133,7 @@ def revoke_sessions(username: str) -> None:
 @with_appcontext
 def create_token(name: str) -> None:
     """Make an admin API token named NAME and print it, once: only its digest is kept."""
-    _require_migrated()
+    require_migrated()
     try:
         token, secret = auth.create_token(state().db, name)
     except ValueError as exc:
@@ -151,7 +146,7 @@ def create_token(name: str) -> None:
 @with_appcontext
 def list_tokens() -> None:
     """Tokens with their ids, when each was last used and whether it is revoked."""
-    _require_migrated()
+    require_migrated()
     tokens = auth.list_tokens(state().db)
     if not tokens:
         click.echo("No API tokens; `affiliate admin create-token NAME` makes one.")
@@ -166,7 +161,7 @@ def list_tokens() -> None:
 @with_appcontext
 def revoke_token(token_id: int) -> None:
     """Revoke token TOKEN_ID (from `affiliate admin list-tokens`) for good."""
-    _require_migrated()
+    require_migrated()
     try:
         token = auth.revoke_token(state().db, token_id)
     except LookupError as exc:

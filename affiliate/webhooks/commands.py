@@ -5,14 +5,9 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from affiliate.command_checks import require_migrated
 from affiliate.state import state
 from affiliate.webhooks.kinds import EVENT_KINDS
-
-
-def _require_migrated() -> None:
-    if state().db.pending_migrations():
-        raise click.ClickException(
-            "the database schema is not up to date; run `affiliate db upgrade` first")
 
 
 def _on_endpoint(call, see: str):
@@ -43,7 +38,7 @@ def webhooks() -> None:
 @with_appcontext
 def add(url, events, regions, platforms, films, description) -> None:
     """Register URL and print its signing secret, once."""
-    _require_migrated()
+    require_migrated()
     from affiliate.webhooks import endpoints
     try:
         hook, secret = endpoints.register(
@@ -61,7 +56,7 @@ def add(url, events, regions, platforms, films, description) -> None:
 @with_appcontext
 def list_endpoints() -> None:
     """Endpoints with their filters, state and delivery counts."""
-    _require_migrated()
+    require_migrated()
     from affiliate.webhooks import endpoints
     hooks = endpoints.listing(state().db)
     if not hooks:
@@ -81,7 +76,7 @@ def list_endpoints() -> None:
 @with_appcontext
 def deliveries(endpoint_id: int) -> None:
     """The endpoint's delivery log, newest first."""
-    _require_migrated()
+    require_migrated()
     from affiliate.webhooks import endpoints
     rows = _on_endpoint(lambda: endpoints.deliveries(state().db, endpoint_id), "list")
     if not rows:
@@ -98,7 +93,7 @@ def deliveries(endpoint_id: int) -> None:
 @with_appcontext
 def send_again(endpoint_id: int, delivery_id: int) -> None:
     """Queue a delivery again under its same message id; the scheduler sends it."""
-    _require_migrated()
+    require_migrated()
     from affiliate.webhooks import endpoints
     _on_endpoint(lambda: endpoints.send_again(state().db, endpoint_id, delivery_id),
                  f"deliveries {endpoint_id}")
@@ -110,7 +105,7 @@ def send_again(endpoint_id: int, delivery_id: int) -> None:
 @with_appcontext
 def resume(endpoint_id: int) -> None:
     """Deliver again to a paused (or gone) endpoint; what waited is sent first."""
-    _require_migrated()
+    require_migrated()
     from affiliate.webhooks import endpoints
     _on_endpoint(lambda: endpoints.resume(state().db, endpoint_id), "list")
     click.echo(f"Webhook {endpoint_id} active again.")
@@ -121,7 +116,7 @@ def resume(endpoint_id: int) -> None:
 @with_appcontext
 def remove(endpoint_id: int) -> None:
     """Delete an endpoint and its delivery log."""
-    _require_migrated()
+    require_migrated()
     from affiliate.webhooks import endpoints
     _on_endpoint(lambda: endpoints.remove(state().db, endpoint_id), "list")
     click.echo(f"Webhook {endpoint_id} removed.")
@@ -131,7 +126,7 @@ def remove(endpoint_id: int) -> None:
 @with_appcontext
 def send() -> None:
     """Send what is due now, as the scheduler does every [webhooks] interval_seconds."""
-    _require_migrated()
+    require_migrated()
     from affiliate.webhooks import sender
     sent = sender.run(state().db, state().settings)
     click.echo(f"{sent.delivered} delivered, {sent.failed} failed (retried on the schedule).")
