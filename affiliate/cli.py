@@ -67,9 +67,9 @@ def scheduler() -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
     from flask import current_app
 
-    from affiliate.scheduler import build_scheduler
-
+    from affiliate.app import settle
     from affiliate.metrics_export import serve_scheduler_metrics
+    from affiliate.scheduler import build_scheduler
 
     require_migrated()
     _name_uninstalled_sources()
@@ -77,6 +77,7 @@ def scheduler() -> None:
     serve_scheduler_metrics(state())
     engine = RefreshEngine(state().db, state().settings)
     sched = build_scheduler(current_app._get_current_object(), BlockingScheduler, engine)
+    settle()  # a full collection between a request's turn and its sending makes it late
     click.echo(f"Scheduler running {len(sched.get_jobs())} provider jobs; Ctrl-C stops it.")
     try:
         sched.start()

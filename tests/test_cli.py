@@ -238,3 +238,33 @@ def test_a_database_at_the_first_schema_is_migrated_with_its_data(run, database_
 
     assert run("db", "upgrade").exit_code == 0
     assert "last success: never" in run("providers", "list").output
+
+
+def test_the_scheduler_freezes_its_loaded_engine_out_of_the_collector_before_it_starts(
+        run, monkeypatch):
+    """A full collection between the limiter letting a request go and its sending makes it
+    reach the source late (affiliate.app.settle): what loading made is frozen first."""
+    import gc
+
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from affiliate import refresh
+
+    engines, scanned = [], []
+    built = refresh.RefreshEngine.__init__
+
+    def keep(engine, *args, **kwargs):
+        built(engine, *args, **kwargs)
+        engines.append(engine)
+
+    monkeypatch.setattr(refresh.RefreshEngine, "__init__", keep)
+    monkeypatch.setattr(BlockingScheduler, "start", lambda self, *args, **kwargs: scanned.append(
+        any(kept is engines[0] for kept in gc.get_objects())))
+    assert run("db", "upgrade").exit_code == 0
+    try:
+        result = run("scheduler")
+    finally:
+        gc.unfreeze()
+
+    assert result.exit_code == 0, result.output
+    assert scanned == [False]
