@@ -107,8 +107,10 @@ def refresh_worker(url: str, settings: dict, ready, go, results) -> None:
 
     db = Database(url)
     engine = RefreshEngine(db, load_settings(**settings))
+    pauses = collection_pauses()
     ready.put(os.getpid())
     go.wait()
+    pauses.update(gc_runs=0, gc_longest_ms=0.0, gc_over_50_ms=0)
     reports = []
     while True:  # as the scheduler's next due check would: until nothing is left to claim
         (report,) = engine.run("tmdb")
@@ -121,7 +123,30 @@ def refresh_worker(url: str, settings: dict, ready, go, results) -> None:
     results.put({"ended": ended, "requests": engine.requests,
                  "statuses": sorted({r.status for r in reports}),
                  "offers_added": sum(r.stats.offers_added for r in reports),
-                 "peak_rss_mb": own_peak_rss_mb()})
+                 "peak_rss_mb": own_peak_rss_mb(), **pauses})
+
+
+def collection_pauses() -> dict:
+    """The garbage collections from now on: how many, the longest pause (ms) and how many
+    paused over 50 ms. A request the limiter has let go waits for a collection before it is
+    sent and arrives late by as much (see bench/RESULTS.md). Counted, not listed: a list of
+    every pause would grow with the run and show in the peak memory measured."""
+    import gc
+
+    pauses = {"gc_runs": 0, "gc_longest_ms": 0.0, "gc_over_50_ms": 0}
+    started: list[float] = []
+
+    def callback(phase, info):
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            pause = (time.perf_counter() - started[0]) * 1000
+            pauses["gc_runs"] += 1
+            pauses["gc_longest_ms"] = round(max(pauses["gc_longest_ms"], pause), 1)
+            pauses["gc_over_50_ms"] += pause > 50
+
+    gc.callbacks.append(callback)
+    return pauses
 
 
 def own_peak_rss_mb() -> float:
@@ -196,7 +221,9 @@ def run_one(films: int, rate: float, margin: float, processes: int, database_url
             "minimum_s": round(minimum, 1), "ratio": round(wall / minimum, 3),
             "requests": counts["served"], "minimum_requests": films, "refused_429": counts["refused"],
             "requests_per_process": [d["requests"] for d in done],
-            "peak_rss_mb": [d["peak_rss_mb"] for d in done]}
+            "peak_rss_mb": [d["peak_rss_mb"] for d in done],
+            "gc": [{name: d[name] for name in ("gc_runs", "gc_longest_ms", "gc_over_50_ms")}
+                   for d in done]}
 
 
 def main() -> None:
