@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from affiliate.command_checks import require_migrated
 from affiliate.state import state
 
 
@@ -15,10 +16,8 @@ def status() -> None:
     from affiliate.health import provider_health, when
     from affiliate.refresh import RefreshEngine
 
+    require_migrated()
     db, settings = state().db, state().settings
-    if db.pending_migrations():
-        raise click.ClickException(
-            "the database schema is not up to date; run `affiliate db upgrade` first")
     engine = RefreshEngine(db, settings)
     try:
         report = provider_health(db, settings, engine)
