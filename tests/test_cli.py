@@ -26,8 +26,9 @@ def run(database_url):
     return invoke
 
 
-def test_refresh_asks_for_a_migrated_database(run):
-    result = run("refresh")
+@pytest.mark.parametrize("command", ["refresh", "status", "scheduler"])
+def test_commands_that_read_the_database_ask_for_a_migrated_one(run, command):
+    result = run(command)
 
     assert result.exit_code == 1
     assert "run `affiliate db upgrade` first" in result.output
