@@ -2,7 +2,6 @@
 of affiliate.extension, the demo page and the operator console."""
 from __future__ import annotations
 
-import gc
 import logging
 
 from flask import Flask
@@ -42,14 +41,3 @@ def create_app(settings: Settings | None = None) -> Flask:
         affiliate.listeners.append(lambda new: follow_settings(handler, new.logging))
     app.wsgi_app = AnswerFront(app)  # repeated widget requests answered before Flask
     return app
-
-
-def settle() -> None:
-    """Called where the app is served or the scheduler runs, once it is loaded: what loading
-    made lives as long as the process, so the garbage collector need not scan it in every
-    full collection again (gc.freeze; ~140 000 objects, ~60 ms of each full collection:
-    bench/RESULTS.md). A web worker answers nothing during a collection; a scheduler's request
-    let go by the shared limiter waits for it and may reach a source later than its turn.
-    Not in create_app: a process that makes many apps (the tests) would keep their garbage."""
-    gc.collect()
-    gc.freeze()

@@ -35,7 +35,7 @@ def serve(host: str | None, port: int | None, no_scheduler: bool) -> None:
     import waitress
     from flask import current_app
 
-    from affiliate.app import settle
+    from affiliate.long_lived import settle
     from affiliate.scheduler import build_scheduler, load_demo_if_empty
 
     settings, db = state().settings, state().db
@@ -67,7 +67,7 @@ def scheduler() -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
     from flask import current_app
 
-    from affiliate.app import settle
+    from affiliate.long_lived import settle
     from affiliate.metrics_export import serve_scheduler_metrics
     from affiliate.scheduler import build_scheduler
 

@@ -7,12 +7,11 @@ help is its command's first docstring line; tests/test_cli.py keeps the two the 
 """
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from importlib import import_module
-from typing import Iterator
 
 import click
+
+from affiliate.long_lived import long_lived_objects
 
 # name -> (module, attribute, one-line help), in `affiliate --help`'s (alphabetical) order.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -78,23 +77,6 @@ class LazyGroup(click.Group):
             command = super().get_command(ctx, name)
             return command.get_short_help_str(limit) if command else ""
         return click.Command(name, help=self.lazy[name][2]).get_short_help_str(limit)
-
-
-@contextmanager
-def long_lived_objects() -> Iterator[None]:
-    """Importing a command's module makes ~160 000 objects that live as long as the process
-    (modules, classes, tables, schemas). Python's cyclic collector would scan them again and
-    again while they are made, and once more at exit: a fifth of `affiliate status`. So it
-    is held off meanwhile, and what was made is then left out of its later collections
-    (gc.freeze); the few hundred objects of garbage an import leaves stay with it."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 def register_commands(app) -> None:

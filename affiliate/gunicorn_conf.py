@@ -59,8 +59,8 @@ def _read_config(server) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """The worker has loaded the app (affiliate.app.settle)."""
-    from affiliate.app import settle
+    """The worker has loaded the app (affiliate.long_lived.settle)."""
+    from affiliate.long_lived import settle
 
     settle()
 

@@ -101,12 +101,14 @@ def serve_standin(rate: float, ports) -> None:
 def refresh_worker(url: str, settings: dict, ready, go, results) -> None:
     """One scheduler-like process: build the engine, wait for the start, refresh until no
     film is left to claim; put what it did on `results`."""
+    from affiliate.long_lived import settle
     from affiliate.config import load_settings
     from affiliate.db import Database
     from affiliate.refresh import RefreshEngine
 
     db = Database(url)
     engine = RefreshEngine(db, load_settings(**settings))
+    settle()  # as `affiliate scheduler` does before it starts
     pauses = collection_pauses()
     ready.put(os.getpid())
     go.wait()

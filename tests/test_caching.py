@@ -226,7 +226,7 @@ def test_the_film_memo_keeps_nothing_the_garbage_collector_scans():
 
 
 def test_a_gunicorn_worker_freezes_what_loading_the_app_made():
-    """Full collections then scan only what serving made (affiliate.app.settle)."""
+    """Full collections then scan only what serving made (affiliate.long_lived.settle)."""
     from affiliate import gunicorn_conf
 
     try:

@@ -142,7 +142,7 @@ def test_help_imports_no_command_flask_or_database_library():
 
 def test_a_command_runs_with_the_collector_on_and_its_start_up_frozen_out_of_it():
     """Importing a command's module holds the cyclic collector off and freezes what it made
-    (affiliate.command_index.long_lived_objects): the command itself runs collected."""
+    (affiliate.long_lived.long_lived_objects): the command itself runs collected."""
     script = ("import gc\nfrom affiliate.__main__ import main\n"
               "before = gc.get_freeze_count()\nmain.get_command(None, 'status')\n"
               "print(gc.isenabled(), gc.get_freeze_count() - before)")
@@ -244,7 +244,7 @@ def test_a_database_at_the_first_schema_is_migrated_with_its_data(run, database_
 def test_the_scheduler_freezes_its_loaded_engine_out_of_the_collector_before_it_starts(
         run, monkeypatch):
     """A full collection between the limiter letting a request go and its sending makes it
-    reach the source late (affiliate.app.settle): what loading made is frozen first."""
+    reach the source late (affiliate.long_lived.settle): what loading made is frozen first."""
     import gc
 
     from apscheduler.schedulers.blocking import BlockingScheduler
