@@ -139,7 +139,6 @@ class AnswerMemo:
         """Keep `answer`, made from the film memo's `row` for `film_key`."""
         rendered = answer.rendered
         packed = zlib.compress(rendered.content.encode(), _FASTEST)
-        key = tuple(map(self._once, key))
         self._keep(key, (key_parts(film_key), tuple(row), answer.film_id, packed,
                          rendered.etag, rendered.fresh_until, tuple(answer.vary), None,
                          sys.getsizeof(packed) + _ENTRY_BYTES))
@@ -156,6 +155,7 @@ class AnswerMemo:
     def _keep(self, key: tuple, entry: tuple, replacing: tuple | None = None) -> None:
         if entry[8] > self.budget:
             return
+        key = tuple(map(self._once, key))
         with self._lock:
             if replacing is not None and self._answers.get(key) is not replacing:
                 return
