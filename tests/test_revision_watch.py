@@ -173,8 +173,9 @@ def test_a_rolled_back_change_is_never_heard(db, heard):
     assert len(memo) == 1
 
 
-def test_when_the_watch_loses_its_connection_rows_are_read_again_then_heard(db, heard):
+def test_when_the_watch_loses_its_connection_rows_are_read_again_then_heard(db, heard, caplog):
     memo, clock, client = heard
+    caplog.set_level("WARNING", logger=revision_watch.__name__)
     spell = memo._current_spell()
     with db.engine.connect() as connection:
         ended = connection.execute(text(
@@ -188,6 +189,11 @@ def test_when_the_watch_loses_its_connection_rows_are_read_again_then_heard(db, 
     with db.session() as session:
         revisions.bump(session, [film_id(db)])
     wait_for(lambda: len(memo) == 0)
+    said = [record.getMessage() for record in caplog.records
+            if record.name == revision_watch.__name__]
+    assert len(said) == 2  # one line when it stops hearing, one when it hears again
+    assert said[0].startswith("not hearing film changes (") and "revision_check_seconds" in said[0]
+    assert said[1].startswith("hearing film changes again")
 
 
 @pytest.mark.parametrize("listen", [True, False])
