@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from affiliate import metrics
 from affiliate.answer_memo import SENDING, Wire
+from affiliate.cache import fresh_at
 from affiliate.delivery import cache_control, seconds_left
 from affiliate.types import utcnow
 
@@ -43,7 +44,7 @@ class AnswerFront:
         affiliate.refresh_settings()  # as the app does first (affiliate.extension)
         found = affiliate.answers.wire(affiliate.answers.key(environ))
         now = utcnow()
-        if found is not None and (found.fresh_until is None or now < found.fresh_until):
+        if found is not None and fresh_at(found.fresh_until, now):
             wire = found.wire
             headers = wire.headers
             if found.fresh_until is not None:

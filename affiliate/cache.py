@@ -48,7 +48,12 @@ class Rendered:
     fresh_until: dt.datetime | None  # when the clock alone changes it (a price too old)
 
     def fresh(self, now: dt.datetime) -> bool:
-        return self.fresh_until is None or now < self.fresh_until
+        return fresh_at(self.fresh_until, now)
+
+
+def fresh_at(fresh_until: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether content the clock outdates at `fresh_until` (None: never) is still right."""
+    return fresh_until is None or now < fresh_until
 
 
 def etag(key: RenderKey, version: str, fresh_until: dt.datetime | None) -> str:
