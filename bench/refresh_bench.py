@@ -101,9 +101,9 @@ def serve_standin(rate: float, ports) -> None:
 def refresh_worker(url: str, settings: dict, ready, go, results) -> None:
     """One scheduler-like process: build the engine, wait for the start, refresh until no
     film is left to claim; put what it did on `results`."""
-    from affiliate.long_lived import settle
     from affiliate.config import load_settings
     from affiliate.db import Database
+    from affiliate.long_lived import settle
     from affiliate.refresh import RefreshEngine
 
     db = Database(url)

@@ -109,7 +109,6 @@ def test_a_reloaded_config_is_applied_to_the_next_request_before_the_front_answe
         app.extensions["affiliate"].db.dispose()
 
 
-
 def test_an_answer_setting_a_cookie_is_never_sent_again_by_the_front(app, client, demo, reached):
     app.after_request(lambda response: response.set_cookie("seen", "1") or response)
     for _ in range(3):
@@ -147,3 +146,7 @@ def test_the_answer_memo_budget_counts_at_least_what_its_answers_hold(client, de
 
     held = sum(size(key) + size(entry) for key, entry in memo._answers.items())
     assert held <= memo._held
+    # A header line every answer has is held once, not once an answer.
+    lines = [line for entry in memo._answers.values() for line in entry[7][1]
+             if line == ("X-Content-Type-Options", "nosniff")]
+    assert len(lines) == len(memo) and len({id(line) for line in lines}) == 1
