@@ -18,6 +18,7 @@ from affiliate.limits import (
     RATE_MARGIN,
     ProviderLimiter,
     QuotaExhausted,
+    _EnginePool,
     limits_file,
     shared_buckets,
 )
@@ -303,6 +304,18 @@ def test_postgres_waits_briefly_while_another_process_holds_the_log(database, li
     finally:
         holder.close()
         other.dispose()
+
+
+def test_postgres_log_writes_skip_the_disk_flush_and_leave_the_connection_as_found(database):
+    """A limiter's write commits before PostgreSQL flushes it: the request it lets go is
+    sent at once, not after a catalog commit's flush (the log is disposable)."""
+    if database.engine.url.get_backend_name() != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    with _EnginePool(database.engine).connection() as connection:
+        assert connection.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+        assert connection.execute("SHOW TIME ZONE").fetchone()[0] == "UTC"
+    with database.engine.connect() as connection:  # the same pooled connection, settings back
+        assert connection.execute(text("SHOW synchronous_commit")).scalar() == "on"
 
 
 @pytest.mark.skipif(not REDIS_URL, reason="set AFFILIATE_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
