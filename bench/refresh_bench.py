@@ -13,9 +13,10 @@ the real shared limiter (one quota for all processes, kept in the database; it l
 `--margin` of the rate unused, as `refresh.rate_margin` does), and reconcile the answers.
 The stand-in answers 429 to any request beyond its rate.
 Printed per size: wall time from the start to the last process's end against the minimum
-(requests / rate), requests served against the minimum (one per film), 429s sent, and the
-peak RSS of each process (its own, not what it inherits from the bench). Not a test:
-numbers vary with the machine; bench/RESULTS.md keeps what was measured and how.
+(requests / rate), requests served against the minimum (one per film), 429s sent, the
+peak RSS of each process (its own, not what it inherits from the bench), its garbage
+collections, and how late requests arrived after the limiter let them go (`lateness`).
+Not a test: numbers vary with the machine; bench/RESULTS.md keeps what was measured and how.
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class RateLimitedTmdb(ThreadingHTTPServer):
         self.rate, self.lock = rate, threading.Lock()
         self.recent: list[float] = []
         self.served = self.refused = 0
+        self.late: list[tuple[float, float]] = []  # (ms since the limiter's stamp, since sent)
 
     def admit(self) -> bool:
         with self.lock:
@@ -65,11 +67,18 @@ class RateLimitedTmdb(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # connections kept alive, as requests and TMDB's CDN keep them
+    disable_nagle_algorithm = True  # else a kept-alive answer's body waits for a delayed ACK
+
     def do_GET(self):
+        arrived = time.time() * 1000
         if self.path == "/stats":
-            self._send(200, json.dumps({"served": self.server.served,
-                                        "refused": self.server.refused}).encode())
+            self._send(200, json.dumps({"served": self.server.served, "refused": self.server.refused,
+                                        "late": self.server.late}).encode())
             return
+        if "X-Granted" in self.headers:
+            self.server.late.append((arrived - float(self.headers["X-Granted"]),
+                                     arrived - float(self.headers["X-Sent"])))
         if not self.server.admit():
             self._send(429, b'{"status_code":25,"status_message":"over the limit"}', {"Retry-After": "1"})
             return
@@ -98,6 +107,49 @@ def serve_standin(rate: float, ports) -> None:
     server.serve_forever()
 
 
+def stamp_requests() -> None:
+    """Send every request with the limiter's stamp for it (X-Granted) and the moment it left
+    (X-Sent), in epoch ms, so the stand-in can say how late each one arrived against the
+    window the limiter counted it in, and whether the time went before sending or after."""
+    import requests
+
+    from affiliate.limits import ProviderLimiter
+
+    granted = threading.local()
+    put, send = ProviderLimiter._put, requests.adapters.HTTPAdapter.send
+
+    def stamped_put(self, now):
+        decision = put(self, now)
+        if decision.allowed:
+            granted.ms = now
+        return decision
+
+    def stamped_send(self, request, **kwargs):
+        request.headers["X-Granted"] = str(granted.ms)
+        request.headers["X-Sent"] = f"{time.time() * 1000:.1f}"
+        return send(self, request, **kwargs)
+
+    ProviderLimiter._put, requests.adapters.HTTPAdapter.send = stamped_put, stamped_send
+
+
+def lateness(late: list[list[float]], margin: float) -> dict:
+    """How late requests arrived after the limiter's stamp (p50, p99, max ms), how many later
+    than the margin lets one be (a 429 needs one of those), and the longest wait before
+    sending (the client's: GIL, collector, connection) and after (transit and the stand-in)."""
+    if not late:
+        return {}
+    since_stamp = sorted(total for total, _ in late)
+    allowed = 1000 / (1 - margin) - 1000
+    return {"p50_ms": round(since_stamp[len(since_stamp) // 2], 1),
+            "p99_ms": round(since_stamp[int(len(since_stamp) * 0.99)], 1),
+            "max_ms": round(since_stamp[-1], 1),
+            f"over_{allowed:.0f}_ms": sum(total > allowed for total in since_stamp),
+            "max_before_sending_ms": round(max(total - sent for total, sent in late), 1),
+            "max_after_sending_ms": round(max(sent for _, sent in late), 1),
+            "worst_before_after_ms": [[round(total - sent, 1), round(sent, 1)]
+                                      for total, sent in sorted(late, reverse=True)[:5]]}
+
+
 def refresh_worker(url: str, settings: dict, ready, go, results) -> None:
     """One scheduler-like process: build the engine, wait for the start, refresh until no
     film is left to claim; put what it did on `results`."""
@@ -106,6 +158,7 @@ def refresh_worker(url: str, settings: dict, ready, go, results) -> None:
     from affiliate.long_lived import settle
     from affiliate.refresh import RefreshEngine
 
+    stamp_requests()
     db = Database(url)
     engine = RefreshEngine(db, load_settings(**settings))
     settle()  # as `affiliate scheduler` does before it starts
@@ -224,6 +277,7 @@ def run_one(films: int, rate: float, margin: float, processes: int, database_url
             "requests": counts["served"], "minimum_requests": films, "refused_429": counts["refused"],
             "requests_per_process": [d["requests"] for d in done],
             "peak_rss_mb": [d["peak_rss_mb"] for d in done],
+            "lateness": lateness(counts["late"], margin),
             "gc": [{name: d[name] for name in ("gc_runs", "gc_longest_ms", "gc_over_50_ms")}
                    for d in done]}
 
