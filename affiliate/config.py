@@ -152,7 +152,7 @@ class RefreshSettings(_Section):
     quota_pause_minutes: int = Field(0, ge=0)
     # Share of each provider's request rate left unused, so requests that bunch up in
     # transit still arrive within the source's limit (see affiliate.limits).
-    rate_margin: float = Field(0.05, ge=0, lt=0.5)
+    rate_margin: float = Field(0.03, ge=0, lt=0.5)
     retry: RetryPolicy = RetryPolicy()
 
 

@@ -1,6 +1,6 @@
 """Refresh benchmark: N films against a local stand-in TMDB that enforces its rate limit.
 
-    python bench/refresh_bench.py 1000 10000 [--rate 40] [--margin 0.05]
+    python bench/refresh_bench.py 1000 10000 [--rate 40] [--margin 0.03]
     python bench/refresh_bench.py 10000 100000 --processes 2 \
         --database-url postgresql://postgres@127.0.0.1:5432/bench_refresh
 
@@ -286,11 +286,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="+", type=int)
     parser.add_argument("--rate", type=float, default=40.0)
-    parser.add_argument("--margin", type=float, default=0.05)
+    parser.add_argument("--margin", type=float, help="default: refresh.rate_margin's")
     parser.add_argument("--processes", type=int, default=1, help="refresh processes sharing the quota")
     parser.add_argument("--database-url", help="PostgreSQL, emptied for each size; default: SQLite")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.margin is None:
+        from affiliate.limits import RATE_MARGIN
+
+        args.margin = RATE_MARGIN
     if args.child:
         print(json.dumps(run_one(args.sizes[0], args.rate, args.margin, args.processes,
                                  args.database_url)))
