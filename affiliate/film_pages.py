@@ -8,6 +8,8 @@ from __future__ import annotations
 import string
 from urllib.parse import quote, urlsplit
 
+from providers.base import FilmKey
+
 # What a template may ask for, and where each comes from on a film.
 PLACEHOLDERS = ("imdb", "tmdb", "id", "ref")
 
@@ -42,7 +44,7 @@ def film_page(template: str | None, film_id: int, imdb_id: str | None,
     if template is None:
         return None
     values = {"id": str(film_id), "imdb": imdb_id, "tmdb": None if tmdb_id is None else str(tmdb_id),
-              "ref": f"imdb:{imdb_id}" if imdb_id else f"tmdb:{tmdb_id}" if tmdb_id else str(film_id)}
+              "ref": str(FilmKey(imdb_id=imdb_id, tmdb_id=tmdb_id, internal_id=film_id))}
     needed = {name for _, name, _, _ in string.Formatter().parse(template) if name}
     if any(values[name] is None for name in needed):
         return None
