@@ -1,7 +1,7 @@
 """Console sessions kept on the server: a copied cookie stops working at once after logout, a
 new password, `affiliate admin revoke-sessions` or "sign out everywhere", in this web process
 and in another one on the same database; idle and absolute lifetimes; an opaque cookie; the
-sessions page and the CLI."""
+sessions page, the password page and the CLI."""
 from __future__ import annotations
 
 import base64
@@ -348,6 +348,106 @@ def test_revoking_a_token_id_beyond_the_column_is_a_404(operator, token_id):
     response = post(operator, f"/admin/tokens/{token_id}/revoke", page="/admin/tokens")
 
     assert response.status_code == 404
+
+
+# --- the password page -----------------------------------------------------------------------
+
+NEW_PASSWORD = "a completely different passphrase"
+
+
+def change_password(client, current=PASSWORD, new=NEW_PASSWORD, repeated=None,
+                    address="203.0.113.7"):
+    return post(client, "/admin/password", page="/admin/password",
+                data={"current_password": current, "new_password": new,
+                      "repeated_password": new if repeated is None else repeated},
+                environ_base={"REMOTE_ADDR": address})
+
+
+def logs_in(app, password: str) -> bool:
+    client = app.test_client()
+    return client.post("/admin/login", data={"username": USERNAME, "password": password,
+                                            "csrf_token": csrf_token(client)}).status_code == 303
+
+
+def test_the_password_page_asks_for_the_current_one_and_the_new_one_twice(operator):
+    html = operator.get("/admin/password").get_data(as_text=True)
+
+    for field, autocomplete in (("current_password", "current-password"),
+                                ("new_password", "new-password"),
+                                ("repeated_password", "new-password")):
+        assert f'name="{field}" type="password" autocomplete="{autocomplete}"' in html
+    assert f'minlength="{auth.MIN_PASSWORD_LENGTH}"' in html
+    assert 'href="/admin/password"' in operator.get("/admin/sessions").get_data(as_text=True)
+
+
+def test_a_new_password_keeps_this_browser_and_ends_every_other_session(app, other_process,
+                                                                         operator, db):
+    laptop = other_process.test_client()
+    log_in(laptop, db, create=False)
+    thief = copy_of(operator, app)
+    before = cookie_of(operator)
+
+    response = change_password(operator)
+
+    assert response.status_code == 303 and response.headers["Location"].endswith("/admin/sessions")
+    assert "Password changed" in operator.get(response.headers["Location"]).get_data(as_text=True)
+    assert cookie_of(operator) != before and logged_in(operator)  # a new session here
+    assert not logged_in(laptop) and not logged_in(thief)
+    assert logs_in(app, NEW_PASSWORD) and not logs_in(app, PASSWORD)
+
+
+@pytest.mark.parametrize(("current", "new", "repeated", "reason"), [
+    (PASSWORD, "short", "short", "at least 10 characters"),
+    (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "!", "repetition differ"),
+    (PASSWORD, PASSWORD, PASSWORD, "is the current one"),
+    ("not my password", NEW_PASSWORD, NEW_PASSWORD, "current password is wrong"),
+    ("", NEW_PASSWORD, NEW_PASSWORD, "current password is wrong"),
+], ids=["short", "repeated differently", "unchanged", "wrong current", "no current"])
+def test_a_bad_password_form_is_a_400_naming_why_and_changes_nothing(app, operator, current, new,
+                                                                     repeated, reason):
+    response = change_password(operator, current, new, repeated)
+
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert reason in html and "Nothing was changed." in html
+    assert logged_in(operator) and logs_in(app, PASSWORD)
+    assert new == PASSWORD or not logs_in(app, new)
+
+
+def test_wrong_current_passwords_count_toward_the_login_limit(make_settings, clock):
+    app = admin_app(make_settings, admin={"login_attempts_per_address": 3})
+    operator = app.test_client()
+    log_in(operator, app.extensions["affiliate"].db)
+    for _ in range(3):
+        assert change_password(operator, current="a wrong guess").status_code == 400
+
+    locked = change_password(operator)  # the right one, from that address: refused unchecked
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert "Too many wrong passwords" in locked.get_data(as_text=True)
+    assert change_password(operator, address="198.51.100.4").status_code == 303
+    app.extensions["affiliate"].db.dispose()
+
+
+def test_the_right_current_password_clears_the_count(make_settings, clock):
+    app = admin_app(make_settings, admin={"login_attempts_per_address": 3})
+    operator = app.test_client()
+    log_in(operator, app.extensions["affiliate"].db)
+    for _ in range(2):
+        change_password(operator, current="a wrong guess")
+    assert change_password(operator).status_code == 303
+
+    for _ in range(2):  # counted from nothing again: two more are not yet three
+        assert change_password(operator, current="a wrong guess").status_code == 400
+    assert change_password(operator, current=NEW_PASSWORD, new=PASSWORD).status_code == 303
+    app.extensions["affiliate"].db.dispose()
+
+
+def test_the_password_form_needs_its_pages_csrf_token(operator):
+    response = operator.post("/admin/password", data={
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD,
+        "repeated_password": NEW_PASSWORD})
+
+    assert response.status_code == 400 and logged_in(operator)
 
 
 # --- the CLI -----------------------------------------------------------------------------------

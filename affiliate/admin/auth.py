@@ -4,7 +4,8 @@ token is 256 random bits, so a fast digest is as safe as a slow hash and lets a 
 token be found by an index lookup).
 
 Console sessions live in the database (affiliate.admin.sessions): logging out, a new
-password and `affiliate admin revoke-sessions` end them at once in every web process.
+password (`affiliate admin set-password`, or the console's password page) and `affiliate
+admin revoke-sessions` end them at once in every web process.
 """
 from __future__ import annotations
 
@@ -59,6 +60,23 @@ def set_password(db: Database, username: str, password: str) -> None:
         s.add(user)
         user_id = user.id
     sessions.end_all(db, user_id)
+
+
+def check_new_password(current: str, new: str, repeated: str) -> None:
+    """A new password from the console's form: ValueError names what is wrong with it."""
+    check_password(new)
+    if new != repeated:
+        raise ValueError("the new password and its repetition differ")
+    if new == current:
+        raise ValueError("the new password is the current one")
+
+
+def password_is(db: Database, user_id: int, password: str) -> bool:
+    """Whether `password` is this operator's. The console asks for it again before a change,
+    so a session left open in a browser does not hand over the account."""
+    with db.session() as s:
+        user = s.get(AdminUser, user_id)
+        return user is not None and check_password_hash(user.password_hash, password)
 
 
 def authenticate(db: Database, username: str, password: str) -> AdminUser | None:

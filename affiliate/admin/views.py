@@ -462,6 +462,46 @@ def end_all_sessions():
     return redirect(url_for("affiliate_admin.login"), 303)
 
 
+# --- password -------------------------------------------------------------------------------
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password():
+    """The operator's own password. The current one is asked again and its failures count
+    toward the login limit, so a session left open cannot be used to guess it. A change ends
+    every session of the operator (a copied cookie too) and starts a new one here."""
+    affiliate, now = state(), utcnow()
+    user = auth.current_user(affiliate.db)
+    if request.method == "GET":
+        return _password_page()
+    current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
+    try:
+        auth.check_new_password(current, new, request.form.get("repeated_password", ""))
+    except ValueError as exc:
+        return _password_page(f"{_message(exc).capitalize()}. Nothing was changed.", 400)
+    attempt = throttle.attempt(affiliate.settings.admin,
+                               client_address(affiliate.settings.admin.proxy_hops), user.username)
+    try:
+        throttle.check(affiliate.db, attempt, now)
+    except throttle.LockedOut as exc:
+        minutes = math.ceil(exc.retry_after / 60)
+        return _password_page(f"Too many wrong passwords. Try again in {minutes} "
+                              f"minute{'s' * (minutes != 1)}.", 429,
+                              {"Retry-After": str(exc.retry_after)})
+    if not auth.password_is(affiliate.db, user.id, current):
+        throttle.failed(affiliate.db, attempt, now)
+        return _password_page("The current password is wrong. Nothing was changed.", 400)
+    throttle.succeeded(affiliate.db, attempt)
+    auth.set_password(affiliate.db, user.username, new)
+    auth.log_in(affiliate.db, user)
+    flash("Password changed. Every other session of yours has ended.", "ok")
+    return redirect(url_for("affiliate_admin.session_list"), 303)
+
+
+def _password_page(error: str | None = None, status: int = 200, headers: dict | None = None):
+    return render_template("affiliate/admin/password.html", error=error,
+                           min_length=auth.MIN_PASSWORD_LENGTH), status, headers or {}
+
+
 # --- clicks ---------------------------------------------------------------------------------
 
 @bp.get("/clicks")
