@@ -122,10 +122,9 @@ def login():
     try:
         throttle.check(affiliate.db, attempt, now)
     except throttle.LockedOut as exc:
-        minutes = math.ceil(exc.retry_after / 60)
         return render_template(
             "affiliate/admin/login.html", next=next_page, username=username,
-            error=f"Too many failed logins. Try again in {minutes} minute{'s' * (minutes != 1)}."
+            error=f"Too many failed logins. {_try_again(exc)}"
         ), 429, {"Retry-After": str(exc.retry_after)}
     user = auth.authenticate(affiliate.db, username, request.form.get("password", ""))
     if user is None:
@@ -142,6 +141,11 @@ def logout():
     auth.log_out(state().db)
     flash("Logged out.")
     return redirect(url_for("affiliate_admin.login"), 303)
+
+
+def _try_again(exc: throttle.LockedOut) -> str:
+    minutes = math.ceil(exc.retry_after / 60)
+    return f"Try again in {minutes} minute{'s' * (minutes != 1)}."
 
 
 def _local_page(target: str | None) -> str:
@@ -483,9 +487,7 @@ def change_password():
     try:
         throttle.check(affiliate.db, attempt, now)
     except throttle.LockedOut as exc:
-        minutes = math.ceil(exc.retry_after / 60)
-        return _password_page(f"Too many wrong passwords. Try again in {minutes} "
-                              f"minute{'s' * (minutes != 1)}.", 429,
+        return _password_page(f"Too many wrong passwords. {_try_again(exc)}", 429,
                               {"Retry-After": str(exc.retry_after)})
     if not auth.password_is(affiliate.db, user.id, current):
         throttle.failed(affiliate.db, attempt, now)
