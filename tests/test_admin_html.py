@@ -65,7 +65,7 @@ def test_every_console_page_is_valid_html(vnu, make_settings, tmp_path, monkeypa
             ("film", f"/admin/films/{FILM}", 200), ("tokens", "/admin/tokens", 200),
             ("clicks", "/admin/clicks", 200), ("review", "/admin/review", 200),
             ("webhooks", "/admin/webhooks", 200), ("webhook", "/admin/webhooks/1", 200),
-            ("sessions", "/admin/sessions", 200),
+            ("sessions", "/admin/sessions", 200), ("password", "/admin/password", 200),
             ("review-none", "/admin/review?relation=merchandise&min_score=0.5", 200),
             ("not-found", "/admin/films/tmdb:999999", 404),
             ("bad-input", "/admin/clicks?since=nonsense", 400)):
