@@ -18,7 +18,7 @@ from affiliate.due import due_summary
 from affiliate.history import film_history
 from affiliate.models import Film, Offer, Platform, PlatformAlias, ProviderState
 from affiliate.refresh import RefreshEngine, UnknownFilm
-from affiliate.sources import UnknownProvider, build_all, uninstalled_sources
+from affiliate.sources import UnknownProvider, build_all, directory_types, uninstalled_sources
 from affiliate.state import state
 from affiliate.types import utcnow
 from providers.base import FilmKey, Relation
@@ -168,8 +168,8 @@ def _describe_report(report) -> str:
 @click.command()
 @with_appcontext
 def prune() -> None:
-    """Delete data kept longer than its source's terms allow (TMDB: six months); the
-    scheduler does this every few hours."""
+    """Delete data kept longer than its source's terms allow (each adapter declares how
+    long); the scheduler does this every few hours."""
     require_migrated()
     report = retention.prune(state().db, state().settings, utcnow())
     for pruned in report.pruned:
@@ -554,7 +554,7 @@ def platforms() -> None:
 @click.option("--region", default=None, metavar="CC", help="Country [default: service.default_region].")
 @with_appcontext
 def platforms_sync(region: str | None) -> None:
-    """Learn platform logos and source ids from providers' directories (TMDB's)."""
+    """Learn platform logos and source ids from the directories enabled providers keep."""
     require_migrated()
     settings = state().settings
     try:
@@ -567,7 +567,9 @@ def platforms_sync(region: str | None) -> None:
     finally:
         engine.close()
     if not outcomes:
-        click.echo("No enabled provider keeps a platform directory (TMDB does).")
+        keeping = directory_types()
+        click.echo("No enabled provider keeps a platform directory"
+                   + (f"; installed types that do: {', '.join(keeping)}." if keeping else "."))
     for name, outcome in outcomes.items():
         click.echo(f"{name}: {outcome}")
 

@@ -23,8 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "products": ("affiliate.cli", "products", "Products shown with films: review sources' candidates."),
     "providers": ("affiliate.cli", "providers", "Configured providers."),
     "prune": ("affiliate.cli", "prune",
-              "Delete data kept longer than its source's terms allow (TMDB: six months); the "
-              "scheduler does this every few hours."),
+              "Delete data kept longer than its source's terms allow (each adapter declares how "
+              "long); the scheduler does this every few hours."),
     "refresh": ("affiliate.cli", "refresh",
                 "Fetch now and store what providers say: a named film, else feeds' whole catalogs and "
                 "the films due at API sources (at most refresh.max_films_per_run each)."),

@@ -28,7 +28,7 @@ from affiliate.webhooks import sender as webhook_sender
 log = logging.getLogger(__name__)
 
 
-# Data past a source's retention (TMDB: six months) is looked for this often.
+# Data past a source's retention (its adapter's terms) is looked for this often.
 RETENTION_CHECK = dt.timedelta(hours=6)
 # Offers whose end came within the leaving window are looked for this often (an end date
 # arrives with a refresh; a day boundary in some country brings others into the window).

@@ -114,6 +114,12 @@ def direct_link(url: str) -> bool:
     return any(cls.link_policy.is_direct(url) for cls in all_types().values())
 
 
+def directory_types() -> list[str]:
+    """The installed types whose adapter keeps a platform directory (`platform_directory`)."""
+    return [name for name, cls in all_types().items()
+            if cls.platform_directory is not Provider.platform_directory]
+
+
 def merchant_disclosures(merchants: Iterable[str]) -> tuple[str, ...]:
     """The statements merchants' programmes require wherever their products show, whoever
     listed them, in the programme's own words."""

@@ -269,3 +269,13 @@ def test_the_scheduler_freezes_its_loaded_engine_out_of_the_collector_before_it_
 
     assert result.exit_code == 0, result.output
     assert scanned == [False]
+
+
+def test_platforms_sync_without_a_directory_names_the_types_that_keep_one(run):
+    run("db", "upgrade")  # only the demo feed is configured: it keeps no directory
+
+    synced = run("platforms", "sync")
+
+    assert synced.exit_code == 0, synced.output
+    assert synced.output == ("No enabled provider keeps a platform directory; "
+                             "installed types that do: tmdb.\n")
